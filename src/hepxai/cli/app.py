@@ -1,0 +1,97 @@
+"""Command layout and error handling of ``hepxai``.
+
+Every command is ``hepxai VERB USE_CASE [options]`` (``hepxai simulate muon``, later
+``hepxai train darkjet``...). A use-case module registers its commands with :func:`command`;
+the verbs are created on first use, so adding a verb or a use case renames nothing.
+
+Errors a user can fix (:class:`HepxaiError`, bad options) print one line and exit with code 2;
+an interrupt exits with 130 and keeps every file already finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from hepxai import __version__
+from hepxai.core.errors import HepxaiError
+
+VERBS = {
+    "simulate": "generate a data set with the built-in physics simulator",
+    "import": "convert files in a published layout into hepxai files",
+    "export": "write hepxai files in a published layout",
+    "baselines": "evaluate the classical, non-ML references",
+}
+USAGE_ERROR = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (and exit code 2), not usage dumps."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Shows an option's default in its help when there is one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in help_text:
+            help_text += " (default: %(default)s)"
+        return help_text
+
+
+Handler = Callable[[argparse.Namespace], int | None]
+_COMMANDS: list[tuple[str, str, str, Callable[[argparse.ArgumentParser], None], Handler]] = []
+
+
+def register(verb: str, use_case: str, help: str,
+             add_arguments: Callable[[argparse.ArgumentParser], None], run: Handler) -> None:
+    """Add ``hepxai VERB USE_CASE``: ``add_arguments(parser)`` declares its options and
+    ``run(args)`` does the work (returning an exit code or None)."""
+    _COMMANDS.append((verb, use_case, help, add_arguments, run))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hepxai.cli import muon  # noqa: F401  (registers the muon commands)
+
+    parser = OneLineParser(
+        prog="hepxai",
+        description="Convergent explainable AI for high-energy physics: simulate or import "
+                    "data, run baselines, train, evaluate and explain models.",
+        epilog="Run 'hepxai VERB USE_CASE --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"hepxai {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True,
+                                  parser_class=OneLineParser)
+    verb_parsers: dict[str, argparse._SubParsersAction] = {}
+    for verb, use_case, help_text, add_arguments, handler in _COMMANDS:
+        if verb not in verb_parsers:
+            verb_parser = verbs.add_parser(verb, help=VERBS.get(verb, ""),
+                                           description=VERBS.get(verb, ""))
+            verb_parsers[verb] = verb_parser.add_subparsers(
+                dest="use_case", metavar="USE_CASE", required=True, parser_class=OneLineParser)
+        sub = verb_parsers[verb].add_parser(use_case, help=help_text, description=help_text,
+                                            formatter_class=DefaultsHelpFormatter)
+        add_arguments(sub)
+        sub.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except HepxaiError as exc:
+        print(f"hepxai: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("hepxai: interrupted; finished files are kept, run the same command again to "
+              "resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

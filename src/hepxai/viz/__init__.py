@@ -1,0 +1,1 @@
+"""Matplotlib figures; one function per figure kind, all saved atomically."""
