@@ -37,7 +37,7 @@ def bend_profile(config: MuonSimConfig) -> np.ndarray:
 
 
 def max_bend_strips(config: MuonSimConfig) -> int:
-    """Largest outer-layer bend [strips] of a muon in the simulated range (lowest pT, largest eta)."""
+    """Largest outer-layer bend [strips] in the simulated range (lowest pT, largest eta)."""
     eta = config.eta_max
     kappa = config.curvature(config.pt_min_gev, eta)
     r_out = config.radii[-1]

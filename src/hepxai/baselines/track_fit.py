@@ -1,7 +1,8 @@
 """Least-squares track fit of RPC hits: the classical pT and eta estimate.
 
 Each station with hits contributes one point, the strip the muon crossed (see
-:func:`station_positions`) converted to z = r sinh(eta_strip). The track model of the simulator is linear in three parameters,
+:func:`station_positions`) converted to z = r sinh(eta_strip). The track model of the
+simulator is linear in three parameters,
 
     z(r) = a + b r + c G(r),
 
@@ -13,9 +14,8 @@ signed curvature measured through the bending lever arm G(r)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -114,29 +114,28 @@ def import_published(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike
         plans.append(("noise", noise_path, noise, None, None,
                       np.zeros(noise.shape[0], LABEL_DTYPE)))
 
-    written = {}
+    # convert everything first (lit-pixel lists are small), write only when all inputs passed
+    converted = []
     for split, noisy_path, noisy, clean_path, clean, labels in plans:
         images = SparseImages.concatenate(list(_sparse_chunks(noisy, noisy_path,
                                                               f"import {split}")))
+        bookkeeping = np.zeros(len(images), BOOKKEEPING_DTYPE)
         if clean is not None:
             truth = SparseImages.concatenate(list(_sparse_chunks(clean, clean_path,
                                                                  f"import {split} truth")))
             if not truth.is_subset_of(images):
                 raise HepxaiError(f"{clean_path}: some denoised hits are not in the noisy "
                                   "images; the files do not belong together")
+            bookkeeping["n_noise"] = images.counts - truth.counts
         else:  # no denoised twin: an empty truth list, flagged by has_truth = False
             truth = SparseImages(np.zeros(len(images) + 1, np.int64), np.zeros(0, np.uint16),
                                  IMAGE_SHAPE)
-        bookkeeping = np.zeros(len(images), BOOKKEEPING_DTYPE)
-        if clean is not None:
-            bookkeeping["n_noise"] = images.counts - truth.counts
-        events = MuonEvents(images, truth, labels, bookkeeping)
-        path = write_events(split_path(out_dir, split), [events], split=split,
-                            attrs={"source": f"imported from {noisy_path.resolve()}",
-                                   "has_truth": clean is not None or split == "noise",
-                                   "seed": -1, "simulator_config": ""})
-        written[split] = str(path)
-    return written
+        attrs = {"source": f"imported from {noisy_path.resolve()}", "seed": -1,
+                 "simulator_config": "", "has_truth": clean is not None or split == "noise"}
+        converted.append((split, MuonEvents(images, truth, labels, bookkeeping), attrs))
+    return {split: str(write_events(split_path(out_dir, split), [events], split=split,
+                                    attrs=attrs))
+            for split, events, attrs in converted}
 
 
 def export_published(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]
