@@ -9,6 +9,7 @@ are recorded next to them for the targets of the issues.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import resource
@@ -23,10 +24,12 @@ import numpy as np
 import torch
 
 from hepxai.baselines.muon import baseline_table, format_table, run_muon_baselines
+from hepxai.baselines.track_fit import fit_tracks
 from hepxai.core.atomic import atomic_path
 from hepxai.data.muon.geometry import MuonSimConfig
 from hepxai.data.muon.loader import MuonDataset
 from hepxai.data.muon.simulator import simulate
+from hepxai.metrics import trigger
 
 HERE = Path(__file__).resolve().parent
 
@@ -104,6 +107,16 @@ def bench_reading(data_dir: Path, tmp: Path, repeats: int = 50) -> dict:
             "events_in_file": n, "reference_bytes_per_event": 9 * 384}
 
 
+def bench_ideal_fit(n: int = 100_000) -> float:
+    """Spread of the truth-hit fit on an ideal detector: every layer fires exactly the crossed
+    strip (no clusters, no inefficiency, no noise). What the strip size alone allows."""
+    ideal = dataclasses.replace(MuonSimConfig(), cluster_size_probs=(1.0, 0.0, 0.0),
+                                layer_efficiency=1.0, station_dropout=0.0,
+                                noise_probability=0.0)
+    events = simulate(ideal, 3, "val", 0, n)
+    return trigger.spread(events.labels["pt"], fit_tracks(events.truth, ideal).pt)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="paper",
@@ -120,6 +133,7 @@ def main() -> None:
         start = time.perf_counter()
         results = run_muon_baselines(sim["dir"])
         baseline_seconds = time.perf_counter() - start
+        ideal_spread = bench_ideal_fit()
         table = format_table(baseline_table(results))
 
     command = f"make bench  # = .venv/bin/python bench/run.py --preset {args.preset}"
@@ -170,6 +184,10 @@ def main() -> None:
         "```",
         table,
         "```",
+        "",
+        "The strip size alone limits any fit of this geometry: on an ideal detector (every layer "
+        "fires exactly the crossed strip: no clusters, inefficiency or noise) the same fit "
+        f"reaches a spread of {ideal_spread:.3f} GeV (100,000 events).",
         "",
     ]
     with atomic_path(args.output) as tmp_out:

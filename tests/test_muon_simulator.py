@@ -153,7 +153,7 @@ def test_same_seed_same_events_whatever_the_range():
     whole = simulate(CONFIG, 11, "val", 0, BLOCK_EVENTS + 500)
     bounds = (0, 123, BLOCK_EVENTS + 1, BLOCK_EVENTS + 500)
     joined = MuonEvents.concatenate([simulate(CONFIG, 11, "val", a, b)
-                                     for a, b in zip(bounds[:-1], bounds[1:])])
+                                     for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
     for images in ("images", "truth"):
         for field in ("offsets", "indices"):
             assert np.array_equal(getattr(getattr(joined, images), field),

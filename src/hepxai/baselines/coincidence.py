@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from hepxai.baselines.track_fit import station_positions
+from hepxai.core.errors import HepxaiError
 from hepxai.data.muon.geometry import STATION_NAMES, MuonSimConfig
 from hepxai.data.sparse import SparseImages
 
@@ -106,8 +107,9 @@ def size_windows(images: SparseImages, truth: SparseImages, pt: np.ndarray,
     """Windows for ``threshold_gev`` sized on simulated muons (see the module docstring)."""
     near = np.flatnonzero(np.abs(pt - threshold_gev) <= bin_half_width_gev)
     if near.size < 50:
-        raise ValueError(f"only {near.size} calibration muons within {bin_half_width_gev} GeV of "
-                         f"{threshold_gev} GeV; simulate more training events")
+        raise HepxaiError(f"only {near.size} training muons within {bin_half_width_gev} GeV of "
+                          f"{threshold_gev:g} GeV to size the coincidence windows (50 needed); "
+                          "simulate more training events (e.g. --n 20000)")
     noisy, clean = images.take(near), truth.take(near)
     positions = station_positions(clean, config)
     scale = np.cosh(config.eta_of_strip(positions[:, [pivot]]))

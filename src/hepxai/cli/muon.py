@@ -21,6 +21,20 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    value = _positive(text)
+    if value >= 2**63:
+        raise argparse.ArgumentTypeError(f"expected a seed below 2**63, got {value}")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = _positive(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected at least 1 worker process")
+    return value
+
+
 # -- simulate ---------------------------------------------------------------------------------
 def _add_simulate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("data/muon"),
@@ -35,8 +49,8 @@ def _add_simulate(parser: argparse.ArgumentParser) -> None:
     for split in ("train", "val", "noise"):
         parser.add_argument(f"--n-{split}", type=_positive, default=None,
                             help=f"override the number of {split} events (0 skips the split)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--seed", type=_seed, default=1, help="random seed (0 <= seed < 2**63)")
+    parser.add_argument("--workers", type=_workers, default=None,
                         help="worker processes (default: all cores); output does not depend "
                              "on it")
     parser.add_argument("--overwrite", action="store_true",

@@ -94,7 +94,11 @@ def simulate_dataset(out_dir: str | os.PathLike[str], sizes: SplitSizes, *, seed
     not set (so nothing a user made is silently replaced).
     """
     config = config or MuonSimConfig()
+    if not 0 <= seed < 2**63:
+        raise HepxaiError(f"seed must be in [0, 2**63), got {seed}")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, dict] = {}
     for split in SPLITS:

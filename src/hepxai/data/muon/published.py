@@ -126,10 +126,11 @@ def import_published(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike
             if not truth.is_subset_of(images):
                 raise HepxaiError(f"{clean_path}: some denoised hits are not in the noisy "
                                   "images; the files do not belong together")
-            bookkeeping["n_noise"] = images.counts - truth.counts
         else:  # no denoised twin: an empty truth list, flagged by has_truth = False
             truth = SparseImages(np.zeros(len(images) + 1, np.int64), np.zeros(0, np.uint16),
                                  IMAGE_SHAPE)
+        if clean is not None or split == "noise":  # the truth is known: the rest is noise
+            bookkeeping["n_noise"] = images.counts - truth.counts
         attrs = {"source": f"imported from {noisy_path.resolve()}", "seed": -1,
                  "simulator_config": "", "has_truth": clean is not None or split == "noise"}
         converted.append((split, MuonEvents(images, truth, labels, bookkeeping), attrs))
@@ -145,10 +146,14 @@ def export_published(data_dir: str | os.PathLike[str], out_dir: str | os.PathLik
     Images are written as uint8, labels as float32 ``(N, 5)`` = pt, eta, phi, 0, nhits.
     """
     out = Path(out_dir)
+    # open every input before writing anything: a bad val.h5 must not leave train_*.npy behind
+    inputs = {split: MuonFile(split_path(data_dir, split)) for split in PREFIX_OF_SPLIT}
+    if out.exists() and not out.is_dir():
+        raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for split, prefix in PREFIX_OF_SPLIT.items():
-        data = MuonFile(split_path(data_dir, split))
+        data = inputs[split]
         n = len(data)
         outputs = [("images_with_noise", data.images)]
         if data.truth is not None:

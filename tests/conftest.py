@@ -1,0 +1,25 @@
+"""Shared fixtures: quiet progress bars and one small simulated muon data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+MUON_SEED = 7
+MUON_SIZES = {"train": 500, "val": 160, "noise": 200}
+
+
+@pytest.fixture(autouse=True)
+def _no_progress_bars(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEPXAI_PROGRESS", "0")
+
+
+@pytest.fixture(scope="session")
+def muon_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A simulated data directory (train/val/noise.h5, seed 7). Read-only: copy it to modify."""
+    from hepxai.data.muon.generate import SplitSizes, simulate_dataset
+
+    out = tmp_path_factory.mktemp("muon") / "data"
+    simulate_dataset(out, SplitSizes(**MUON_SIZES), seed=MUON_SEED, workers=1)
+    return out
