@@ -236,6 +236,8 @@ def test_resolution_constant_bias() -> None:
     np.testing.assert_allclose(res.pt_width, 0.0, atol=1e-12)
     np.testing.assert_allclose(res.pt_std, 0.0, atol=1e-12)
     np.testing.assert_allclose(res.eta_mean, -0.05, atol=1e-12)
+    np.testing.assert_allclose(res.pt_median, 0.1, atol=1e-12)
+    np.testing.assert_allclose(res.eta_median, -0.05, atol=1e-12)
     np.testing.assert_allclose(res.eta_width, 0.0, atol=1e-12)
 
 
@@ -265,6 +267,7 @@ def test_resolution_robust_width_ignores_outliers() -> None:
     res = tr.resolution(pt_t, pt_t * (1 + rel), np.zeros(n), np.zeros(n), bin_edges=[5.0, 6.0])
     assert res.pt_width[0] == pytest.approx(0.1, rel=0.1)
     assert res.pt_std[0] > 1.0
+    assert abs(res.pt_median[0]) < 0.01 < res.pt_mean[0]  # the median ignores the tail
 
 
 def test_resolution_empty_bin_nan_and_to_dict() -> None:

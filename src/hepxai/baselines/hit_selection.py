@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hepxai.core.progress import progress
 from hepxai.data.muon.geometry import MuonSimConfig
 from hepxai.data.sparse import SparseImages
 
@@ -58,7 +59,7 @@ def search_roads(images: SparseImages, config: MuonSimConfig, tolerance: int = 1
     n_layers, n_strips = images.shape
     pad = u_max + tolerance + 1
     shifts = np.rint(np.outer(bends, profile)).astype(np.int64)  # (n_bends, n_layers)
-    for start in range(0, n, CHUNK_EVENTS):
+    for start in progress(range(0, n, CHUNK_EVENTS), desc="Hough road search", unit="chunk"):
         rows = np.arange(start, min(start + CHUNK_EVENTS, n))
         # layer-major so that each shifted layer slice is a block of contiguous rows
         dense = images.to_dense(rows, dtype=np.uint8).transpose(1, 0, 2)

@@ -550,9 +550,11 @@ class Resolution:
         bin_centers: GeV.
         n: int, events per bin.
         pt_mean: mean of the relative residual (pT_hat - pT) / pT.
+        pt_median: its median (the bias, robust against tails).
         pt_width: robust width of it, (q84 - q16) / 2 (half the central 68% interval).
         pt_std: its standard deviation (ddof=0).
-        eta_mean, eta_width, eta_std: the same for eta_hat - eta (absolute, not relative).
+        eta_mean, eta_median, eta_width, eta_std: the same for eta_hat - eta (absolute, not
+            relative).
 
     Bins without events hold NaN.
     """
@@ -561,9 +563,11 @@ class Resolution:
     bin_centers: NDArray[np.float64]
     n: NDArray[np.int64]
     pt_mean: NDArray[np.float64]
+    pt_median: NDArray[np.float64]
     pt_width: NDArray[np.float64]
     pt_std: NDArray[np.float64]
     eta_mean: NDArray[np.float64]
+    eta_median: NDArray[np.float64]
     eta_width: NDArray[np.float64]
     eta_std: NDArray[np.float64]
 
@@ -574,9 +578,11 @@ class Resolution:
             "bin_centers": _nan_to_none(self.bin_centers),
             "n": self.n.tolist(),
             "pt_mean": _nan_to_none(self.pt_mean),
+            "pt_median": _nan_to_none(self.pt_median),
             "pt_width": _nan_to_none(self.pt_width),
             "pt_std": _nan_to_none(self.pt_std),
             "eta_mean": _nan_to_none(self.eta_mean),
+            "eta_median": _nan_to_none(self.eta_median),
             "eta_width": _nan_to_none(self.eta_width),
             "eta_std": _nan_to_none(self.eta_std),
         }
@@ -584,21 +590,23 @@ class Resolution:
 
 def _binned_stats(
     values: NDArray[np.float64], splits: NDArray[np.intp]
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Mean, robust width and std of ``values`` (sorted by bin) per slice between splits."""
+) -> tuple[NDArray[np.float64], ...]:
+    """Mean, median, robust width and std of ``values`` (sorted by bin) per bin slice."""
     n_bins = splits.size - 1
     mean = np.full(n_bins, np.nan)
+    median = np.full(n_bins, np.nan)
     width = np.full(n_bins, np.nan)
     std = np.full(n_bins, np.nan)
     for b in range(n_bins):  # a loop over bins; each bin is vectorised
         chunk = values[splits[b] : splits[b + 1]]
         if chunk.size == 0:
             continue
-        q16, q84 = np.quantile(chunk, [0.16, 0.84])
+        q16, q50, q84 = np.quantile(chunk, [0.16, 0.5, 0.84])
         mean[b] = np.mean(chunk)
+        median[b] = q50
         width[b] = 0.5 * (q84 - q16)
         std[b] = np.std(chunk)
-    return mean, width, std
+    return mean, median, width, std
 
 
 def resolution(
@@ -642,16 +650,18 @@ def resolution(
     pt_in = pt_t[inside][order]
     rel = (pt_p[inside][order] - pt_in) / pt_in
     d_eta = eta_p[inside][order] - eta_t[inside][order]
-    pt_mean, pt_width, pt_std = _binned_stats(rel, splits)
-    eta_mean, eta_width, eta_std = _binned_stats(d_eta, splits)
+    pt_mean, pt_median, pt_width, pt_std = _binned_stats(rel, splits)
+    eta_mean, eta_median, eta_width, eta_std = _binned_stats(d_eta, splits)
     return Resolution(
         bin_edges=_frozen(edges),
         bin_centers=_frozen(0.5 * (edges[:-1] + edges[1:])),
         n=_frozen(np.diff(splits), np.int64),
         pt_mean=_frozen(pt_mean),
+        pt_median=_frozen(pt_median),
         pt_width=_frozen(pt_width),
         pt_std=_frozen(pt_std),
         eta_mean=_frozen(eta_mean),
+        eta_median=_frozen(eta_median),
         eta_width=_frozen(eta_width),
         eta_std=_frozen(eta_std),
     )
