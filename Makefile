@@ -12,7 +12,7 @@ DEMO_PRESET ?= fast
 DATA := data/muon
 RUNS := runs/muon
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test bench bench-data bench-models lint clean
 
 venv: $(STAMP)
 
@@ -30,8 +30,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: bench-data bench-models
+
+bench-data: $(STAMP)
 	$(BIN)/python bench/run.py
+
+bench-models: $(STAMP)
+	$(BIN)/python bench/models.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

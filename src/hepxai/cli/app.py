@@ -22,6 +22,8 @@ VERBS = {
     "import": "convert files in a published layout into hepxai files",
     "export": "write hepxai files in a published layout",
     "baselines": "evaluate the classical, non-ML references",
+    "train": "train a model",
+    "evaluate": "evaluate trained models: metrics, tables, figures, speed",
 }
 USAGE_ERROR = 2
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from hepxai.cli.app import register
@@ -140,3 +141,126 @@ register("export", "muon", "write hepxai muon files in the published numpy layou
 register("baselines", "muon", "truth-hit fit, noisy-image fit and coincidence-window trigger",
          _add_baselines, _baselines)
 
+
+
+# -- train ------------------------------------------------------------------------------------
+def _add_train(parser: argparse.ArgumentParser) -> None:
+    from hepxai.models import MODELS, PRESETS
+
+    parser.add_argument("--model", required=True, choices=list(MODELS),
+                        help="model to train")
+    parser.add_argument("--preset", default="fast", choices=list(PRESETS),
+                        help="'paper': the thesis' exact layers and recipe; 'fast': for CPUs")
+    parser.add_argument("--data", type=Path, default=Path("data/muon"),
+                        help="muon data directory (train.h5 trains, val.h5 validates)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="run directory (default: runs/muon/MODEL-PRESET, with "
+                             "-distilled when a teacher is given)")
+    parser.add_argument("--teacher", type=Path, default=None,
+                        help="checkpoint whose predictions replace the labels (offline "
+                             "distillation, e.g. the Attribution CNN for a Distilled ConvSDT)")
+    parser.add_argument("--epochs", type=_positive, default=None,
+                        help="override the preset's number of epochs")
+    parser.add_argument("--max-events", type=_positive, default=None,
+                        help="train on the first N training events only")
+    parser.add_argument("--seed", type=_seed, default=1, help="random seed")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last epoch checkpoint")
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise HepxaiError(f"--device {name}: no CUDA device is available here; use --device cpu")
+    if not (name == "cpu" or name.startswith("cuda")):
+        raise HepxaiError(f"--device {name!r}: use cpu, cuda or cuda:N")
+    return name
+
+
+def _train(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from hepxai.data.muon.loader import MuonDataset
+    from hepxai.data.muon.store import split_path
+    from hepxai.models import create
+    from hepxai.train.loop import train
+
+    device = _device(args.device)
+    if args.epochs == 0 or args.max_events == 0:
+        raise HepxaiError("--epochs and --max-events must be positive")
+    out = args.out or Path("runs/muon") / (f"{args.model}-{args.preset}"
+                                           + ("-distilled" if args.teacher else ""))
+    train_file = split_path(args.data, "train")
+    train_set = MuonDataset(train_file)
+    if args.max_events is not None and args.max_events < len(train_set):
+        train_set = MuonDataset(train_set.file, rows=np.arange(args.max_events))
+    val_set = MuonDataset(split_path(args.data, "val"))
+    model = create(args.model, args.preset, seed=args.seed)
+    print(f"training {args.model} ({args.preset}, {model.n_parameters():,} parameters) on "
+          f"{len(train_set):,} events, validating on {len(val_set):,}; output in {out}")
+    result = train(model, train_set, val_set, out, seed=args.seed, epochs=args.epochs,
+                   device=device, resume=args.resume,
+                   teacher=str(args.teacher) if args.teacher else None,
+                   on_epoch=lambda r: print(
+                       f"epoch {r['epoch']:>3}: loss {r['train_loss']:.4f} / {r['loss']:.4f}"
+                       f"  spread {r['spread']:.3f} GeV  eff@15 {r['efficiency_15']:.4f}"
+                       f"  eff@10 {r['efficiency_10']:.4f}"))
+    print(f"best epoch {result.best_epoch} (validation efficiency at 15 GeV): {out / 'best.pt'}"
+          f"; {result.events_per_second:,.0f} training events/s")
+
+
+# -- evaluate ---------------------------------------------------------------------------------
+def _add_evaluate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, action="append", required=True,
+                        help="checkpoint to evaluate (repeat for several models)")
+    parser.add_argument("--data", type=Path, default=Path("data/muon"),
+                        help="muon data directory (val.h5 and noise.h5 are used)")
+    parser.add_argument("--baselines", type=Path,
+                        default=Path("runs/muon/baselines/baselines.json"),
+                        help="baselines.json of 'hepxai baselines muon' to add to the tables "
+                             "(skipped when missing)")
+    parser.add_argument("--out", type=Path, default=Path("runs/muon/evaluation"),
+                        help="directory for evaluation.json, predictions and figures")
+    parser.add_argument("--max-events", type=_positive, default=None,
+                        help="use at most this many events of each split")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from hepxai.evaluation.muon import evaluate_models, thesis_tables
+    from hepxai.viz.evaluation import plot_confusion_matrices
+    from hepxai.viz.trigger import plot_resolution, plot_turn_on
+
+    if args.max_events == 0:
+        raise HepxaiError("--max-events 0 selects no events; give a positive number")
+    results = evaluate_models(args.checkpoint, args.data, args.out, max_events=args.max_events,
+                              device=_device(args.device))
+    baselines = None
+    if args.baselines.exists():
+        baselines = json.loads(args.baselines.read_text())
+        results["baselines"] = baselines["baselines"]
+    out = args.out
+    write_json_atomic(out / "evaluation.json", results)
+    for key in ("15", "10"):
+        curves = {m["label"]: m["turn_on"][key] for m in results["models"]}
+        if baselines is not None:
+            curves.update({f"baseline: {name}": b["turn_on"][key]
+                           for name, b in baselines["baselines"].items()})
+        plot_turn_on(curves, float(key), out / f"turn_on_{key}.png")
+    resolutions = {m["label"]: m["resolution"] for m in results["models"]}
+    if baselines is not None:
+        resolutions.update({f"baseline: {name}": b["resolution"]
+                            for name, b in baselines["baselines"].items() if "resolution" in b})
+    plot_resolution(resolutions, out / "resolution.png")
+    plot_confusion_matrices({m["label"]: m["confusion_15"] for m in results["models"]}, 15.0,
+                            out / "confusion_15.png")
+    print(thesis_tables(results, baselines))
+    print(f"written: {out / 'evaluation.json'}, predictions and figures in {out}")
+
+
+register("train", "muon", "train a muon model (Attribution CNN, TracIn CNN, ConvSDT, trees)",
+         _add_train, _train)
+register("evaluate", "muon", "evaluate checkpoints: thesis tables 7.2-7.5, curves, speed",
+         _add_evaluate, _evaluate)

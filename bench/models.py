@@ -1,0 +1,124 @@
+"""Benchmark of the muon models: train every fast model, evaluate against the baselines.
+
+Run with ``make bench-models`` (``.venv/bin/python bench/models.py``); writes
+``bench/sections/models.md`` and rebuilds ``bench/BENCHMARKS.md``. Takes about 45 minutes on
+2 cores: each fast model trains on 100,000 simulated events (the issue's budget: 10 minutes a
+model), then all are evaluated on a 94,445-event validation set and 200,000 only-noise events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from hepxai.models import create
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def hepxai(*args: str) -> float:
+    """Run ``python -m hepxai ARGS`` in a child process; return its wall time [s]."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "hepxai", *args], check=True, cwd=ROOT,
+                   env={**os.environ, "HEPXAI_PROGRESS": "0"})
+    return time.perf_counter() - start
+
+
+def training_rate(name: str, preset: str, batch_size: int, steps: int = 8) -> float:
+    """Training events/s of one preset at its batch size (forward, backward, optimiser step)."""
+    model = create(name, preset)
+    model.train()
+    if model.recipe.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    generator = torch.Generator().manual_seed(0)
+    x = (torch.rand(batch_size, 1, 9, 384, generator=generator) < 20 / 3456).float()
+    if model.recipe.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randn(batch_size, 2)
+    times = []
+    for step in range(steps + 2):
+        start = time.perf_counter()
+        loss = (model.forward_encoded(x) - y).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step >= 2:
+            times.append(time.perf_counter() - start)
+    return batch_size * len(times) / sum(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-models")
+    parser.add_argument("--n-train", type=int, default=100_000)
+    args = parser.parse_args()
+    work = args.work
+    data = work / "data"
+    hepxai("simulate", "muon", "--out", str(data), "--n-train", str(args.n_train),
+           "--n-val", "94445", "--n-noise", "200000", "--seed", "2")
+    trained = {}
+    for name in ("attribution-cnn", "convsdt", "tracin-cnn"):
+        seconds = hepxai("train", "muon", "--model", name, "--preset", "fast", "--data",
+                         str(data), "--out", str(work / name))
+        history = json.loads((work / name / "history.json").read_text())
+        trained[name] = {"seconds": seconds, "epochs": len(history["history"])}
+    seconds = hepxai("train", "muon", "--model", "convsdt", "--preset", "fast", "--data",
+                     str(data), "--out", str(work / "convsdt-distilled"), "--teacher",
+                     str(work / "attribution-cnn" / "best.pt"))
+    trained["distilled convsdt"] = {"seconds": seconds, "epochs": 3}
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    hepxai("baselines", "muon", "--data", str(data), "--out", str(work / "baselines"))
+    checkpoints = [work / n / "best.pt" for n in ("attribution-cnn", "convsdt",
+                                                   "convsdt-distilled", "tracin-cnn")]
+    evaluate_args = ["evaluate", "muon", "--data", str(data), "--out", str(work / "evaluation"),
+                     "--baselines", str(work / "baselines" / "baselines.json")]
+    for checkpoint in checkpoints:
+        evaluate_args += ["--checkpoint", str(checkpoint)]
+    log = subprocess.run([sys.executable, "-m", "hepxai", *evaluate_args], check=True, cwd=ROOT,
+                         capture_output=True, text=True,
+                         env={**os.environ, "HEPXAI_PROGRESS": "0"}).stdout
+
+    rates = {f"{name} ({preset}, batch {batch})": training_rate(name, preset, batch)
+             for name, preset, batch in (("convsdt", "paper", 64),
+                                         ("attribution-cnn", "paper", 32),
+                                         ("tracin-cnn", "paper", 32),
+                                         ("attribution-cnn", "fast", 256),
+                                         ("convsdt", "fast", 256),
+                                         ("tracin-cnn", "fast", 256))}
+    lines = ["## Muon models", "",
+             f"Made by `make bench-models` (= `.venv/bin/python bench/models.py`), "
+             f"{os.cpu_count()} cores, torch {torch.__version__}. Data: `hepxai simulate muon "
+             f"--n-train {args.n_train} --n-val 94445 --n-noise 200000 --seed 2`.", "",
+             "Training of the fast presets (`hepxai train muon --model NAME --preset fast`, "
+             "wall time including the per-epoch validation on 94,445 events):", "",
+             "| model | epochs | wall time |", "| --- | ---: | ---: |"]
+    for name, info in trained.items():
+        lines.append(f"| {name} | {info['epochs']} | {info['seconds'] / 60:.1f} min |")
+    lines += ["", f"Peak memory of the largest training process: {peak_mib:.0f} MiB.", "",
+              "Training throughput (forward + backward + Adam step, synthetic batch with 20 lit "
+              "pixels an image):", "", "| model | events/s |", "| --- | ---: |"]
+    for label, rate in rates.items():
+        lines.append(f"| {label} | {rate:,.0f} |")
+    lines += ["", "Evaluation (`hepxai evaluate muon`, best checkpoint by validation "
+              "efficiency at 15 GeV):", "", "```", log.strip(), "```", ""]
+    sections = HERE / "sections"
+    sections.mkdir(exist_ok=True)
+    (sections / "models.md").write_text("\n".join(lines))
+    from run import rebuild_benchmarks  # noqa: E402  (bench/run.py, same folder)
+
+    rebuild_benchmarks()
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Convolutional regressors of the thesis: Attribution CNN and TracIn CNN (chapter 6.1.1).
+
+Both are a convolutional body -> global average pooling (GAP) -> head; they differ in the head:
+an MLP (1024, 512, 2) for the Attribution CNN, a single linear layer for the TracIn CNN (what
+last-layer TracIn needs). ``paper`` presets are the thesis' layers exactly (927,362 and 269,698
+parameters); ``fast`` presets share one CPU-friendly body (:class:`FastConvBody`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hepxai.models.base import MuonRegressor, TrainingRecipe
+
+IMAGE_SHAPE = (9, 384)
+
+
+def eta_coordinate(n_strips: int = IMAGE_SHAPE[1]) -> torch.Tensor:
+    """(1, 1, 1, n_strips) strip centre in units of the eta range, in [0, 1]."""
+    return ((torch.arange(n_strips, dtype=torch.float32) + 0.5) / n_strips).view(1, 1, 1, -1)
+
+
+class PaperConvBody(nn.Module):
+    """Thesis body: Conv2d 16, 32, 64, 128 filters, 5x5, 'same' padding, ReLU after each."""
+
+    out_channels = 128
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = (1, 16, 32, 64)
+        for c_in, c_out in zip(channels, channels[1:], strict=False):
+            layers += [nn.Conv2d(c_in, c_out, 5, padding=2), nn.ReLU()]
+        self.early = nn.Sequential(*layers)
+        self.last = nn.Sequential(nn.Conv2d(64, 128, 5, padding=2), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.last(self.early(x))
+
+
+def _conv_bn_relu(c_in: int, c_out: int, kernel: tuple[int, int]) -> list[nn.Module]:
+    padding = (kernel[0] // 2, kernel[1] // 2)
+    return [nn.Conv2d(c_in, c_out, kernel, padding=padding, bias=False), nn.BatchNorm2d(c_out),
+            nn.ReLU()]
+
+
+class FastConvBody(nn.Module):
+    """CPU-friendly body keeping 2-D feature maps for RAM (~40k parameters, ~17M MACs/event).
+
+    * A second input channel ``x * eta`` gives the (translation-invariant, GAP-pooled) network
+      the strip position, i.e. |eta|, which a plain conv + GAP cannot see.
+    * The first 3x5 convolution runs at full resolution (cheap: two input channels), so the
+      one-strip precision of the bend is encoded before the width is pooled 384 -> 96 -> 48.
+    * Four conv-BN-ReLU blocks; pooling along eta first, then 3 across layers (9 -> 3, roughly
+      the stations) before the last block.
+    """
+
+    out_channels = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("eta", eta_coordinate(), persistent=False)
+        self.early = nn.Sequential(
+            *_conv_bn_relu(2, 16, (3, 5)), nn.MaxPool2d((1, 4)),
+            *_conv_bn_relu(16, 32, (3, 5)), nn.MaxPool2d((1, 2)),
+            *_conv_bn_relu(32, 48, (3, 3)), nn.MaxPool2d((3, 1)),
+        )
+        self.last = nn.Sequential(*_conv_bn_relu(48, 64, (3, 3)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([x, x * self.eta], dim=1)
+        return self.last(self.early(x))
+
+
+BODIES = {"paper": PaperConvBody, "fast": FastConvBody}
+
+
+class ConvRegressor(MuonRegressor):
+    """Body -> GAP -> head. ``last_conv`` is the block whose maps GAP averages."""
+
+    def __init__(self, preset: str, recipe: TrainingRecipe, head: nn.Module):
+        super().__init__(preset, recipe)
+        self.body = BODIES[preset]()
+        self.final = head
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """GAP of the last feature maps: ``(b, out_channels)``."""
+        return self.body(x).mean(dim=(2, 3))
+
+    def forward_encoded(self, x: torch.Tensor) -> torch.Tensor:
+        return self.final(self.features(x))
+
+    @property
+    def last_conv(self) -> nn.Module:
+        return self.body.last
+
+
+class AttributionCNN(ConvRegressor):
+    """Conv body -> GAP -> Dense(1024) ReLU -> Dense(512) ReLU -> Dense(2)."""
+
+    name = "attribution-cnn"
+    RECIPES = {
+        "paper": TrainingRecipe(optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=30),
+        "fast": TrainingRecipe(optimizer="adam", learning_rate=3e-3, batch_size=256, epochs=3,
+                               normalise_targets=True, schedule="onecycle", channels_last=True),
+    }
+
+    def __init__(self, preset: str = "fast"):
+        width = {"paper": (1024, 512), "fast": (128, 64)}[preset]
+        c = BODIES[preset].out_channels
+        head = nn.Sequential(nn.Linear(c, width[0]), nn.ReLU(), nn.Linear(width[0], width[1]),
+                             nn.ReLU(), nn.Linear(width[1], 2))
+        super().__init__(preset, self.RECIPES[preset], head)
+
+    @property
+    def head(self) -> nn.Module:
+        return self.final[-1]
+
+
+class TracInCNN(ConvRegressor):
+    """Conv body -> GAP -> Dense(2): a linear head, trained with plain SGD (TracIn's setting)."""
+
+    name = "tracin-cnn"
+    RECIPES = {
+        "paper": TrainingRecipe(optimizer="sgd", learning_rate=1e-2, batch_size=32, epochs=30),
+        "fast": TrainingRecipe(optimizer="sgd", learning_rate=5e-2, batch_size=256, epochs=3,
+                               normalise_targets=True, channels_last=True),
+    }
+
+    def __init__(self, preset: str = "fast"):
+        super().__init__(preset, self.RECIPES[preset],
+                         nn.Linear(BODIES[preset].out_channels, 2))
+
+    @property
+    def head(self) -> nn.Module:
+        return self.final

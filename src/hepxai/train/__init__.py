@@ -1,0 +1,1 @@
+"""Training of the torch muon models: one loop, checkpoints, distillation."""

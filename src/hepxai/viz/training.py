@@ -1,0 +1,34 @@
+"""Training curves (thesis figure 7.1): loss, spread and efficiency per epoch."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from hepxai.viz.style import save, use_style
+
+
+def plot_training_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike[str],
+                         title: str = "") -> Path:
+    """Three panels, training and validation: MAE loss, spread [GeV], efficiency at 15 GeV."""
+    use_style()
+    epochs = np.array([h["epoch"] for h in history])
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), gridspec_kw={"wspace": 0.35})
+    panels = (("loss", "MAE loss (encoded targets)"), ("spread", "spread [GeV]"),
+              ("efficiency_15", "efficiency at 15 GeV"))
+    for ax, (key, label) in zip(axes, panels, strict=True):
+        for prefix, name, style in (("train_", "training", "o--"), ("", "validation", "o-")):
+            values = [h.get(prefix + key) for h in history]
+            ax.plot(epochs, [np.nan if v is None else v for v in values], style, ms=4,
+                    label=name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=11)
+    if title:
+        fig.suptitle(title, fontsize=14)
+    return save(fig, path)

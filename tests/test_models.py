@@ -1,0 +1,117 @@
+"""Muon models: thesis parameter counts, the soft tree's probability algebra, declared parts."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from hepxai.core.errors import HepxaiError
+from hepxai.models import MODELS, create
+from hepxai.models.soft_tree import SoftDecisionTree
+
+
+def _images(n: int = 6, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 1, 9, 384, generator=generator) < 0.01).float()
+
+
+@pytest.mark.parametrize("name, count", [("attribution-cnn", 927_362), ("convsdt", 47_855),
+                                         ("tracin-cnn", 269_698)])
+def test_paper_presets_match_the_thesis_parameter_counts(name, count):
+    # thesis tables 6.1 and 6.2; the TracIn CNN = the same body + Dense(128 -> 2)
+    assert create(name, "paper").n_parameters() == count
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("preset", ["fast", "paper"])
+def test_every_model_maps_images_to_pt_and_eta(name, preset):
+    if preset == "paper" and name.startswith("sdt-"):
+        pytest.skip("ensembles of flat trees are identical in both presets but for the recipe")
+    model = create(name, preset).eval()
+    out = model(_images(3))
+    assert out.shape == (3, 2) and torch.isfinite(out).all()
+    assert model.outputs == ("pt", "eta")
+
+
+def test_same_seed_same_weights():
+    a, b, c = create("convsdt", seed=3), create("convsdt", seed=3), create("convsdt", seed=4)
+    for (ka, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), ka
+    assert any(not torch.equal(va, vc) for va, vc in zip(a.state_dict().values(),
+                                                         c.state_dict().values(), strict=True)
+               if va.is_floating_point())
+
+
+def test_unknown_model_or_preset_is_a_user_error():
+    with pytest.raises(HepxaiError, match="unknown model"):
+        create("resnet")
+    with pytest.raises(HepxaiError, match="unknown preset"):
+        create("convsdt", "huge")
+
+
+def _leaf_probabilities_by_paths(branch: torch.Tensor, depth: int) -> torch.Tensor:
+    """Reference: product over the root-to-leaf path, node by node (slow, obviously right)."""
+    leaves = []
+    for bits in itertools.product((0, 1), repeat=depth):  # 0 = left, leaves left to right
+        node, prob = 0, torch.ones(branch.shape[0])
+        for bit in bits:
+            p_left = branch[:, node]
+            prob = prob * (p_left if bit == 0 else 1 - p_left)
+            node = 2 * node + 1 + bit
+        leaves.append(prob)
+    return torch.stack(leaves, dim=1)
+
+
+def test_soft_tree_leaf_probabilities_and_prediction():
+    torch.manual_seed(0)
+    tree = SoftDecisionTree(in_features=7, depth=5)
+    x = torch.randn(20, 7)
+    branch = tree.branch_probabilities(x)
+    leaves = tree.leaf_probabilities(branch)
+    assert leaves.shape == (20, 32)
+    torch.testing.assert_close(leaves.sum(1), torch.ones(20))
+    torch.testing.assert_close(leaves, _leaf_probabilities_by_paths(branch, 5))
+    expected = leaves @ tree.leaves.weight.T  # sum over leaves of P_leaf * value_leaf
+    torch.testing.assert_close(tree(x), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_hard_routing_reaches_exactly_one_leaf_with_gradients():
+    torch.manual_seed(1)
+    tree = SoftDecisionTree(in_features=5, depth=4, hard=True)
+    x = torch.randn(16, 5)
+    leaves = tree.leaf_probabilities(tree.branch_probabilities(x))
+    assert torch.equal(leaves.sum(1), torch.ones(16))
+    assert torch.equal((leaves == 1).sum(1), torch.ones(16, dtype=torch.long))
+    tree(x).sum().backward()  # straight-through estimator: the inner layer still learns
+    assert tree.inner.weight.grad is not None and tree.inner.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["attribution-cnn", "tracin-cnn", "convsdt"])
+@pytest.mark.parametrize("preset", ["fast", "paper"])
+def test_declared_parts_are_the_ones_the_forward_pass_uses(name, preset):
+    model = create(name, preset).eval()
+    x = _images(4)
+    maps = {}
+    handle = model.last_conv.register_forward_hook(lambda m, i, o: maps.setdefault("a", o))
+    encoded = model.forward_encoded(x)
+    handle.remove()
+    assert maps["a"].dim() == 4  # (b, channels, rows, strips) for RAM
+    if name == "tracin-cnn":  # conv maps -> GAP -> linear head, exactly
+        gap = maps["a"].mean(dim=(2, 3))
+        torch.testing.assert_close(model.head(gap), encoded)
+        assert isinstance(model.head, torch.nn.Linear)
+    if name == "convsdt":
+        assert model.tree is not None and model.tree.depth == 5
+        leaves = model.tree.leaf_probabilities(model.tree.branch_probabilities(model.features(x)))
+        torch.testing.assert_close(model.head(leaves), encoded)
+
+
+def test_target_encoding_round_trip():
+    model = create("convsdt", "fast")
+    y = torch.stack([torch.linspace(3, 20, 50), torch.linspace(0, 1.05, 50)], dim=1)
+    model.fit_target_encoding(y)
+    encoded = model.encode_targets(y)
+    torch.testing.assert_close(encoded.mean(0), torch.zeros(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(model.decode_outputs(encoded), y, rtol=1e-5, atol=1e-5)

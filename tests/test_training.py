@@ -1,0 +1,182 @@
+"""The training loop: learning, checkpoints, resume equivalence, distillation, evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hepxai.cli import main as cli
+from hepxai.core.errors import HepxaiError
+from hepxai.data.muon.generate import SplitSizes, simulate_dataset
+from hepxai.data.muon.loader import MuonDataset
+from hepxai.evaluation.muon import evaluate_models
+from hepxai.metrics import trigger
+from hepxai.models import create
+from hepxai.train.checkpoint import load_model, save_checkpoint
+from hepxai.train.loop import predict, train
+
+
+@pytest.fixture(scope="module")
+def learn_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("learn") / "data"
+    simulate_dataset(out, SplitSizes(train=4000, val=1000, noise=500), seed=3, workers=1)
+    return out
+
+
+def _datasets(data: Path, n_train: int | None = None):
+    train_set = MuonDataset(data / "train.h5")
+    if n_train is not None:
+        train_set = MuonDataset(train_set.file, rows=np.arange(n_train))
+    return train_set, MuonDataset(data / "val.h5")
+
+
+def _median_loss(model, val_set, train_set) -> float:
+    """Validation loss of the best constant: the training median of each encoded target."""
+    encoded_train = model.encode_targets(train_set.targets)
+    constant = encoded_train.median(0).values
+    return float((model.encode_targets(val_set.targets) - constant).abs().sum(1).mean())
+
+
+def test_short_training_learns_and_beats_the_constant(learn_dir, tmp_path):
+    train_set, val_set = _datasets(learn_dir)
+    model = create("tracin-cnn", "fast", seed=1)
+    result = train(model, train_set, val_set, tmp_path / "run", seed=1, epochs=3)
+    # (3 epochs of 4,000 events: enough to beat a constant, far from converged)
+    losses = [h["loss"] for h in result.history]
+    assert losses[-1] < losses[0]
+    assert losses[-1] < 0.9 * _median_loss(model, val_set, train_set)
+    # where the muon is: better than the best constant for |eta| ~ U(0, 1.05), 1.05 / 4
+    pred = predict(model, val_set)
+    assert np.abs(pred[:, 1] - val_set.targets[:, 1].numpy()).mean() < 0.2
+    # files of the run: a checkpoint per epoch, best.pt, history and curves
+    checkpoints = sorted((tmp_path / "run" / "checkpoints").glob("epoch_*.pt"))
+    assert [p.name for p in checkpoints] == ["epoch_001.pt", "epoch_002.pt", "epoch_003.pt"]
+    state = torch.load(checkpoints[1], weights_only=False)
+    assert state["epoch"] == 2 and state["learning_rate"] > 0 and "optimizer" in state
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+    efficiencies = [h["efficiency_15"] for h in result.history]
+    assert best["epoch"] == 1 + int(np.argmax(efficiencies))
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history["history"]) == 3
+    assert (tmp_path / "run" / "training_curves.png").stat().st_size > 10_000
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(muon_dir, tmp_path):
+    train_set, val_set = _datasets(muon_dir)
+    straight = create("convsdt", "fast", seed=5)
+    train(straight, train_set, val_set, tmp_path / "straight", seed=5, epochs=3)
+
+    interrupted = create("convsdt", "fast", seed=5)
+    with pytest.raises(_Interrupt):  # stopped after the checkpoint of epoch 2 is written
+        train(interrupted, train_set, val_set, tmp_path / "resumed", seed=5, epochs=3,
+              on_epoch=_stop_after(2))
+    resumed = create("convsdt", "fast", seed=5)
+    result = train(resumed, train_set, val_set, tmp_path / "resumed", seed=5, epochs=3,
+                   resume=True)
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(),
+                            strict=True):
+        assert torch.equal(a, b), name
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _stop_after(epochs: int):
+    def callback(record):
+        if record["epoch"] == epochs:
+            raise _Interrupt
+    return callback
+
+
+def test_resume_refuses_another_model(muon_dir, tmp_path):
+    train_set, val_set = _datasets(muon_dir)
+    train(create("tracin-cnn", "fast"), train_set, val_set, tmp_path / "run", epochs=1)
+    with pytest.raises(HepxaiError, match="another model"):
+        train(create("convsdt", "fast"), train_set, val_set, tmp_path / "run", epochs=2,
+              resume=True)
+    with pytest.raises(HepxaiError, match="already holds checkpoints"):
+        train(create("tracin-cnn", "fast"), train_set, val_set, tmp_path / "run", epochs=2)
+
+
+def test_distillation_trains_on_the_teacher_outputs(muon_dir, tmp_path):
+    """A teacher that predicts a constant: its student must predict that constant, although
+    the labels vary."""
+    teacher = create("sdt", "fast", seed=0)
+    with torch.no_grad():
+        teacher.trees[0].leaves.weight.zero_()  # every leaf predicts 0 -> decoded: the mean
+        teacher.target_mean.copy_(torch.tensor([1.0 / 12.5, 0.4]))  # 1/pT -> 12.5 GeV
+    save_checkpoint(tmp_path / "teacher.pt", teacher)
+    train_set, val_set = _datasets(muon_dir)
+    student = create("convsdt", "fast", seed=0)
+    train(student, train_set, val_set, tmp_path / "student", epochs=2,
+          teacher=str(tmp_path / "teacher.pt"))
+    torch.testing.assert_close(train_set.targets,
+                               torch.tensor([[12.5, 0.4]]).expand(len(train_set), 2))
+    pred = predict(student, val_set)
+    np.testing.assert_allclose(pred[:, 0], 12.5, rtol=1e-4)
+    np.testing.assert_allclose(pred[:, 1], 0.4, rtol=1e-4)
+    assert val_set.targets[:, 0].std() > 3  # while the labels are spread over 3-20 GeV
+    state = torch.load(tmp_path / "student" / "best.pt", weights_only=False)
+    assert state["identity"]["teacher"] == str(tmp_path / "teacher.pt")
+
+
+def test_evaluation_numbers_equal_the_metric_functions(muon_dir, tmp_path):
+    train_set, val_set = _datasets(muon_dir)
+    train(create("tracin-cnn", "fast"), train_set, val_set, tmp_path / "run", epochs=1)
+    results = evaluate_models([tmp_path / "run" / "best.pt"], muon_dir, tmp_path / "eval")
+    (m,) = results["models"]
+    saved = np.load(next((tmp_path / "eval" / "predictions").glob("*.npz")))
+    pt, eta = saved["targets"][:, 0], saved["targets"][:, 1]
+    assert m["spread"] == pytest.approx(trigger.spread(pt, saved["val"][:, 0]))
+    assert m["efficiency_15"] == pytest.approx(
+        trigger.efficiency(pt, saved["val"][:, 0] > 15, 15.0))
+    assert m["mae"]["total"] == pytest.approx(
+        trigger.mae(pt, saved["val"][:, 0], eta, saved["val"][:, 1])["total"])
+    assert m["only_noise"]["selected"] == int((saved["noise"][:, 0] > 15).sum())
+    model = load_model(tmp_path / "run" / "best.pt")
+    np.testing.assert_allclose(saved["val"], predict(model, MuonDataset(muon_dir / "val.h5")),
+                               rtol=1e-6)
+    assert m["parameters"] == model.n_parameters() and m["size_bytes"] > 0
+    assert m["throughput"]["events_per_second"] > 0
+
+
+def _user_error(capsys, argv):
+    code = None
+    try:
+        code = cli([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "error" in err[0] and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_train_and_evaluate_bad_input(muon_dir, tmp_path, capsys):
+    _user_error(capsys, ["train", "muon", "--model", "resnet", "--data", muon_dir])
+    _user_error(capsys, ["train", "muon", "--model", "convsdt", "--preset", "huge"])
+    _user_error(capsys, ["train", "muon", "--model", "convsdt", "--data", tmp_path / "none"])
+    # a data file of another use case / format
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    import h5py
+
+    with h5py.File(wrong / "train.h5", "w") as f:
+        f.attrs["format"] = "hepxai-darkjet"
+    line = _user_error(capsys, ["train", "muon", "--model", "convsdt", "--data", wrong])
+    assert "not a hepxai muon file" in line
+    # a file that is not a checkpoint, as teacher and for evaluation
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    _user_error(capsys, ["evaluate", "muon", "--checkpoint", junk, "--data", muon_dir,
+                         "--out", tmp_path / "eval"])
+    _user_error(capsys, ["train", "muon", "--model", "convsdt", "--data", muon_dir,
+                         "--teacher", junk, "--out", tmp_path / "t", "--epochs", "1"])
+    _user_error(capsys, ["train", "muon", "--model", "convsdt", "--device", "cuda:7",
+                         "--data", muon_dir])
+    assert not (tmp_path / "eval").exists() and not (tmp_path / "t" / "best.pt").exists()
