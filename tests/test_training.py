@@ -110,7 +110,8 @@ def test_distillation_trains_on_the_teacher_outputs(muon_dir, tmp_path):
     teacher = create("sdt", "fast", seed=0)
     with torch.no_grad():
         teacher.trees[0].leaves.weight.zero_()  # every leaf predicts 0 -> decoded: the mean
-        teacher.target_mean.copy_(torch.tensor([1.0 / 12.5, 0.4]))  # 1/pT -> 12.5 GeV
+        teacher.target_mean.copy_(torch.tensor([12.5, 0.4]))
+    assert teacher.recipe.pt_transform == "identity"
     save_checkpoint(tmp_path / "teacher.pt", teacher)
     train_set, val_set = _datasets(muon_dir)
     student = create("convsdt", "fast", seed=0)
