@@ -115,3 +115,26 @@ def test_target_encoding_round_trip():
     encoded = model.encode_targets(y)
     torch.testing.assert_close(encoded.mean(0), torch.zeros(2), atol=1e-5, rtol=0)
     torch.testing.assert_close(model.decode_outputs(encoded), y, rtol=1e-5, atol=1e-5)
+
+
+def test_decision_tree_on_sparse_images_equals_sklearn_on_dense(tmp_path):
+    import numpy as np
+    from sklearn.tree import DecisionTreeRegressor
+
+    from hepxai.data.muon.geometry import MuonSimConfig
+    from hepxai.data.muon.simulator import simulate
+    from hepxai.models.decision_tree import DecisionTreeModel, to_csr
+    from hepxai.train.checkpoint import load_model
+
+    events = simulate(MuonSimConfig(), 4, "train", 0, 3000)
+    dense = events.images.to_dense().reshape(len(events), -1).astype(np.float32)
+    np.testing.assert_array_equal(to_csr(events.images).toarray(), dense)
+    targets = np.stack([events.labels["pt"], events.labels["eta"]], axis=1)
+    model = DecisionTreeModel(min_samples_leaf=10, seed=0).fit(events.images, targets)
+    reference = DecisionTreeRegressor(min_samples_leaf=10, random_state=0).fit(dense, targets)
+    np.testing.assert_allclose(model.predict_images(events.images), reference.predict(dense),
+                               rtol=1e-6)
+    model.save(tmp_path / "tree.pt", {"model": model.name})
+    loaded = load_model(tmp_path / "tree.pt")
+    np.testing.assert_array_equal(loaded.predict_images(events.images),
+                                  model.predict_images(events.images))

@@ -146,9 +146,11 @@ register("baselines", "muon", "truth-hit fit, noisy-image fit and coincidence-wi
 # -- train ------------------------------------------------------------------------------------
 def _add_train(parser: argparse.ArgumentParser) -> None:
     from hepxai.models import MODELS, PRESETS
+    from hepxai.models.decision_tree import NAME as DECISION_TREE
 
-    parser.add_argument("--model", required=True, choices=list(MODELS),
-                        help="model to train")
+    parser.add_argument("--model", required=True, choices=[*MODELS, DECISION_TREE],
+                        help="model to train (decision-tree: scikit-learn, on the flattened "
+                             "image)")
     parser.add_argument("--preset", default="fast", choices=list(PRESETS),
                         help="'paper': the thesis' exact layers and recipe; 'fast': for CPUs")
     parser.add_argument("--data", type=Path, default=Path("data/muon"),
@@ -197,6 +199,9 @@ def _train(args: argparse.Namespace) -> None:
     if args.max_events is not None and args.max_events < len(train_set):
         train_set = MuonDataset(train_set.file, rows=np.arange(args.max_events))
     val_set = MuonDataset(split_path(args.data, "val"))
+    if args.model == "decision-tree":
+        _train_decision_tree(args, train_set, val_set, out, device)
+        return
     model = create(args.model, args.preset, seed=args.seed)
     print(f"training {args.model} ({args.preset}, {model.n_parameters():,} parameters) on "
           f"{len(train_set):,} events, validating on {len(val_set):,}; output in {out}")
@@ -209,6 +214,33 @@ def _train(args: argparse.Namespace) -> None:
                        f"  eff@10 {r['efficiency_10']:.4f}"))
     print(f"best epoch {result.best_epoch} (validation efficiency at 15 GeV): {out / 'best.pt'}"
           f"; {result.events_per_second:,.0f} training events/s")
+
+
+def _train_decision_tree(args: argparse.Namespace, train_set, val_set, out: Path,
+                         device: str) -> None:
+    import time
+
+    from hepxai.metrics import trigger
+    from hepxai.models.decision_tree import DecisionTreeModel
+    from hepxai.train.loop import teacher_targets
+
+    targets = train_set.targets
+    if args.teacher is not None:
+        targets = teacher_targets(args.teacher, train_set, device)
+    print(f"fitting a decision tree on {len(train_set):,} events"
+          + (f" (targets: predictions of {args.teacher})" if args.teacher else ""))
+    start = time.perf_counter()
+    model = DecisionTreeModel(seed=args.seed).fit(train_set.images.take(train_set.rows),
+                                                  targets.numpy())
+    seconds = time.perf_counter() - start
+    pred = model.predict_images(val_set.images.take(val_set.rows))
+    pt = val_set.targets[:, 0].numpy()
+    identity = {"model": model.name, "seed": args.seed, "n_train": len(train_set),
+                "teacher": str(args.teacher) if args.teacher else None}
+    model.save(out / "best.pt", identity)
+    print(f"{model.n_parameters():,} nodes in {seconds:.0f} s; validation spread "
+          f"{trigger.spread(pt, pred[:, 0]):.3f} GeV, eff@15 "
+          f"{trigger.efficiency(pt, pred[:, 0] > 15, 15.0):.4f}; saved {out / 'best.pt'}")
 
 
 # -- evaluate ---------------------------------------------------------------------------------

@@ -20,8 +20,9 @@ from hepxai.core.atomic import atomic_path
 from hepxai.core.errors import HepxaiError
 from hepxai.data.muon.loader import MuonDataset
 from hepxai.data.muon.store import split_path
-from hepxai.evaluation.throughput import measure_throughput
+from hepxai.evaluation.throughput import measure_throughput, measure_tree_throughput
 from hepxai.metrics import trigger
+from hepxai.models.decision_tree import DecisionTreeModel
 from hepxai.train.checkpoint import load_model, read_checkpoint
 from hepxai.train.loop import predict, save_model_only
 
@@ -44,29 +45,51 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], val: MuonDataset,
     """All numbers of one model; predictions written to ``out_dir/predictions/``."""
     model = load_model(checkpoint, device=device)
     label = label or model_label(checkpoint)
+    if isinstance(model, DecisionTreeModel):
+        return _evaluate_tree(model, checkpoint, val, noise, out_dir, label)
     pred = predict(model, val, device, desc=f"{label}: validation")
     pred_noise = predict(model, noise, device, desc=f"{label}: only-noise") \
         if noise is not None else None
+    encoded_p = model.encode_targets(torch.from_numpy(pred).to(model.target_mean))
+    encoded_t = model.encode_targets(val.targets.to(model.target_mean))
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        size = save_model_only(model, Path(tmp_dir) / "weights.pt")
+    loss_space = ("z-scored targets" if model.recipe.normalise_targets else "GeV, |eta|") \
+        + (", 1/pT" if model.recipe.pt_transform == "inverse" else "")
+    return _summarise(model, checkpoint, label, val, pred, pred_noise, out_dir,
+                      loss=float((encoded_p - encoded_t).abs().sum(1).mean()),
+                      loss_space=loss_space, size=size,
+                      throughput=measure_throughput(model, device))
+
+
+def _evaluate_tree(model: DecisionTreeModel, checkpoint: str | os.PathLike[str],
+                   val: MuonDataset, noise: MuonDataset | None, out_dir: Path,
+                   label: str) -> dict[str, Any]:
+    """The same numbers for a scikit-learn tree (loss: MAE in GeV and |eta|)."""
+    pred = model.predict_images(val.images.take(val.rows))
+    pred_noise = None if noise is None else model.predict_images(noise.images.take(noise.rows))
+    loss = float(np.abs(pred - val.targets.numpy()).sum(1).mean())
+    size = len(read_checkpoint(checkpoint)["estimator"])
+    return _summarise(model, checkpoint, label, val, pred, pred_noise, out_dir, loss=loss,
+                      loss_space="GeV, |eta|", size=size,
+                      throughput=measure_tree_throughput(model, val))
+
+
+def _summarise(model: Any, checkpoint: str | os.PathLike[str], label: str, val: MuonDataset,
+               pred: np.ndarray, pred_noise: np.ndarray | None, out_dir: Path, *, loss: float,
+               loss_space: str, size: int, throughput: dict[str, float]) -> dict[str, Any]:
     targets = val.targets.numpy()
     pt, eta = targets[:, 0], targets[:, 1]
     slug = label.replace(" ", "_").replace("(", "").replace(")", "")
     with atomic_path(out_dir / "predictions" / f"{slug}.npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, val=pred, val_rows=val.rows, noise=pred_noise if pred_noise is not None
                  else np.zeros((0, 2)), targets=targets)
-
-    encoded_p = model.encode_targets(torch.from_numpy(pred).to(model.target_mean))
-    encoded_t = model.encode_targets(val.targets.to(model.target_mean))
     result = trigger.trigger_summary(pt, pred[:, 0], eta, pred[:, 1],
                                      None if pred_noise is None else pred_noise[:, 0])
     selected = trigger.selected_by(pred[:, 0], 15.0)
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        size = save_model_only(model, Path(tmp_dir) / "weights.pt")
     result.update({
         "label": label, "checkpoint": str(checkpoint), "model": model.name,
-        "preset": model.preset,
-        "loss": float((encoded_p - encoded_t).abs().sum(1).mean()),
-        "loss_space": ("z-scored targets" if model.recipe.normalise_targets else "GeV, |eta|")
-        + (", 1/pT" if model.recipe.pt_transform == "inverse" else ""),
+        "preset": model.preset, "loss": loss, "loss_space": loss_space,
         "classification_report_15": trigger.classification_report(pt, selected, 15.0),
         "confusion_15": trigger.selection_confusion(pt, selected, 15.0).tolist(),
         "turn_on": {f"{t:g}": trigger.turn_on(pt, trigger.selected_by(pred[:, 0], t)).to_dict()
@@ -74,7 +97,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], val: MuonDataset,
         "resolution": trigger.resolution(pt, pred[:, 0], eta, pred[:, 1]).to_dict(),
         "parameters": model.n_parameters(),
         "size_bytes": size,
-        "throughput": measure_throughput(model, device),
+        "throughput": throughput,
     })
     if pred_noise is not None:
         result["only_noise_10"] = trigger.fake_rate(pred_noise[:, 0], threshold=10.0)

@@ -43,3 +43,22 @@ def measure_throughput(model: MuonRegressor, device: str = "cpu", batch_size: in
         latencies.append(time.perf_counter() - start)
     return {"events_per_second": batch_size / float(np.median(times)),
             "latency_ms": 1e3 * float(np.median(latencies)), "batch_size": batch_size}
+
+
+def measure_tree_throughput(model, dataset, batch_size: int = 1024,
+                            latency_repeats: int = 50) -> dict[str, float]:
+    """The same numbers for a scikit-learn tree, on real lit-pixel images of ``dataset``."""
+    rows = dataset.rows[:batch_size]
+    batch = dataset.images.take(rows)
+    single = dataset.images.take(rows[:1])
+    model.predict_images(batch)
+    start = time.perf_counter()
+    model.predict_images(batch)
+    seconds = time.perf_counter() - start
+    latencies = []
+    for _ in range(latency_repeats):
+        start = time.perf_counter()
+        model.predict_images(single)
+        latencies.append(time.perf_counter() - start)
+    return {"events_per_second": rows.size / seconds,
+            "latency_ms": 1e3 * float(np.median(latencies)), "batch_size": int(rows.size)}

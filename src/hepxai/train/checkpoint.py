@@ -21,6 +21,8 @@ from hepxai.core.atomic import atomic_path
 from hepxai.core.errors import HepxaiError
 from hepxai.models import create
 from hepxai.models.base import MuonRegressor, TrainingRecipe
+from hepxai.models.decision_tree import NAME as DECISION_TREE
+from hepxai.models.decision_tree import DecisionTreeModel
 
 FORMAT = "hepxai-checkpoint"
 
@@ -57,11 +59,13 @@ def read_checkpoint(path: str | os.PathLike[str], device: str = "cpu") -> dict[s
 
 
 def load_model(path: str | os.PathLike[str], device: str = "cpu",
-               expect: str | None = None) -> MuonRegressor:
+               expect: str | None = None) -> MuonRegressor | DecisionTreeModel:
     """Rebuild the model of a checkpoint, weights loaded, in eval mode."""
     state = read_checkpoint(path, device)
     if expect is not None and state["model"] != expect:
         raise HepxaiError(f"{path}: a {state['model']} checkpoint, not {expect}")
+    if state["model"] == DECISION_TREE:
+        return pickle.loads(state["estimator"])
     model = create(state["model"], state["preset"])
     model.recipe = TrainingRecipe(**state["recipe"])
     try:

@@ -51,7 +51,7 @@ def plot_resolution(resolutions: Mapping[str, Mapping[str, Any]],
                                             gridspec_kw={"wspace": 0.35})
     for label, res in resolutions.items():
         x = _array(res["bin_centers"])
-        ax_mean.plot(x, _array(res["pt_median"]), "o-", ms=3.5, label=label)
+        ax_mean.plot(x, _array(res.get("pt_median", res["pt_mean"])), "o-", ms=3.5, label=label)
         ax_width.plot(x, _array(res["pt_width"]), "o-", ms=3.5, label=label)
     ax_mean.axhline(0.0, color="grey", lw=1)
     ax_mean.set_ylabel(r"median $(\hat p_T - p_T)/p_T$")
