@@ -3,7 +3,7 @@
 Run with ``make bench-models`` (``.venv/bin/python bench/models.py``); writes
 ``bench/sections/models.md`` and rebuilds ``bench/BENCHMARKS.md``. Takes about 45 minutes on
 2 cores: each fast model trains on 100,000 simulated events (the issue's budget: 10 minutes a
-model), then all are evaluated on a 94,445-event validation set and 200,000 only-noise events.
+model), then all are evaluated on a 94,445-event validation set and 100,000 only-noise events.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main() -> None:
     work = args.work
     data = work / "data"
     hepxai("simulate", "muon", "--out", str(data), "--n-train", str(args.n_train),
-           "--n-val", "94445", "--n-noise", "200000", "--seed", "2")
+           "--n-val", "94445", "--n-noise", "100000", "--seed", "2")
     trained = {}
     for name in ("attribution-cnn", "convsdt", "tracin-cnn"):
         seconds = hepxai("train", "muon", "--model", name, "--preset", "fast", "--data",
@@ -75,7 +75,7 @@ def main() -> None:
     seconds = hepxai("train", "muon", "--model", "convsdt", "--preset", "fast", "--data",
                      str(data), "--out", str(work / "convsdt-distilled"), "--teacher",
                      str(work / "attribution-cnn" / "best.pt"))
-    trained["distilled convsdt"] = {"seconds": seconds, "epochs": 3}
+    trained["distilled convsdt"] = {"seconds": seconds, "epochs": 2}
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     hepxai("baselines", "muon", "--data", str(data), "--out", str(work / "baselines"))
     checkpoints = [work / n / "best.pt" for n in ("attribution-cnn", "convsdt",
@@ -98,9 +98,9 @@ def main() -> None:
     lines = ["## Muon models", "",
              f"Made by `make bench-models` (= `.venv/bin/python bench/models.py`), "
              f"{os.cpu_count()} cores, torch {torch.__version__}. Data: `hepxai simulate muon "
-             f"--n-train {args.n_train} --n-val 94445 --n-noise 200000 --seed 2`.", "",
+             f"--n-train {args.n_train} --n-val 94445 --n-noise 100000 --seed 2`.", "",
              "Training of the fast presets (`hepxai train muon --model NAME --preset fast`, "
-             "wall time including the per-epoch validation on 94,445 events):", "",
+             "wall time including the per-epoch validation on 20,000 events):", "",
              "| model | epochs | wall time |", "| --- | ---: | ---: |"]
     for name, info in trained.items():
         lines.append(f"| {name} | {info['epochs']} | {info['seconds'] / 60:.1f} min |")

@@ -165,6 +165,9 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
                         help="override the preset's number of epochs")
     parser.add_argument("--max-events", type=_positive, default=None,
                         help="train on the first N training events only")
+    parser.add_argument("--val-events", type=_positive, default=20_000,
+                        help="validate every epoch on the first N validation events (the "
+                             "full set is for 'hepxai evaluate muon')")
     parser.add_argument("--seed", type=_seed, default=1, help="random seed")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--resume", action="store_true",
@@ -190,8 +193,8 @@ def _train(args: argparse.Namespace) -> None:
     from hepxai.train.loop import train
 
     device = _device(args.device)
-    if args.epochs == 0 or args.max_events == 0:
-        raise HepxaiError("--epochs and --max-events must be positive")
+    if 0 in (args.epochs, args.max_events, args.val_events):
+        raise HepxaiError("--epochs, --max-events and --val-events must be positive")
     out = args.out or Path("runs/muon") / (f"{args.model}-{args.preset}"
                                            + ("-distilled" if args.teacher else ""))
     train_file = split_path(args.data, "train")
@@ -199,6 +202,8 @@ def _train(args: argparse.Namespace) -> None:
     if args.max_events is not None and args.max_events < len(train_set):
         train_set = MuonDataset(train_set.file, rows=np.arange(args.max_events))
     val_set = MuonDataset(split_path(args.data, "val"))
+    if args.val_events < len(val_set):
+        val_set = MuonDataset(val_set.file, rows=np.arange(args.val_events))
     if args.model == "decision-tree":
         _train_decision_tree(args, train_set, val_set, out, device)
         return

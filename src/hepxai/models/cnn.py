@@ -102,7 +102,7 @@ class AttributionCNN(ConvRegressor):
     name = "attribution-cnn"
     RECIPES = {
         "paper": TrainingRecipe(optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=30),
-        "fast": TrainingRecipe(optimizer="adam", learning_rate=3e-3, batch_size=256, epochs=3,
+        "fast": TrainingRecipe(optimizer="adam", learning_rate=3e-3, batch_size=256, epochs=2,
                                normalise_targets=True, schedule="onecycle", channels_last=True),
     }
 
@@ -124,7 +124,7 @@ class TracInCNN(ConvRegressor):
     name = "tracin-cnn"
     RECIPES = {
         "paper": TrainingRecipe(optimizer="sgd", learning_rate=1e-2, batch_size=32, epochs=30),
-        "fast": TrainingRecipe(optimizer="sgd", learning_rate=5e-2, batch_size=256, epochs=3,
+        "fast": TrainingRecipe(optimizer="sgd", learning_rate=5e-2, batch_size=256, epochs=2,
                                normalise_targets=True, channels_last=True),
     }
 

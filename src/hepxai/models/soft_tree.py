@@ -101,7 +101,7 @@ class ConvSDT(MuonRegressor):
     RECIPES = {
         "paper": TrainingRecipe(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=5,
                                 normalise_targets=True, channels_last=True),
-        "fast": TrainingRecipe(optimizer="adam", learning_rate=3e-3, batch_size=256, epochs=3,
+        "fast": TrainingRecipe(optimizer="adam", learning_rate=3e-3, batch_size=256, epochs=2,
                                normalise_targets=True, schedule="onecycle", channels_last=True),
     }
     BODIES = {"paper": PaperSDTBody, "fast": FastSDTBody}
@@ -142,7 +142,7 @@ class FlatSDT(MuonRegressor):
     RECIPES = {
         "paper": TrainingRecipe(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=5,
                                 normalise_targets=True),
-        "fast": TrainingRecipe(optimizer="adam", learning_rate=3e-3, batch_size=256, epochs=3,
+        "fast": TrainingRecipe(optimizer="adam", learning_rate=3e-3, batch_size=256, epochs=2,
                                normalise_targets=True, schedule="onecycle"),
     }
 
