@@ -181,3 +181,25 @@ def test_train_and_evaluate_bad_input(muon_dir, tmp_path, capsys):
     _user_error(capsys, ["train", "muon", "--model", "convsdt", "--device", "cuda:7",
                          "--data", muon_dir])
     assert not (tmp_path / "eval").exists() and not (tmp_path / "t" / "best.pt").exists()
+
+
+def test_train_and_evaluate_through_the_command_line(muon_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli(["train", "muon", "--model", "tracin-cnn", "--data", str(muon_dir), "--out",
+                str(run), "--epochs", "1", "--val-events", "100"]) == 0
+    assert (run / "best.pt").exists() and (run / "training_curves.png").exists()
+    history = json.loads((run / "history.json").read_text())
+    assert history["identity"]["model"] == "tracin-cnn"
+    tree = tmp_path / "tree"
+    assert cli(["train", "muon", "--model", "decision-tree", "--data", str(muon_dir), "--out",
+                str(tree)]) == 0
+    capsys.readouterr()
+    assert cli(["evaluate", "muon", "--checkpoint", str(run / "best.pt"), "--checkpoint",
+                str(tree / "best.pt"), "--data", str(muon_dir), "--out", str(tmp_path / "eval"),
+                "--baselines", str(tmp_path / "none.json")]) == 0
+    out = capsys.readouterr().out
+    assert "Table 7.3" in out and "tracin-cnn (fast)" in out and "decision-tree" in out
+    results = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert [m["model"] for m in results["models"]] == ["tracin-cnn", "decision-tree"]
+    for figure in ("turn_on_15.png", "turn_on_10.png", "resolution.png", "confusion_15.png"):
+        assert (tmp_path / "eval" / figure).stat().st_size > 5_000
