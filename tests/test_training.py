@@ -198,7 +198,7 @@ def test_train_and_evaluate_through_the_command_line(muon_dir, tmp_path, capsys)
                 str(tree / "best.pt"), "--data", str(muon_dir), "--out", str(tmp_path / "eval"),
                 "--baselines", str(tmp_path / "none.json")]) == 0
     out = capsys.readouterr().out
-    assert "Table 7.3" in out and "tracin-cnn (fast)" in out and "decision-tree" in out
+    assert "Table 7.3" in out and "tracin-cnn (fast, epoch 1)" in out and "decision-tree" in out
     results = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
     assert [m["model"] for m in results["models"]] == ["tracin-cnn", "decision-tree"]
     for figure in ("turn_on_15.png", "turn_on_10.png", "resolution.png", "confusion_15.png"):

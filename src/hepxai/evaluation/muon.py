@@ -28,11 +28,12 @@ from hepxai.train.loop import predict, save_model_only
 
 
 def model_label(checkpoint: str | os.PathLike[str]) -> str:
-    """A readable name: ``attribution-cnn (fast)``, ``distilled convsdt (fast)``..."""
+    """A readable name: ``attribution-cnn (fast, epoch 2)``, ``distilled convsdt (fast, ...)``."""
     state = read_checkpoint(checkpoint)
     teacher = (state.get("identity") or {}).get("teacher")
     prefix = "distilled " if teacher else ""
-    return f"{prefix}{state['model']} ({state['preset']})"
+    epoch = f", epoch {state['epoch']}" if "epoch" in state else ""
+    return f"{prefix}{state['model']} ({state['preset']}{epoch})"
 
 
 def _rows(n: int, max_events: int | None) -> np.ndarray | None:
@@ -145,19 +146,19 @@ def thesis_tables(results: dict[str, Any], baselines: dict[str, Any] | None = No
     lines = [f"Validation: {results['n_val']:,} events; only-noise: {results['n_noise']:,} "
              "events", "",
              "Table 7.2/7.4/7.5: regression and selection",
-             f"{'model':<34}{'loss':>9}{'spread':>9}{'eff@15':>9}{'eff@10':>9}"
+             f"{'model':<36}{'loss':>9}{'spread':>9}{'eff@15':>9}{'eff@10':>9}"
              f"{'only-noise > 15 GeV':>24}"]
     for label, m in rows + base_rows:
         noise = m.get("only_noise")
         noise_text = "-" if not noise else f"{noise['selected']} ({noise['percent']:.4f}%)"
-        lines.append(f"{label:<34}{_fmt(m.get('loss'), '.4f'):>9}"
+        lines.append(f"{label:<36}{_fmt(m.get('loss'), '.4f'):>9}"
                      f"{_fmt(m.get('spread'), '.4f'):>9}{_fmt(m.get('efficiency_15'), '.4f'):>9}"
                      f"{_fmt(m.get('efficiency_10'), '.4f'):>9}{noise_text:>24}")
     lines += ["", "Model size and speed",
-              f"{'model':<34}{'parameters':>12}{'size [kB]':>11}{'events/s':>11}"
+              f"{'model':<36}{'parameters':>12}{'size [kB]':>11}{'events/s':>11}"
               f"{'latency [ms]':>14}"]
     for label, m in rows:
-        lines.append(f"{label:<34}{m['parameters']:>12,}{m['size_bytes'] / 1e3:>11.1f}"
+        lines.append(f"{label:<36}{m['parameters']:>12,}{m['size_bytes'] / 1e3:>11.1f}"
                      f"{m['throughput']['events_per_second']:>11,.0f}"
                      f"{m['throughput']['latency_ms']:>14.2f}")
     for label, m in rows:
