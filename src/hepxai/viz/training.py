@@ -9,6 +9,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from hepxai.viz.style import save, use_style
 
@@ -28,7 +29,10 @@ def plot_training_curves(history: Sequence[dict[str, Any]], path: str | os.PathL
                     label=name)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_minor_locator(MaxNLocator(integer=True))
+        ax.margins(x=0.08, y=0.1)
     axes[0].legend(fontsize=11)
     if title:
-        fig.suptitle(title, fontsize=14)
+        fig.suptitle(title, fontsize=14, y=1.03)
     return save(fig, path)
