@@ -22,17 +22,18 @@ def _positive(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    """A number of events or epochs: at least 1 (0 would select nothing)."""
+    value = _positive(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected at least 1, got 0")
+    return value
+
+
 def _seed(text: str) -> int:
     value = _positive(text)
     if value >= 2**63:
         raise argparse.ArgumentTypeError(f"expected a seed below 2**63, got {value}")
-    return value
-
-
-def _workers(text: str) -> int:
-    value = _positive(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected at least 1 worker process")
     return value
 
 
@@ -51,7 +52,7 @@ def _add_simulate(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--n-{split}", type=_positive, default=None,
                             help=f"override the number of {split} events (0 skips the split)")
     parser.add_argument("--seed", type=_seed, default=1, help="random seed (0 <= seed < 2**63)")
-    parser.add_argument("--workers", type=_workers, default=None,
+    parser.add_argument("--workers", type=_count, default=None,
                         help="worker processes (default: all cores); output does not depend "
                              "on it")
     parser.add_argument("--overwrite", action="store_true",
@@ -108,7 +109,7 @@ def _add_baselines(parser: argparse.ArgumentParser) -> None:
                              "the coincidence windows, noise.h5 gives fake rates)")
     parser.add_argument("--out", type=Path, default=Path("runs/muon/baselines"),
                         help="directory for baselines.json and the figures")
-    parser.add_argument("--max-events", type=_positive, default=None,
+    parser.add_argument("--max-events", type=_count, default=None,
                         help="use at most this many events of each split")
 
 
@@ -116,8 +117,6 @@ def _baselines(args: argparse.Namespace) -> None:
     from hepxai.baselines.muon import baseline_table, format_table, run_muon_baselines
     from hepxai.viz.trigger import plot_resolution, plot_turn_on
 
-    if args.max_events == 0:
-        raise HepxaiError("--max-events 0 selects no events; give a positive number")
     results = run_muon_baselines(args.data, max_events=args.max_events)
     results["table"] = baseline_table(results)
     out = args.out
@@ -161,11 +160,11 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", type=Path, default=None,
                         help="checkpoint whose predictions replace the labels (offline "
                              "distillation, e.g. the Attribution CNN for a Distilled ConvSDT)")
-    parser.add_argument("--epochs", type=_positive, default=None,
+    parser.add_argument("--epochs", type=_count, default=None,
                         help="override the preset's number of epochs")
-    parser.add_argument("--max-events", type=_positive, default=None,
+    parser.add_argument("--max-events", type=_count, default=None,
                         help="train on the first N training events only")
-    parser.add_argument("--val-events", type=_positive, default=20_000,
+    parser.add_argument("--val-events", type=_count, default=20_000,
                         help="validate every epoch on the first N validation events (the "
                              "full set is for 'hepxai evaluate muon')")
     parser.add_argument("--seed", type=_seed, default=1, help="random seed")
@@ -193,8 +192,6 @@ def _train(args: argparse.Namespace) -> None:
     from hepxai.train.loop import train
 
     device = _device(args.device)
-    if 0 in (args.epochs, args.max_events, args.val_events):
-        raise HepxaiError("--epochs, --max-events and --val-events must be positive")
     out = args.out or Path("runs/muon") / (f"{args.model}-{args.preset}"
                                            + ("-distilled" if args.teacher else ""))
     train_file = split_path(args.data, "train")
@@ -260,7 +257,7 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
                              "(skipped when missing)")
     parser.add_argument("--out", type=Path, default=Path("runs/muon/evaluation"),
                         help="directory for evaluation.json, predictions and figures")
-    parser.add_argument("--max-events", type=_positive, default=None,
+    parser.add_argument("--max-events", type=_count, default=None,
                         help="use at most this many events of each split")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 
@@ -270,8 +267,6 @@ def _evaluate(args: argparse.Namespace) -> None:
     from hepxai.viz.evaluation import plot_confusion_matrices
     from hepxai.viz.trigger import plot_resolution, plot_turn_on
 
-    if args.max_events == 0:
-        raise HepxaiError("--max-events 0 selects no events; give a positive number")
     results = evaluate_models(args.checkpoint, args.data, args.out, max_events=args.max_events,
                               device=_device(args.device))
     baselines = None
