@@ -1,0 +1,226 @@
+"""The explanation types every use case shares: :class:`Attribution` and :class:`Influence`.
+
+One attribution type serves pixels (muon images), features (SUSY tables), nodes and edges
+(dark-jet graphs): ``values`` is either dense, ``(n_events, n_targets, *item_shape)``, or
+ragged, ``(n_items_total, n_targets)`` with ``offsets`` ``(n_events + 1,)`` when every event has
+its own number of items (graph nodes or edges). Producing and judging are separate: explainers
+return these objects, :mod:`hepxai.explain.evaluate` scores them, the figures draw them.
+
+Both types save to and load from ``.npz`` (atomic write; parameters as JSON) so a run directory
+keeps every explanation it computed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hepxai.core.atomic import atomic_path
+from hepxai.core.errors import HepxaiError
+
+KINDS = ("pixel", "feature", "node", "edge")
+
+
+@dataclass
+class Attribution:
+    """Relevance of every input item for every output target of a batch of events.
+
+    Attributes:
+        values: float32, dense ``(n_events, n_targets, *item_shape)`` (e.g. ``(n, 2, 9, 384)``
+            for muon images, ``(n, 1, n_features)`` for tables) or ragged
+            ``(n_items_total, n_targets)`` when ``offsets`` is given (graph nodes or edges).
+        targets: names of the explained outputs, e.g. ``("pt", "eta")`` or ``("signal",)``.
+        method: registry name of the method that produced it, e.g. ``"ig-binary"``.
+        params: the method's parameters (steps, mode, noise rate, seed...), JSON-serialisable.
+        kind: what the items are: ``"pixel"``, ``"feature"``, ``"node"`` or ``"edge"``.
+        offsets: int64 ``(n_events + 1,)`` for ragged values, else ``None``.
+        outputs: model output at the inputs, ``(n_events, n_targets)``, in the units the method
+            explains (path methods: the quantity their completeness refers to), or ``None``.
+        baseline_outputs: model output at the baseline, ``(n_events, n_targets)``, or ``None``.
+        event_ids: int64 ``(n_events,)``: the events' rows in their dataset, or ``None``.
+        item_names: names of the items for tabular data (feature names), or ``None``.
+    """
+
+    values: np.ndarray
+    targets: tuple[str, ...]
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+    kind: str = "pixel"
+    offsets: np.ndarray | None = None
+    outputs: np.ndarray | None = None
+    baseline_outputs: np.ndarray | None = None
+    event_ids: np.ndarray | None = None
+    item_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        self.values = np.asarray(self.values, dtype=np.float32)
+        self.targets = tuple(self.targets)
+        if self.kind not in KINDS:
+            raise HepxaiError(f"attribution kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.offsets is not None:
+            self.offsets = np.asarray(self.offsets, dtype=np.int64)
+            if self.values.ndim != 2 or self.offsets[-1] != len(self.values):
+                raise HepxaiError(
+                    f"ragged attribution values {self.values.shape} do not match offsets ending "
+                    f"at {self.offsets[-1]}; expected (n_items_total, n_targets)")
+            n_targets_axis = 1
+        else:
+            if self.values.ndim < 2:
+                raise HepxaiError(f"dense attribution values need (n_events, n_targets, ...), "
+                                  f"got shape {self.values.shape}")
+            n_targets_axis = 1
+        if self.values.shape[n_targets_axis] != len(self.targets):
+            raise HepxaiError(f"attribution has {self.values.shape[n_targets_axis]} target "
+                              f"columns but names {self.targets}")
+        for name in ("outputs", "baseline_outputs"):
+            array = getattr(self, name)
+            if array is not None:
+                setattr(self, name, np.asarray(array, dtype=np.float64).reshape(
+                    self.n_events, len(self.targets)))
+        if self.event_ids is not None:
+            self.event_ids = np.asarray(self.event_ids, dtype=np.int64)
+        if self.item_names is not None:
+            self.item_names = tuple(self.item_names)
+
+    @property
+    def is_ragged(self) -> bool:
+        return self.offsets is not None
+
+    @property
+    def n_events(self) -> int:
+        return len(self.offsets) - 1 if self.is_ragged else len(self.values)
+
+    def target_index(self, target: str | int) -> int:
+        """Column of ``target`` (a name from :attr:`targets` or an index)."""
+        if isinstance(target, int | np.integer):
+            if not 0 <= target < len(self.targets):
+                raise HepxaiError(f"target index {target} out of range for {self.targets}")
+            return int(target)
+        if target not in self.targets:
+            raise HepxaiError(f"unknown target {target!r}; this attribution explains "
+                              f"{', '.join(self.targets)}")
+        return self.targets.index(target)
+
+    def for_target(self, target: str | int) -> np.ndarray:
+        """Values of one target: dense ``(n_events, *item_shape)``, ragged ``(n_items_total,)``."""
+        return self.values[:, self.target_index(target)]
+
+    def event(self, i: int) -> np.ndarray:
+        """One event's values: ``(n_targets, *item_shape)`` or ragged ``(n_items, n_targets)``."""
+        if self.is_ragged:
+            return self.values[self.offsets[i]:self.offsets[i + 1]]
+        return self.values[i]
+
+    def completeness_error(self) -> np.ndarray:
+        """``|sum(values) - (outputs - baseline_outputs)|`` per event and target ``(n, n_targets)``.
+
+        Only defined when both outputs are recorded (path methods, exact CAM).
+        """
+        if self.outputs is None or self.baseline_outputs is None:
+            raise HepxaiError(f"method {self.method!r} records no outputs/baseline outputs; "
+                              "completeness is only defined for path methods")
+        if self.is_ragged:
+            running = np.zeros((len(self.values) + 1, len(self.targets)))
+            np.cumsum(self.values, axis=0, dtype=np.float64, out=running[1:])
+            sums = running[self.offsets[1:]] - running[self.offsets[:-1]]
+        else:
+            sums = self.values.reshape(self.n_events, len(self.targets), -1).sum(-1, dtype=np.float64)
+        return np.abs(sums - (self.outputs - self.baseline_outputs))
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write to ``path`` (``.npz``) atomically."""
+        meta = {"type": "Attribution", "targets": list(self.targets), "method": self.method,
+                "params": self.params, "kind": self.kind,
+                "item_names": None if self.item_names is None else list(self.item_names)}
+        arrays = {"values": self.values}
+        for name in ("offsets", "outputs", "baseline_outputs", "event_ids"):
+            if getattr(self, name) is not None:
+                arrays[name] = getattr(self, name)
+        return _save_npz(path, meta, arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Attribution:
+        meta, arrays = _load_npz(path, "Attribution")
+        return cls(values=arrays["values"], targets=tuple(meta["targets"]), method=meta["method"],
+                   params=meta["params"], kind=meta["kind"], offsets=arrays.get("offsets"),
+                   outputs=arrays.get("outputs"), baseline_outputs=arrays.get("baseline_outputs"),
+                   event_ids=arrays.get("event_ids"),
+                   item_names=None if meta["item_names"] is None else tuple(meta["item_names"]))
+
+
+@dataclass
+class Influence:
+    """Influence of training examples on test examples (TracIn and friends).
+
+    Positive scores are proponents (training on them lowered the test loss), negative scores
+    opponents. Either the full matrix or only the top-k per test example is kept.
+
+    Attributes:
+        test_ids: int64 ``(n_test,)``: rows of the test events in their dataset.
+        method: e.g. ``"tracin-last-layer"``.
+        params: checkpoints, learning rates, projection dimension...
+        scores: float ``(n_test, n_train)`` full matrix, or ``None`` when only top-k is kept.
+        proponent_ids / proponent_scores: ``(n_test, k)``, highest scores first.
+        opponent_ids / opponent_scores: ``(n_test, k)``, lowest scores first.
+    """
+
+    test_ids: np.ndarray
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+    scores: np.ndarray | None = None
+    proponent_ids: np.ndarray | None = None
+    proponent_scores: np.ndarray | None = None
+    opponent_ids: np.ndarray | None = None
+    opponent_scores: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.test_ids = np.asarray(self.test_ids, dtype=np.int64)
+
+    @property
+    def n_test(self) -> int:
+        return len(self.test_ids)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        meta = {"type": "Influence", "method": self.method, "params": self.params}
+        arrays = {"test_ids": self.test_ids}
+        for name in ("scores", "proponent_ids", "proponent_scores", "opponent_ids",
+                     "opponent_scores"):
+            if getattr(self, name) is not None:
+                arrays[name] = getattr(self, name)
+        return _save_npz(path, meta, arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Influence:
+        meta, arrays = _load_npz(path, "Influence")
+        return cls(method=meta["method"], params=meta["params"], **arrays)
+
+
+def _save_npz(path: str | os.PathLike[str], meta: dict, arrays: dict[str, np.ndarray]) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:  # a file handle: np.savez would append ".npz" to a name
+            np.savez(handle, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                     **arrays)
+    return path
+
+
+def _load_npz(path: str | os.PathLike[str], expected: str) -> tuple[dict, dict[str, np.ndarray]]:
+    path = Path(path)
+    if not path.is_file():
+        raise HepxaiError(f"{path}: no such explanation file; run 'hepxai explain' first")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(bytes(data["__meta__"]).decode())
+            arrays = {k: data[k] for k in data.files if k != "__meta__"}
+    except (OSError, ValueError, KeyError) as error:
+        raise HepxaiError(f"{path}: not a readable hepxai explanation file ({error}); "
+                          "delete it and re-run 'hepxai explain'") from None
+    if meta.get("type") != expected:
+        raise HepxaiError(f"{path}: holds a {meta.get('type')}, not an {expected}")
+    return meta, arrays
