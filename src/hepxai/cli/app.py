@@ -24,6 +24,11 @@ VERBS = {
     "baselines": "evaluate the classical, non-ML references",
     "train": "train a model",
     "evaluate": "evaluate trained models: metrics, tables, figures, speed",
+    "sweep": "train a grid of model variants and compare them",
+    "explain": "explain predictions: attributions, decision flow, judging and convergence",
+    "influence": "data influence of training examples (TracIn), validated by retraining",
+    "demo": "run a use case's whole study end to end and write its report",
+    "report": "build the HTML report of a run directory",
 }
 USAGE_ERROR = 2
 
@@ -57,7 +62,8 @@ def register(verb: str, use_case: str, help: str,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hepxai.cli import muon  # noqa: F401  (registers the muon commands)
+    # importing a use case's module registers its commands
+    from hepxai.cli import muon  # noqa: F401
 
     parser = OneLineParser(
         prog="hepxai",
