@@ -1,1 +1,2 @@
-"""Training of the torch muon models: one loop, checkpoints, distillation."""
+"""Training of torch models: one generic loop (:mod:`.loop`), per-use-case tasks
+(:mod:`.muon`, :mod:`.darkjet`), checkpoints."""

@@ -1,15 +1,21 @@
-"""One training loop for every torch muon model.
+"""One training loop for every torch model of every use case.
 
-* MAE loss in the model's encoded target space (see :class:`MuonRegressor`);
-* the optimiser, batch size, schedule and epochs of the model's preset (overridable);
-* reproducible: the weights are seeded, and the batch order of epoch e is drawn from
-  ``(seed, e)`` alone, so ``resume`` after an interruption continues to the same weights as an
-  uninterrupted run;
+The loop (:func:`fit`) knows nothing about muons or jets; a small per-use-case
+:class:`Task` tells it how to batch a dataset, the loss, the running metrics of the progress bar,
+the validation metrics and which of them picks the best checkpoint. What the loop guarantees:
+
+* the optimiser, batch size, schedule and epochs of the model's recipe (overridable);
+* reproducible: the caller seeds the weights, the loop seeds torch before training, and the
+  batch order of epoch e is drawn from ``(seed, e)`` alone, so ``resume`` after an interruption
+  continues to bit-identical weights of an uninterrupted run;
 * a checkpoint every epoch (model, optimiser, scheduler, epoch, learning rate, history) written
-  atomically and kept (TracIn reads them), ``best.pt`` by validation efficiency at 15 GeV;
-* offline distillation: with a teacher, the targets are the teacher's predictions, computed
-  once before training;
-* history as JSON and the training-curves figure.
+  atomically and kept (TracIn reads them), ``best.pt`` by the task's validation metric;
+* history as JSON and the training-curves figure; a progress bar with live metrics.
+
+The muon use case (:mod:`hepxai.train.muon`) keeps its historical entry point
+``hepxai.train.loop.train`` (MAE loss, best by efficiency at 15 GeV, offline distillation);
+``train``, ``predict``, ``validation_metrics`` and ``teacher_targets`` are still importable from
+here.
 """
 
 from __future__ import annotations
@@ -17,24 +23,22 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from hepxai.core.atomic import atomic_path, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
-from hepxai.data.muon.loader import MuonDataset, muon_loader
-from hepxai.metrics import trigger
-from hepxai.models.base import MuonRegressor, TrainingRecipe
-from hepxai.train.checkpoint import load_model, save_checkpoint
+from hepxai.train.checkpoint import save_checkpoint
 
 EVAL_BATCH = 2048
+# the muon entry points, importable from here as before the loop became generic
+_MUON_NAMES = ("train", "predict", "validation_metrics", "teacher_targets", "MuonTask")
 
 
 @dataclass
@@ -46,96 +50,119 @@ class TrainResult:
     events_per_second: float = 0.0
 
 
-def predict(model: MuonRegressor, dataset: MuonDataset, device: str = "cpu",
-            batch_size: int = EVAL_BATCH, desc: str | None = None) -> np.ndarray:
-    """Physical predictions ``(n, 2)`` (pT [GeV], |eta|) of ``model`` on every event."""
-    model.eval()
-    outputs = []
-    loader = muon_loader(dataset, batch_size=batch_size)
-    with torch.no_grad():
-        for x, _ in progress(loader, desc=desc or "predict", unit="batch"):
-            outputs.append(model(_to_device(x, device, model)).float().cpu())
-    return torch.cat(outputs).numpy()
+class Meter:
+    """Running metrics of one training epoch (shown in the progress bar, kept as ``train_*``).
+
+    The base meter keeps none; a task returns its own subclass from :meth:`Task.meter`.
+    """
+
+    def update(self, model: nn.Module, batch: Any, outputs: torch.Tensor) -> None:
+        """Account for one batch; ``outputs`` are the detached network outputs of the loss."""
+
+    def postfix(self) -> dict[str, str]:
+        """Formatted values for the progress bar."""
+        return {}
+
+    def result(self) -> dict[str, float]:
+        """The epoch's values (NaN where undefined)."""
+        return {}
 
 
-def _to_device(x: torch.Tensor, device: str, model: MuonRegressor) -> torch.Tensor:
-    x = x.to(device, non_blocking=True)
-    if model.recipe.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
+class Task:
+    """What the loop needs to know about a use case. Subclasses override the methods.
+
+    Attributes:
+        use_case: recorded in every checkpoint (``"muon"``, ``"darkjet"``...).
+        best_metric: the validation metric that picks ``best.pt``.
+        higher_is_better: direction of ``best_metric``.
+        curve_panels: ``(key, axis label)`` pairs of the training-curves figure; each key is
+            drawn for training (``train_KEY``) and validation (``KEY``).
+    """
+
+    use_case: str = ""
+    best_metric: str = "loss"
+    higher_is_better: bool = False
+    curve_panels: tuple[tuple[str, str], ...] = (("loss", "loss"),)
+
+    def prepare(self, model: nn.Module, train_set: Any, recipe: Any, device: str) -> None:
+        """Fit anything that depends on the training data and move the model to ``device``."""
+        model.to(device)
+
+    def batches(self, dataset: Any, batch_size: int, shuffle: bool, seed: int) -> Iterable:
+        """Batches of ``dataset``; with ``shuffle`` the order must depend on ``seed`` only."""
+        raise NotImplementedError
+
+    def to_device(self, batch: Any, device: str, model: nn.Module) -> Any:
+        raise NotImplementedError
+
+    def batch_len(self, batch: Any) -> int:
+        """Number of events in ``batch`` (the loss is averaged over them)."""
+        raise NotImplementedError
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean loss of the batch, network outputs)``."""
+        raise NotImplementedError
+
+    def meter(self) -> Meter:
+        return Meter()
+
+    def validate(self, model: nn.Module, dataset: Any, device: str) -> dict[str, float]:
+        """Validation metrics; must contain ``loss`` and :attr:`best_metric`."""
+        raise NotImplementedError
 
 
-def _optimizer(model: nn.Module, recipe: TrainingRecipe) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, recipe: Any) -> torch.optim.Optimizer:
+    """Adam or plain SGD (no momentum: what TracIn's derivation assumes) from ``recipe``."""
+    weight_decay = float(getattr(recipe, "weight_decay", 0.0))
     if recipe.optimizer == "adam":
+        if weight_decay:
+            return torch.optim.Adam(model.parameters(), lr=recipe.learning_rate,
+                                    weight_decay=weight_decay)
         return torch.optim.Adam(model.parameters(), lr=recipe.learning_rate)
-    if recipe.optimizer == "sgd":  # plain SGD, no momentum: what TracIn's derivation assumes
-        return torch.optim.SGD(model.parameters(), lr=recipe.learning_rate)
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=recipe.learning_rate,
+                               weight_decay=weight_decay)
     raise HepxaiError(f"unknown optimizer {recipe.optimizer!r}; use adam or sgd")
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, recipe: TrainingRecipe,
-               steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Any,
+                   steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """One-cycle over the whole run, or a constant learning rate."""
     if recipe.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=recipe.learning_rate, total_steps=recipe.epochs * steps_per_epoch)
+    if recipe.schedule != "constant":
+        raise HepxaiError(f"unknown schedule {recipe.schedule!r}; use constant or onecycle")
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
 
 
-def validation_metrics(model: MuonRegressor, dataset: MuonDataset, device: str) -> dict:
-    """Loss (encoded MAE, what training minimises), physical MAE, spread, efficiencies."""
-    predictions = predict(model, dataset, device, desc="validate")
-    targets = dataset.targets.numpy()
-    encoded_p = model.encode_targets(torch.from_numpy(predictions).to(model.target_mean))
-    encoded_t = model.encode_targets(dataset.targets.to(model.target_mean))
-    summary = trigger.trigger_summary(targets[:, 0], predictions[:, 0], targets[:, 1],
-                                      predictions[:, 1])
-    return {"loss": float((encoded_p - encoded_t).abs().sum(1).mean()),
-            "mae": summary["mae"]["total"], "spread": summary["spread"],
-            "efficiency_15": summary["efficiency_15"],
-            "efficiency_10": summary["efficiency_10"]}
+def _better(value: float, best: float, higher: bool) -> bool:
+    return value > best if higher else value < best
 
 
-def teacher_targets(teacher_checkpoint: str | os.PathLike[str], dataset: MuonDataset,
-                    device: str) -> torch.Tensor:
-    """Offline distillation targets: the teacher's physical predictions ``(n, 2)``."""
-    teacher = load_model(teacher_checkpoint, device=device)
-    return torch.from_numpy(predict(teacher, dataset, device, desc="teacher predictions"))
+def fit(model: nn.Module, task: Task, train_set: Any, val_set: Any,
+        out_dir: str | os.PathLike[str], *, recipe: Any, identity: dict[str, Any],
+        seed: int = 1, device: str = "cpu", resume: bool = False,
+        on_epoch: Callable[[dict], None] | None = None, title: str | None = None) -> TrainResult:
+    """Train ``model`` with ``task`` and write ``out_dir/checkpoints/epoch_NNN.pt``,
+    ``best.pt``, ``history.json`` and ``training_curves.png``.
 
-
-def train(model: MuonRegressor, train_set: MuonDataset, val_set: MuonDataset,
-          out_dir: str | os.PathLike[str], *, seed: int = 1, epochs: int | None = None,
-          device: str = "cpu", resume: bool = False, teacher: str | None = None,
-          recipe: TrainingRecipe | None = None,
-          on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train ``model`` and write ``out_dir/checkpoints/epoch_NNN.pt``, ``best.pt``,
-    ``history.json`` and ``training_curves.png``.
-
-    ``resume`` continues from the last epoch checkpoint in ``out_dir`` (an error if it belongs
-    to another model, preset or seed). ``teacher``: checkpoint of a model whose predictions
-    replace the labels (distillation).
+    ``recipe``: optimizer, learning_rate, batch_size, epochs, schedule (and optionally
+    weight_decay), with a ``to_dict()``. ``identity``: what makes two runs the same run; resuming
+    checks every key but ``recipe`` (so a resumed run may ask for more epochs). ``resume``
+    continues from the last epoch checkpoint in ``out_dir``.
     """
     out = Path(out_dir)
-    recipe = recipe or model.recipe
-    if epochs is not None:
-        recipe = replace(recipe, epochs=epochs)
     model.recipe = recipe
     checkpoints = out / "checkpoints"
-    if teacher is not None:
-        train_set.targets = teacher_targets(teacher, train_set, device)
 
     torch.manual_seed(seed)
-    model.fit_target_encoding(train_set.targets)
-    model.to(device)
-    if recipe.channels_last:
-        model.to(memory_format=torch.channels_last)
-    optimizer = _optimizer(model, recipe)
+    task.prepare(model, train_set, recipe, device)
+    optimizer = make_optimizer(model, recipe)
     steps_per_epoch = math.ceil(len(train_set) / recipe.batch_size)
-    scheduler = _scheduler(optimizer, recipe, steps_per_epoch)
+    scheduler = make_scheduler(optimizer, recipe, steps_per_epoch)
     result = TrainResult(out_dir=out)
     start_epoch = 0
-    identity = {"model": model.name, "preset": model.preset, "seed": seed,
-                "recipe": recipe.to_dict(), "teacher": str(teacher) if teacher else None,
-                "n_train": len(train_set)}
     if resume:
         start_epoch, result.history = _resume(checkpoints, model, optimizer, scheduler, identity,
                                               device)
@@ -143,78 +170,75 @@ def train(model: MuonRegressor, train_set: MuonDataset, val_set: MuonDataset,
         raise HepxaiError(f"{checkpoints} already holds checkpoints; pass --resume to continue "
                           "that run or choose another --out")
 
-    best = max((h["efficiency_15"] for h in result.history), default=-1.0)
+    key, higher = task.best_metric, task.higher_is_better
+    best = -math.inf if higher else math.inf
+    for record in result.history:
+        if _better(record[key], best, higher):
+            best = record[key]
     started = time.perf_counter()
     trained_events = 0
     for epoch in range(start_epoch, recipe.epochs):
-        stats = _train_epoch(model, train_set, optimizer, scheduler, recipe, seed, epoch, device)
+        stats = _train_epoch(model, task, train_set, optimizer, scheduler, recipe, seed, epoch,
+                             device)
         trained_events += stats.pop("events")
         record = {"epoch": epoch + 1, "learning_rate": stats.pop("learning_rate"),
                   **{f"train_{k}": v for k, v in stats.items()},
-                  **validation_metrics(model, val_set, device)}
+                  **task.validate(model, val_set, device)}
         result.history.append(record)
         state = {"identity": identity, "epoch": epoch + 1, "history": result.history,
                  "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "learning_rate": record["learning_rate"]}
-        path = save_checkpoint(checkpoints / f"epoch_{epoch + 1:03d}.pt", model, state)
-        if record["efficiency_15"] > best:
-            best = record["efficiency_15"]
-            save_checkpoint(out / "best.pt", model, state)
+        path = save_checkpoint(checkpoints / f"epoch_{epoch + 1:03d}.pt", model, state,
+                               use_case=task.use_case)
+        if _better(record[key], best, higher):
+            best = record[key]
+            save_checkpoint(out / "best.pt", model, state, use_case=task.use_case)
         write_json_atomic(out / "history.json", {"identity": identity,
                                                  "history": result.history})
         if on_epoch is not None:
             on_epoch({**record, "checkpoint": str(path)})
     result.seconds = time.perf_counter() - started
     result.events_per_second = trained_events / result.seconds if result.seconds > 0 else 0.0
-    result.best_epoch = max(result.history, key=lambda h: h["efficiency_15"])["epoch"]
     if result.history:
+        pick = max if higher else min
+        result.best_epoch = pick(result.history, key=lambda h: h[key])["epoch"]
         from hepxai.viz.training import plot_training_curves
 
         plot_training_curves(result.history, out / "training_curves.png",
-                             title=f"{model.name} ({model.preset})")
+                             title=title or f"{model.name} ({model.preset})",
+                             panels=task.curve_panels)
     return result
 
 
-def _train_epoch(model: MuonRegressor, train_set: MuonDataset,
-                 optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler, recipe: TrainingRecipe,
-                 seed: int, epoch: int, device: str) -> dict:
+def _train_epoch(model: nn.Module, task: Task, train_set: Any, optimizer: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, recipe: Any, seed: int,
+                 epoch: int, device: str) -> dict:
     model.train()
     # the batch order of an epoch depends on (seed, epoch) only: resuming reproduces it
-    loader = muon_loader(train_set, batch_size=recipe.batch_size, shuffle=True,
-                         seed=seed * 1_000_003 + epoch)
+    batches = task.batches(train_set, recipe.batch_size, True, seed * 1_000_003 + epoch)
+    meter = task.meter()
     loss_sum, n_seen = 0.0, 0
-    spread_sum, spread_n, above, selected_above = 0.0, 0, 0, 0
     learning_rate = optimizer.param_groups[0]["lr"]
-    bar = progress(loader, desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="batch")
-    for x, y in bar:
-        x, y = _to_device(x, device, model), y.to(device)
-        encoded = model.forward_encoded(x)
-        loss = (encoded - model.encode_targets(y)).abs().sum(1).mean()
+    bar = progress(batches, desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="batch")
+    for batch in bar:
+        batch = task.to_device(batch, device, model)
+        loss, outputs = task.loss(model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         learning_rate = optimizer.param_groups[0]["lr"]
         scheduler.step()
-        with torch.no_grad():  # running trigger metrics of the epoch, for the progress bar
-            pt, pt_hat = y[:, 0], model.decode_outputs(encoded.detach())[:, 0]
-            window = (pt >= 7) & (pt <= 13)
-            spread_sum += float((pt - pt_hat).abs()[window].sum())
-            spread_n += int(window.sum())
-            above += int((pt > 15).sum())
-            selected_above += int(((pt > 15) & (pt_hat > 15)).sum())
-        loss_sum += loss.item() * len(y)
-        n_seen += len(y)
-        bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}",
-                        spread=f"{spread_sum / max(spread_n, 1):.3f}",
-                        eff15=f"{selected_above / max(above, 1):.3f}", refresh=False)
-    return {"loss": loss_sum / max(n_seen, 1),
-            "spread": spread_sum / spread_n if spread_n else float("nan"),
-            "efficiency_15": selected_above / above if above else float("nan"),
+        n = task.batch_len(batch)
+        with torch.no_grad():
+            meter.update(model, batch, outputs.detach())
+        loss_sum += loss.item() * n
+        n_seen += n
+        bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}", **meter.postfix(), refresh=False)
+    return {"loss": loss_sum / max(n_seen, 1), **meter.result(),
             "learning_rate": learning_rate, "events": n_seen}
 
 
-def _resume(checkpoints: Path, model: MuonRegressor, optimizer: torch.optim.Optimizer,
+def _resume(checkpoints: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
             scheduler: torch.optim.lr_scheduler.LRScheduler, identity: dict,
             device: str) -> tuple[int, list[dict]]:
     paths = sorted(checkpoints.glob("epoch_*.pt"))
@@ -222,8 +246,7 @@ def _resume(checkpoints: Path, model: MuonRegressor, optimizer: torch.optim.Opti
         return 0, []  # nothing to resume: start from scratch
     state = torch.load(paths[-1], map_location=device, weights_only=False)
     saved = state["identity"]
-    differs = [k for k in ("model", "preset", "seed", "teacher", "n_train")
-               if saved.get(k) != identity[k]]
+    differs = [k for k in identity if k != "recipe" and saved.get(k) != identity[k]]
     if differs:
         raise HepxaiError(f"{paths[-1]} was made with another {', '.join(differs)} "
                           f"({', '.join(f'{k}={saved.get(k)!r}' for k in differs)}); resume with "
@@ -234,8 +257,17 @@ def _resume(checkpoints: Path, model: MuonRegressor, optimizer: torch.optim.Opti
     return int(state["epoch"]), list(state["history"])
 
 
-def save_model_only(model: MuonRegressor, path: str | os.PathLike[str]) -> int:
+def save_model_only(model: nn.Module, path: str | os.PathLike[str]) -> int:
     """Write only the weights (what a deployment needs); returns the size in bytes."""
     with atomic_path(path) as tmp:
         torch.save(model.state_dict(), tmp)
     return Path(path).stat().st_size
+
+
+def __getattr__(name: str) -> Any:
+    # lazily, so hepxai.train.muon can import this module without a cycle
+    if name in _MUON_NAMES:
+        from hepxai.train import muon
+
+        return getattr(muon, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Training curves (thesis figure 7.1): loss, spread and efficiency per epoch."""
+"""Training curves (thesis figure 7.1 for muons): training and validation metrics per epoch."""
 
 from __future__ import annotations
 
@@ -13,15 +13,20 @@ from matplotlib.ticker import MaxNLocator
 
 from hepxai.viz.style import save, use_style
 
+MUON_PANELS = (("loss", "MAE loss (encoded targets)"), ("spread", "spread [GeV]"),
+               ("efficiency_15", "efficiency at 15 GeV"))
+
 
 def plot_training_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike[str],
-                         title: str = "") -> Path:
-    """Three panels, training and validation: MAE loss, spread [GeV], efficiency at 15 GeV."""
+                         title: str = "",
+                         panels: Sequence[tuple[str, str]] = MUON_PANELS) -> Path:
+    """One panel per ``(key, label)``, training (``train_KEY``) and validation (``KEY``) per
+    epoch; by default the muon panels: MAE loss, spread [GeV], efficiency at 15 GeV."""
     use_style()
     epochs = np.array([h["epoch"] for h in history])
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), gridspec_kw={"wspace": 0.35})
-    panels = (("loss", "MAE loss (encoded targets)"), ("spread", "spread [GeV]"),
-              ("efficiency_15", "efficiency at 15 GeV"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(16 / 3 * len(panels), 4.5),
+                             gridspec_kw={"wspace": 0.35}, squeeze=False)
+    axes = axes[0]
     for ax, (key, label) in zip(axes, panels, strict=True):
         for prefix, name, style in (("train_", "training", "o--"), ("", "validation", "o-")):
             values = [h.get(prefix + key) for h in history]
