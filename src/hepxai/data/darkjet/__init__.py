@@ -1,0 +1,2 @@
+"""The dark-photon jet use case: jet simulator, HDF5 store, graph building (DarkJetGraphs) and
+voxelisation for the legacy 3D-CNN."""
