@@ -129,7 +129,8 @@ class Attribution:
             np.cumsum(self.values, axis=0, dtype=np.float64, out=running[1:])
             sums = running[self.offsets[1:]] - running[self.offsets[:-1]]
         else:
-            sums = self.values.reshape(self.n_events, len(self.targets), -1).sum(-1, dtype=np.float64)
+            flat = self.values.reshape(self.n_events, len(self.targets), -1)
+            sums = flat.sum(-1, dtype=np.float64)
         return np.abs(sums - (self.outputs - self.baseline_outputs))
 
     # -- persistence ------------------------------------------------------------------------
