@@ -1,0 +1,100 @@
+"""Figures of the attribution study: galleries, agreement heat maps, deletion curves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import TwoSlopeNorm
+
+from hepxai.viz.style import save, use_style
+
+
+def plot_agreement(summary: dict[str, Any], path: str | os.PathLike[str],
+                   kind: str = "spearman") -> Path:
+    """Pairwise agreement matrices (Spearman on lit pixels), one panel per event category."""
+    use_style()
+    matrices = summary["agreement"][kind]
+    names = list(summary["scores"])
+    n = len(matrices)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n + 1.5, 3.8), squeeze=False)
+    image = None
+    for ax, (category, matrix) in zip(axes[0], matrices.items(), strict=True):
+        m = np.array(matrix, dtype=float)
+        image = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1)
+        for (i, j), value in np.ndenumerate(m):
+            if np.isfinite(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=8)
+        ax.set_yticks(range(len(names)), names if ax is axes[0][0] else [], fontsize=8)
+        ax.set_title(f"{category} ({summary['categories'].get(category, '')})"
+                     if category != "all" else "all events", fontsize=10)
+        ax.minorticks_off()
+        ax.tick_params(length=0)
+        ax.grid(False)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8,
+                 label="Spearman" if kind == "spearman" else "top-k overlap")
+    return save(fig, path)
+
+
+def plot_deletion_curves(summary: dict[str, Any], path: str | os.PathLike[str],
+                         target: str = "pt") -> Path:
+    """Mean prediction change while lit pixels are removed in each method's order (and at
+    random), per category."""
+    use_style()
+    curves = summary["deletion_curves"]
+    categories = list(next(iter(curves.values())))
+    fig, axes = plt.subplots(1, len(categories), figsize=(3.6 * len(categories), 3.6),
+                             squeeze=False, sharey=False)
+    for ax, category in zip(axes[0], categories, strict=True):
+        for method, per_category in curves.items():
+            values = per_category.get(category)
+            if values is None:
+                continue
+            grid = np.linspace(0, 1, len(values))
+            style = {"color": "black", "ls": "--"} if method == "random" else {}
+            ax.plot(grid, values, label=method, lw=1.5, **style)
+        ax.set_title(category, fontsize=10)
+        ax.set_xlabel("fraction of hits removed", fontsize=9)
+    unit = "GeV" if target == "pt" else ""
+    axes[0][0].set_ylabel(f"change of predicted {target} {unit}".strip(), fontsize=9)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    return save(fig, path)
+
+
+def plot_gallery(events: Any, attributions: dict[str, Any], rows: np.ndarray, target: str,
+                 path: str | os.PathLike[str], title: str = "") -> Path:
+    """Events (rows of panels) x methods: the hit map (muon hits red, noise black) and each
+    method's map of ``target`` (red raises, blue lowers the prediction)."""
+    use_style()
+    methods = list(attributions)
+    n_rows, n_cols = len(rows), 1 + len(methods)
+    fig, axes = plt.subplots(n_rows * n_cols, 1, figsize=(13, 0.95 * n_rows * n_cols + 0.6),
+                             squeeze=False)
+    for r, row in enumerate(rows):
+        image, truth = events.images[row], events.truth[row]
+        ax = axes[r * n_cols][0]
+        display = np.zeros((*image.shape, 3)) + 1.0
+        display[image & ~truth] = (0, 0, 0)
+        display[image & truth] = (0.85, 0.1, 0.1)
+        ax.imshow(display, aspect="auto", interpolation="nearest")
+        pt, eta = events.labels[row]
+        ax.set_title(f"event {events.split[row]}:{events.ids[row]}  true pT {pt:.1f} GeV, "
+                     f"|eta| {eta:.2f}; predicted {events.predictions[row][0]:.1f} GeV, "
+                     f"{events.predictions[row][1]:.2f}", fontsize=9, loc="left")
+        for c, method in enumerate(methods, start=1):
+            ax = axes[r * n_cols + c][0]
+            values = attributions[method].for_target(target)[row]
+            scale = float(np.abs(values).max()) or 1.0
+            ax.imshow(values, aspect="auto", cmap="RdBu_r", interpolation="nearest",
+                      norm=TwoSlopeNorm(0.0, -scale, scale))
+            ax.set_ylabel(method, rotation=0, ha="right", va="center", fontsize=8)
+        for c in range(n_cols):
+            axes[r * n_cols + c][0].set_xticks([])
+            axes[r * n_cols + c][0].set_yticks([])
+    axes[0][0].figure.suptitle(title, fontsize=11, x=0.01, ha="left")
+    fig.subplots_adjust(hspace=0.35, left=0.12)
+    return save(fig, path)
