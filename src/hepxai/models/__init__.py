@@ -4,6 +4,7 @@
 | --- | --- |
 | attribution-cnn | conv body -> GAP -> MLP head (RAM, IG, SmoothGrad) |
 | tracin-cnn | conv body -> GAP -> linear head, plain SGD (TracIn) |
+| tracin-cnn-tiny | a 7k-parameter TracIn CNN for studies that retrain many models |
 | convsdt | conv stack -> soft decision tree of depth 5 (decision flow) |
 | sdt, ndt | one soft tree on the flattened image; ndt routes hard (thesis table 7.1) |
 | sdt-ensemble, sdt-big-ensemble | averages of 6 and 15 soft trees (thesis table 7.1) |
@@ -21,12 +22,14 @@ from hepxai.core.errors import HepxaiError
 from hepxai.models.base import OUTPUTS, MuonRegressor, TrainingRecipe
 from hepxai.models.cnn import AttributionCNN, TracInCNN
 from hepxai.models.soft_tree import ConvSDT, FlatSDT, SoftDecisionTree
+from hepxai.models.tiny import TinyTracInCNN
 
 PRESETS = ("paper", "fast")
 
 MODELS: dict[str, Callable[[str], MuonRegressor]] = {
     "attribution-cnn": AttributionCNN,
     "tracin-cnn": TracInCNN,
+    "tracin-cnn-tiny": TinyTracInCNN,
     "convsdt": ConvSDT,
     "sdt": lambda preset: FlatSDT(preset, n_trees=1),
     "ndt": lambda preset: FlatSDT(preset, n_trees=1, hard=True),
