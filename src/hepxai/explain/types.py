@@ -225,3 +225,75 @@ def _load_npz(path: str | os.PathLike[str], expected: str) -> tuple[dict, dict[s
     if meta.get("type") != expected:
         raise HepxaiError(f"{path}: holds a {meta.get('type')}, not an {expected}")
     return meta, arrays
+
+
+@dataclass
+class TreePath:
+    """Decision flow of a soft decision tree for a batch of events (thesis 3.2.1, 7.3.2).
+
+    Inner nodes are numbered breadth-first (node ``n`` has children ``2n + 1`` left and
+    ``2n + 2`` right); leaf ``l`` (left to right) is node ``2^depth - 1 + l``.
+
+    Attributes:
+        branch_probabilities: ``(n, 2^d - 1)`` probability of going *left* at every inner node.
+        leaf_probabilities: ``(n, 2^d)`` reach probability of every leaf; rows sum to 1.
+        leaf_values: ``(2^d, n_targets)`` every leaf's prediction in physical units
+            (pT in GeV de-normalised, |eta|).
+        outputs: ``(n, n_targets)`` the model's prediction = probability-weighted leaf values.
+        targets: names of the outputs, e.g. ``("pt", "eta")``.
+        node_relevance: ``(n, 2^d - 1, 9, 384)`` signed gradient x input of every inner node's
+            logit through the convolutional stack, or ``None`` when not computed.
+        event_ids: ``(n,)`` dataset rows, or ``None``.
+    """
+
+    branch_probabilities: np.ndarray
+    leaf_probabilities: np.ndarray
+    leaf_values: np.ndarray
+    outputs: np.ndarray
+    targets: tuple[str, ...] = ("pt", "eta")
+    node_relevance: np.ndarray | None = None
+    event_ids: np.ndarray | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def depth(self) -> int:
+        return int(np.log2(self.leaf_probabilities.shape[1]))
+
+    @property
+    def n_events(self) -> int:
+        return len(self.leaf_probabilities)
+
+    @property
+    def best_leaf(self) -> np.ndarray:
+        """``(n,)`` the leaf with the largest reach probability."""
+        return self.leaf_probabilities.argmax(1)
+
+    def root_path(self, leaf: np.ndarray) -> np.ndarray:
+        """Inner nodes from the root to ``leaf`` (per event): ``(n, depth)``."""
+        node = np.asarray(leaf) + 2**self.depth - 1
+        path = []
+        for _ in range(self.depth):
+            node = (node - 1) // 2
+            path.append(node)
+        return np.stack(path[::-1], axis=-1)
+
+    @property
+    def max_probability_path(self) -> np.ndarray:
+        """``(n, depth)`` inner nodes on the path to the most probable leaf."""
+        return self.root_path(self.best_leaf)
+
+    @property
+    def contributions(self) -> np.ndarray:
+        """``(n, 2^d, n_targets)`` each leaf's share of the prediction; sums to ``outputs``."""
+        return self.leaf_probabilities[:, :, None] * self.leaf_values[None]
+
+    @property
+    def max_leaf_probability(self) -> np.ndarray:
+        """Confidence ``(n,)``: the largest leaf probability."""
+        return self.leaf_probabilities.max(1)
+
+    @property
+    def entropy(self) -> np.ndarray:
+        """Entropy of the leaf distribution in nats ``(n,)`` (0: one leaf; ln 2^d: uniform)."""
+        p = self.leaf_probabilities
+        return -(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)).sum(1)
