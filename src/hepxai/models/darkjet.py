@@ -6,6 +6,8 @@ of a dark-photon jet) and is trained with ``BCEWithLogitsLoss``.
 * ``resgnn`` (the slides): GraphConv x5 then GCNConv x2 with residual connections
   (``h <- h + relu(conv(h))`` after the first, which maps the 4 node features to the hidden
   width), global mean and max pooling concatenated, Linear -> ReLU -> Linear to the logit.
+  GraphConv aggregates its neighbours by the (edge-weighted) mean, not the sum: with the sum
+  the activations grow with the node degree through the residual stack and training stalls.
   Messages are weighted by the edge closeness ``1 - d / r`` (the covariant distance ``d`` is the
   edge attribute, ``r`` the graph's radius), so nearer clusters weigh more.
 * ``gatv2`` (the slides' "try attention with GATv2Conv"): the same residual stack with
@@ -141,8 +143,10 @@ class ResGNN(_ResidualGraphNet):
         if n_graph < 1 or n_gcn < 0:
             raise HepxaiError(f"resgnn needs n_graphconv >= 1 and n_gcn >= 0, got {n_graph}, "
                               f"{n_gcn}")
-        convs: list[nn.Module] = [GraphConv(N_NODE_FEATURES, hidden, aggr="add")]
-        convs += [GraphConv(hidden, hidden, aggr="add") for _ in range(n_graph - 1)]
+        # mean aggregation: with sum, activations grow with the node degree (~8) through the
+        # residual stack (initial logits of O(30)) and training stalls
+        convs: list[nn.Module] = [GraphConv(N_NODE_FEATURES, hidden, aggr="mean")]
+        convs += [GraphConv(hidden, hidden, aggr="mean") for _ in range(n_graph - 1)]
         convs += [GCNConv(hidden, hidden) for _ in range(n_gcn)]
         return convs
 

@@ -26,7 +26,9 @@ QCD jet (label 0): jet pT from a falling power law ``pT^-qcd_pt_power`` on
 [pt_min, pt_max] GeV; the number of jet clusters negative-binomial around a mean that grows
 with log pT; Delta R of a cluster from the jet axis exponential with a per-jet width
 ``qcd_width * (40 GeV / pT)^0.3 * lognormal(width_spread)`` (harder jets are narrower),
-truncated at the cone ``cone`` = 0.4; the jet's EM fraction ``f_EM ~ Beta`` (mean ~0.5, broad);
+truncated at the cone ``cone`` = 0.4 (with the energy sharing below, the energy-weighted width
+is about half the scale: ~0.08 at 40 GeV, the "characteristic width ~0.1" of the design); the
+jet's EM fraction ``f_EM ~ Beta`` (mean ~0.5, broad);
 a cluster is electromagnetic with probability f_EM (layer drawn from ``em_layer_probs``),
 hadronic otherwise (``had_layer_probs``).
 
@@ -37,8 +39,8 @@ inner detector (``decay_r_min``), truncated inside the calorimeter (<= 3.6 m); t
 in the first layer whose outer radius is beyond the decay point and develops over the next
 layers (``shower_depth_p``: geometric number of extra layers), so a decay beyond the EM
 calorimeter leaves a low EM fraction. The prongs are separated by Delta R ~ 2 m / pT around the
-axis; clusters spread around their prong with width ``dp_width`` (lognormal spread); fewer
-clusters (``dp_clusters_mean``).
+axis; clusters spread around their prong as a 2D Gaussian of width ``dp_width`` (lognormal
+spread; energy-weighted width ~0.045); fewer clusters (``dp_clusters_mean``).
 
 Cluster energies: the jet energy ``E = pT cosh(eta)`` shared among clusters with Gamma(1)
 weights damped by ``exp(-Delta R / width)`` (the core carries most energy). Pile-up / noise
@@ -93,9 +95,9 @@ class DarkJetSimConfig:
     dp_clusters_mean: float = 8.0
     dp_clusters_max: int = 20
     min_clusters: int = 3
-    qcd_width: float = 0.10             # Delta R scale of the QCD energy profile at 40 GeV
+    qcd_width: float = 0.16             # Delta R scale of the QCD cluster profile at 40 GeV
     dp_width: float = 0.05              # spread of the dark-photon clusters around a prong
-    width_spread: float = 0.35          # lognormal sigma of the per-jet width
+    width_spread: float = 0.45          # lognormal sigma of the per-jet width
     qcd_em_beta: tuple[float, float] = (4.0, 4.0)  # Beta(a, b) of the QCD EM fraction
     em_layer_probs: tuple[float, ...] = (0.08, 0.32, 0.45, 0.15)
     had_layer_probs: tuple[float, ...] = (0.50, 0.35, 0.15)

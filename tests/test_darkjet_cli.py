@@ -1,0 +1,99 @@
+"""``hepxai ... darkjet`` end to end and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from hepxai.cli import main as cli
+from hepxai.explain.types import Attribution
+from hepxai.metrics.classification import roc_auc
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("darkjet") / "data"
+    assert cli(["simulate", "darkjet", "--out", str(out), "--n", "400", "--seed", "3"]) == 0
+    return out
+
+
+def _user_error(capsys, argv) -> str:
+    code = None
+    try:
+        code = cli([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "error" in err[0] and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_train_evaluate_explain(data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli(["train", "darkjet", "--model", "resgnn", "--preset", "quick", "--data",
+                str(data_dir), "--out", str(run), "--epochs", "2", "--variant", "gnn-2"]) == 0
+    assert (run / "best.pt").exists() and (run / "training_curves.png").exists()
+    assert list((data_dir / "graphs").glob("train-gnn-2-*.npz"))  # cached graphs
+    capsys.readouterr()
+    out = tmp_path / "eval"
+    assert cli(["evaluate", "darkjet", "--checkpoint", str(run / "best.pt"), "--data",
+                str(data_dir), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| gnn-2 | resgnn |" in printed
+    results = json.loads((out / "evaluation.json").read_text())
+    (model,) = results["models"]
+    saved = np.load(model["predictions"])
+    assert model["metrics"]["auc"] == pytest.approx(roc_auc(saved["labels"], saved["logits"]))
+    assert model["n_jets"] == 80 and model["variant"] == "gnn-2"
+    for figure in ("roc.png", "scores.png"):
+        assert (out / figure).stat().st_size > 5_000
+    explained = tmp_path / "explain"
+    assert cli(["explain", "darkjet", "--checkpoint", str(run / "best.pt"), "--data",
+                str(data_dir), "--out", str(explained), "--method", "saliency-graph",
+                "--n-jets", "10", "--views", "1"]) == 0
+    node = Attribution.load(explained / "saliency-graph-node.npz")
+    assert node.kind == "node" and node.n_events == 10
+    assert (explained / "saliency-graph-layers.png").exists()
+    html = next(explained.glob("saliency-graph-*-3d.html")).read_text()
+    assert "<canvas" in html and '"edges"' in html
+
+
+@pytest.mark.slow
+def test_demo_writes_the_report(tmp_path):
+    out = tmp_path / "demo"
+    assert cli(["demo", "darkjet", "--out", str(out), "--n", "150", "--epochs", "1",
+                "--n-explain", "6", "--views", "1", "--threads", "1"]) == 0
+    report = (out / "report.html").read_text()
+    for text in ("Dark-photon jets as graphs", "gnn-0", "gnn-1", "gnn-2", "cnn3d", "gatv2",
+                 "saliency-graph", "ig-graph", "gnnexplainer", "data:image/png;base64"):
+        assert text in report, text
+    results = json.loads((out / "evaluation" / "evaluation.json").read_text())
+    assert len(results["models"]) == 9 and len(results["claims"]) == 3
+
+
+def test_bad_input_is_one_line(data_dir, tmp_path, capsys):
+    _user_error(capsys, ["simulate", "darkjet", "--n", "0", "--out", tmp_path / "x"])
+    _user_error(capsys, ["simulate", "darkjet", "--n", "2", "--out", tmp_path / "x"])
+    _user_error(capsys, ["train", "darkjet", "--preset", "huge", "--data", data_dir])
+    _user_error(capsys, ["train", "darkjet", "--data", tmp_path / "none", "--out",
+                         tmp_path / "r"])
+    _user_error(capsys, ["train", "darkjet", "--radius-factor", "-1", "--data", data_dir])
+    _user_error(capsys, ["train", "darkjet", "--model", "cnn3d", "--hidden", "8", "--data",
+                         data_dir, "--out", tmp_path / "r"])
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    with h5py.File(wrong / "train.h5", "w") as f:
+        f.attrs["format"] = "hepxai-muon"
+    line = _user_error(capsys, ["train", "darkjet", "--data", wrong, "--out", tmp_path / "r"])
+    assert "not a hepxai darkjet file" in line
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    _user_error(capsys, ["evaluate", "darkjet", "--checkpoint", junk, "--data", data_dir,
+                         "--out", tmp_path / "e"])
+    _user_error(capsys, ["explain", "darkjet", "--checkpoint", tmp_path / "missing.pt",
+                         "--data", data_dir])
+    assert not (tmp_path / "e").exists() and not (tmp_path / "r" / "best.pt").exists()
