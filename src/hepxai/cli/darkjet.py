@@ -129,7 +129,6 @@ def train_run(data: Path, out: Path, model_name: str, preset: str, settings, *, 
               device: str = "cpu", resume: bool = False, config: dict | None = None,
               quiet: bool = False):
     """Build (or read cached) graphs, train one model; returns the TrainResult."""
-    import numpy as np
 
     from hepxai.data.darkjet.graphs import load_graphs
     from hepxai.data.darkjet.store import split_path
@@ -138,12 +137,10 @@ def train_run(data: Path, out: Path, model_name: str, preset: str, settings, *, 
 
     model = create(model_name, preset, seed=seed, **(config or {}))
     train_file, val_file = split_path(data, "train"), split_path(data, "val")
-    train_graphs = load_graphs(train_file, settings)
-    val_graphs = load_graphs(val_file, settings)
-    n_train = len(train_graphs) if max_jets is None else min(max_jets, len(train_graphs))
-    train_set = JetSet(train_graphs, model.representation, np.arange(n_train))
-    val_set = JetSet(val_graphs, model.representation,
-                     np.arange(min(val_jets, len(val_graphs))))
+    # only the jets used are turned into graphs (and cached as such)
+    train_set = JetSet(load_graphs(train_file, settings, max_jets=max_jets),
+                       model.representation)
+    val_set = JetSet(load_graphs(val_file, settings, max_jets=val_jets), model.representation)
     if not quiet:
         print(f"training {model_name} ({preset}, {model.n_parameters():,} parameters) on "
               f"{len(train_set):,} {settings.variant} jets, validating on {len(val_set):,}; "

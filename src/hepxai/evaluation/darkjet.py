@@ -60,9 +60,9 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], data_dir: str | os.P
     state = read_checkpoint(checkpoint, use_case="darkjet")
     settings = graph_settings_of(state)
     model = load_model(checkpoint, device=device, use_case="darkjet")
-    graphs = load_graphs(split_path(data_dir, split), settings, cache_dir=cache_dir)
-    rows = None if max_jets is None or max_jets >= len(graphs) else np.arange(max_jets)
-    dataset = JetSet(graphs, model.representation, rows)
+    graphs = load_graphs(split_path(data_dir, split), settings, cache_dir=cache_dir,
+                         max_jets=max_jets)
+    dataset = JetSet(graphs, model.representation)
     label = model_label(state)
     logits = predict(model, dataset, device, desc=f"{label}: {split}")
     y = dataset.labels

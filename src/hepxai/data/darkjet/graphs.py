@@ -496,9 +496,10 @@ def _lead_mask(lead: np.ndarray, size: int, where: np.ndarray) -> np.ndarray:
 
 # -- cache ------------------------------------------------------------------------------------
 def cache_path(data_file: str | os.PathLike[str], settings: GraphSettings,
-               cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``<data dir>/graphs/<split>-<variant>-<hash>.npz``; the hash covers the settings and
-    the source file (seed, size, simulator config, bytes, modification time)."""
+               cache_dir: str | os.PathLike[str] | None = None,
+               max_jets: int | None = None) -> Path:
+    """``<data dir>/graphs/<split>-<variant>[-firstN]-<hash>.npz``; the hash covers the
+    settings and the source file (seed, size, simulator config, bytes, modification time)."""
     data_file = Path(data_file)
     stat = data_file.stat()
     attrs = DarkJetFile(data_file, load=False).attrs
@@ -507,26 +508,32 @@ def cache_path(data_file: str | os.PathLike[str], settings: GraphSettings,
                        "mtime_ns": stat.st_mtime_ns}, sort_keys=True, default=str)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     folder = Path(cache_dir) if cache_dir is not None else data_file.parent / "graphs"
-    return folder / f"{data_file.stem}-{settings.variant}-{digest}.npz"
+    first = "" if max_jets is None else f"-first{max_jets}"
+    return folder / f"{data_file.stem}-{settings.variant}{first}-{digest}.npz"
 
 
 def load_graphs(data_file: str | os.PathLike[str], settings: GraphSettings,
                 cache_dir: str | os.PathLike[str] | None = None,
-                use_cache: bool = True) -> GraphSet:
-    """The graphs of every jet of ``data_file``: from the cache when it holds them, built and
-    cached (atomically) otherwise."""
+                use_cache: bool = True, max_jets: int | None = None) -> GraphSet:
+    """The graphs of every jet of ``data_file`` (or of its first ``max_jets``): from the cache
+    when it holds them, built and cached (atomically) otherwise."""
     data_file = Path(data_file)
     source = DarkJetFile(data_file)
-    path = cache_path(data_file, settings, cache_dir)
+    if max_jets is not None and max_jets >= len(source):
+        max_jets = None
+    if max_jets is not None and max_jets < 1:
+        raise HepxaiError(f"max_jets must be at least 1, got {max_jets}")
+    n = len(source) if max_jets is None else max_jets
+    path = cache_path(data_file, settings, cache_dir, max_jets)
     if use_cache and path.exists():
         try:
             graphs = GraphSet.load(path)
-            if len(graphs) == len(source):
+            if len(graphs) == n:
                 return graphs
         except HepxaiError:
             pass  # a stale or broken cache is rebuilt below
-    graphs = build_graphs(source.as_jets(), settings,
-                          desc=f"graphs {data_file.stem} ({settings.variant})")
+    jets = source.as_jets(None if max_jets is None else np.arange(max_jets))
+    graphs = build_graphs(jets, settings, desc=f"graphs {data_file.stem} ({settings.variant})")
     if use_cache:
         graphs.save(path)
     return graphs
