@@ -198,24 +198,44 @@ def asimov_significance(s: ArrayLike, b: ArrayLike, rel_unc: float = 0.0) -> np.
 
 
 def significance_scan(y_true: ArrayLike, score: ArrayLike, weight: ArrayLike,
-                      rel_unc: float = 0.0, min_background_events: int = 10,
-                      signal_efficiency: float | None = 0.5) -> dict:
+                      rel_unc: float = 0.0, min_background_events: int = 0,
+                      signal_efficiency: float | None = 0.5, groups: ArrayLike | None = None,
+                      floor_events: float = 1.15) -> dict:
     """Significance of the selection ``score >= t`` for every distinct threshold ``t``.
 
-    ``weight`` must be physical (expected events), so s and b are yields. The best working
-    point maximises Z among thresholds that keep at least ``min_background_events`` simulated
-    background events (a guard against cuts tuned on Monte Carlo fluctuations). Also returns the
-    working point at a fixed ``signal_efficiency`` (the loosest threshold reaching it).
+    ``weight`` must be physical (expected events), so s and b are yields. Simulated background
+    is finite: a tight cut can leave no simulated event of a process, and a background of 0
+    would be claimed. Each background group (``groups``: a process label per event; default: all
+    background is one group) therefore contributes at least ``floor_events`` times its mean
+    event weight, 1.15 being the 68 % CL upper limit on a Poisson mean when nothing is seen
+    (``floor_events=0`` switches this off). The best working point maximises Z among thresholds
+    that keep at least ``min_background_events`` simulated background events; the second working
+    point is the loosest threshold reaching ``signal_efficiency``.
 
-    Returns a JSON-ready dict: ``curve`` (threshold, s, b, z, n_background_mc, arrays as lists),
+    Returns a JSON-ready dict: ``curve`` (threshold, s, b, z, n_background_mc, as lists),
     ``best`` and ``at_efficiency`` (threshold, s, b, z, signal/background efficiency, simulated
-    counts), ``rel_unc``, ``min_background_events``.
+    counts, b per group), ``rel_unc``, ``min_background_events``, ``floor_events``, totals.
     """
     y, s_arr, w = _arrays(y_true, score, weight)
     if min_background_events < 0:
         raise MetricInputError(f"min_background_events must be >= 0, got {min_background_events}")
-    sig, bkg, thresholds = _cumulative(y, s_arr, w)
+    if floor_events < 0 or not np.isfinite(floor_events):
+        raise MetricInputError(f"floor_events must be >= 0, got {floor_events}")
+    if groups is None:
+        group = np.zeros(len(y), np.int64)
+    else:
+        group = np.asarray(groups)
+        if group.shape != y.shape:
+            raise MetricInputError(f"groups has shape {group.shape}, expected {y.shape}")
+    sig, _, thresholds = _cumulative(y, s_arr, w)
     n_sig_mc, n_bkg_mc = _cumulative(y, s_arr, np.ones_like(w))[:2]
+    per_group = {}
+    for g in np.unique(group[~y]):
+        members = ~y & (group == g)
+        passed = _cumulative(members, s_arr, w)[0]
+        floor = floor_events * w[members].mean()
+        per_group[g.item() if hasattr(g, "item") else g] = np.maximum(passed, floor)
+    bkg = np.sum(list(per_group.values()), axis=0)
     z = asimov_significance(sig, bkg, rel_unc)
     allowed = (n_bkg_mc >= min_background_events) & np.isfinite(z)
     total_s, total_b = sig[-1], bkg[-1]
@@ -224,11 +244,12 @@ def significance_scan(y_true: ArrayLike, score: ArrayLike, weight: ArrayLike,
         return {"threshold": float(thresholds[i]), "s": float(sig[i]), "b": float(bkg[i]),
                 "z": float(z[i]), "signal_efficiency": float(sig[i] / total_s),
                 "background_efficiency": float(bkg[i] / total_b),
-                "n_signal_mc": int(n_sig_mc[i]), "n_background_mc": int(n_bkg_mc[i])}
+                "n_signal_mc": int(n_sig_mc[i]), "n_background_mc": int(n_bkg_mc[i]),
+                "b_per_group": {str(g): float(v[i]) for g, v in per_group.items()}}
 
     result = {"rel_unc": rel_unc, "min_background_events": min_background_events,
-              "total_signal": float(total_s), "total_background": float(total_b),
-              "best": None, "at_efficiency": None}
+              "floor_events": floor_events, "total_signal": float(total_s),
+              "total_background": float(total_b), "best": None, "at_efficiency": None}
     if allowed.any():
         result["best"] = point(int(np.flatnonzero(allowed)[np.argmax(z[allowed])]))
     if signal_efficiency is not None:
