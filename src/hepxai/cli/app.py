@@ -64,6 +64,7 @@ def register(verb: str, use_case: str, help: str,
 def build_parser() -> argparse.ArgumentParser:
     # importing a use case's module registers its commands
     from hepxai.cli import muon  # noqa: F401
+    from hepxai.cli import susy  # noqa: F401
     from hepxai.cli import influence  # noqa: F401
     from hepxai.cli import darkjet  # noqa: F401
 
