@@ -39,7 +39,7 @@ def test_train_evaluate_explain(data_dir, tmp_path, capsys):
     assert (run / "best.pt").exists() and (run / "training_curves.png").exists()
     assert list((data_dir / "graphs").glob("train-gnn-2-*.npz"))  # cached graphs
     capsys.readouterr()
-    out = tmp_path / "eval"
+    out = tmp_path / "evaluation"
     assert cli(["evaluate", "darkjet", "--checkpoint", str(run / "best.pt"), "--data",
                 str(data_dir), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -60,6 +60,15 @@ def test_train_evaluate_explain(data_dir, tmp_path, capsys):
     assert (explained / "saliency-graph-layers.png").exists()
     html = next(explained.glob("saliency-graph-*-3d.html")).read_text()
     assert "<canvas" in html and '"edges"' in html
+    # the report of this run directory, and its section alone for the global report
+    assert cli(["report", "darkjet", "--run", str(tmp_path)]) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "| gnn-2 |" not in page
+    assert "<td>gnn-2</td><td>resgnn</td>" in page and "saliency-graph" in page
+    from hepxai.report.darkjet import render_section, section_context
+
+    section = render_section(section_context(tmp_path))
+    assert section.lstrip().startswith('<section id="darkjet">') and "<html" not in section
 
 
 @pytest.mark.slow
@@ -96,4 +105,24 @@ def test_bad_input_is_one_line(data_dir, tmp_path, capsys):
                          "--out", tmp_path / "e"])
     _user_error(capsys, ["explain", "darkjet", "--checkpoint", tmp_path / "missing.pt",
                          "--data", data_dir])
+    _user_error(capsys, ["report", "darkjet", "--run", tmp_path / "nothing"])
     assert not (tmp_path / "e").exists() and not (tmp_path / "r" / "best.pt").exists()
+
+
+def test_sweep_trains_every_grid_point_and_ranks_them(data_dir, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "darkjet", "--data", str(data_dir), "--out", str(out), "--hidden", "4,8",
+            "--graphconv", "1", "--gcn", "0,1", "--epochs", "1", "--max-jets", "200",
+            "--val-jets", "100"]
+    assert cli(argv) == 0
+    points = json.loads((out / "sweep.json").read_text())["points"]
+    assert sorted(p["name"] for p in points) == ["h4-graphconv1-gcn0", "h4-graphconv1-gcn1",
+                                                 "h8-graphconv1-gcn0", "h8-graphconv1-gcn1"]
+    aucs = [p["auc"] for p in points]
+    assert aucs == sorted(aucs, reverse=True)
+    for p in points:  # each point's number is its own run's best validation AUC
+        history = json.loads((out / p["name"] / "history.json").read_text())["history"]
+        assert p["auc"] == max(h["auc"] for h in history)
+    capsys.readouterr()
+    assert cli(argv) == 0  # finished points are reused, not retrained
+    assert "training resgnn" not in capsys.readouterr().out

@@ -401,6 +401,28 @@ def _sweep(args: argparse.Namespace) -> None:
 
 
 # -- demo -------------------------------------------------------------------------------------
+def draw_graph_views(data: Path, out: Path, settings, per_class: int = 2) -> list[dict]:
+    """3D views (PNG + interactive HTML), coloured by energy, of the first test jets of each
+    class; an index ``graphs.json`` for the report."""
+    import numpy as np
+
+    from hepxai.data.darkjet.graphs import load_graphs
+    from hepxai.data.darkjet.store import split_path
+    from hepxai.viz.darkjet import graph_html, plot_graph_3d
+
+    graphs = load_graphs(split_path(data, "test"), settings)
+    views = []
+    for label, kind in ((0.0, "qcd"), (1.0, "dp")):
+        for row in np.flatnonzero(graphs.y == label)[:per_class]:
+            stem = out / f"{kind}-{row}"
+            plot_graph_3d(graphs, int(row), f"{stem}-3d.png")
+            graph_html(graphs, int(row), f"{stem}-3d.html")
+            views.append({"name": f"{kind}-{row}", "png": f"{stem}-3d.png",
+                          "html": f"{stem}-3d.html"})
+    write_json_atomic(out / "graphs.json", {"settings": settings.to_dict(), "views": views})
+    return views
+
+
 def _add_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=RUNS / "demo",
                         help="directory for data, runs, figures and report.html")
@@ -442,6 +464,7 @@ def _demo(args: argparse.Namespace) -> None:
     print("3/5 evaluating the nine models on test.h5")
     results = evaluate_run(checkpoints, data, out / "evaluation")
     print(results["table_markdown"])
+    draw_graph_views(data, out / "graphs", GraphSettings(), per_class=args.views)
     print("4/5 explaining resgnn on gnn-1 graphs")
     explain_run(out / "runs" / "resgnn-gnn-1" / "best.pt", data, out / "explain",
                 n_jets=args.n_explain, gnnexplainer_jets=min(20, args.n_explain),
@@ -449,6 +472,20 @@ def _demo(args: argparse.Namespace) -> None:
     print("5/5 writing the report")
     path = write_report(out)
     print(f"report: {path}")
+
+
+def _add_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", type=Path, default=RUNS / "demo",
+                        help="run directory holding data/, evaluation/, explain/, graphs/, runs/ "
+                             "(the layout 'hepxai demo darkjet' writes)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="HTML file to write (default: RUN/report.html)")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from hepxai.report.darkjet import write_report
+
+    print(f"report: {write_report(args.run, args.out)}")
 
 
 register("simulate", "darkjet", "simulate QCD and dark-photon jets (calorimeter clusters)",
@@ -462,3 +499,5 @@ register("explain", "darkjet", "node/edge saliency, integrated gradients, GNNExp
 register("sweep", "darkjet", "grid sweep of ResGNN widths and depths", _add_sweep, _sweep)
 register("demo", "darkjet", "simulate, train 3 models x 3 variants, evaluate, explain, report",
          _add_demo, _demo)
+register("report", "darkjet", "the dark-jet HTML report of a run directory", _add_report,
+         _report)

@@ -66,7 +66,9 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Everything the dark-jet section shows, from ``run_dir`` (``data/``, ``evaluation/``,
     ``explain/``, ``runs/*/``); missing parts are left out, an empty run is an error."""
     run = Path(run_dir)
-    ctx: dict[str, Any] = {"version": __version__, "run_dir": str(run)}
+    ctx: dict[str, Any] = {"version": __version__, "run_dir": str(run), "data": None,
+                           "graphs": None, "graph_views": [], "evaluation": None,
+                           "training": [], "explain": None}
     if (run / "data").is_dir():
         ctx["data"] = _data_summary(run / "data", run / "data_properties.png")
     evaluation = run / "evaluation" / "evaluation.json"
@@ -81,6 +83,11 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
             "roc": _image(run / "evaluation" / "roc.png"),
             "scores": _image(run / "evaluation" / "scores.png"), "split": results["split"]}
         ctx["graphs"] = results["models"][0]["graphs"] if results["models"] else None
+    index = run / "graphs" / "graphs.json"
+    if index.exists():
+        ctx["graph_views"] = [{"name": v["name"], "png": _image(v["png"]),
+                               "html": os.path.relpath(v["html"], run)}
+                              for v in json.loads(index.read_text())["views"]]
     curves = sorted((run / "runs").glob("*/training_curves.png")) if (run / "runs").is_dir() \
         else []
     ctx["training"] = [{"name": p.parent.name, "image": _image(p)} for p in curves]
@@ -101,7 +108,7 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
                             "completeness": info["completeness_error_median"],
                             "layers": _image(info["figures"]["layers"]), "views": views})
         ctx["explain"] = {"methods": methods, "n_jets": summary["n_jets"]}
-    if not any(k in ctx for k in ("data", "evaluation", "explain")):
+    if not any(ctx[k] for k in ("data", "evaluation", "explain")):
         raise HepxaiError(f"{run}: holds no dark-jet results (data/, evaluation/, explain/); "
                           "run 'hepxai demo darkjet --out DIR' first")
     return ctx
