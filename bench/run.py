@@ -33,7 +33,7 @@ from hepxai.metrics import trigger
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = HERE / "sections"
-SECTION_ORDER = ("data", "models")
+SECTION_ORDER = ("data", "models", "explain", "influence", "darkjet", "susy")
 
 
 def reference_simulate_noise_dense(n: int, seed: int) -> np.ndarray:
@@ -201,7 +201,8 @@ def rebuild_benchmarks() -> Path:
     parts = ["# hepxai benchmarks", "",
              "Each section below is the output of the command it names; rerun that command to "
              "regenerate it (`make bench` runs them all).", ""]
-    for name in SECTION_ORDER:
+    others = sorted(p.stem for p in SECTIONS.glob("*.md") if p.stem not in SECTION_ORDER)
+    for name in (*SECTION_ORDER, *others):
         path = SECTIONS / f"{name}.md"
         if path.exists():
             parts += [path.read_text().rstrip(), ""]

@@ -26,6 +26,8 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
                         help="events explained per category (TP, FN, FP, TN, only-noise)")
     parser.add_argument("--pool", type=_count, default=5000,
                         help="draw the events from the first N validation/noise events")
+    parser.add_argument("--copies", type=_count, default=20,
+                        help="SmoothGrad's noisy copies per event (the thesis used 100)")
     parser.add_argument("--target", choices=("pt", "eta"), default="pt",
                         help="output the judging and figures refer to")
     parser.add_argument("--seed", type=_seed, default=1, help="random seed")
@@ -44,7 +46,7 @@ def _explain(args: argparse.Namespace) -> None:
     if attribution_methods:
         summary = explain_study(model, args.data, out, attribution_methods,
                                 args.events_per_category, args.pool, args.seed, args.target,
-                                device)
+                                device, smoothgrad_copies=args.copies)
         print(format_summary(summary))
     if "tree" in names:
         from hepxai.explain.intrinsic.study import tree_study

@@ -148,12 +148,16 @@ def build_methods(model: MuonRegressor, chosen: dict[str, tuple[str, dict[str, A
 def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
                   out: str | os.PathLike[str], methods: str | None = None,
                   per_category: int = 8, pool: int = 5000, seed: int = 0, target: str = "pt",
-                  device: str = "cpu") -> dict[str, Any]:
+                  device: str = "cpu", smoothgrad_copies: int | None = None) -> dict[str, Any]:
     """Run the whole study and write it to ``out``; returns the judging summary."""
     from hepxai.viz.explain import plot_agreement, plot_deletion_curves, plot_gallery
 
     out = Path(out)
     chosen = parse_methods(methods) if methods else dict(DEFAULT_METHODS)
+    if smoothgrad_copies is not None:
+        chosen = {label: (name, {**params, "copies": smoothgrad_copies}
+                          if name == "smoothgrad" else params)
+                  for label, (name, params) in chosen.items()}
     events = select_events(model, data_dir, per_category, pool, seed, device)
     events.save(out / "events.npz")
     built = build_methods(model, chosen, seed)
