@@ -27,12 +27,16 @@ def plot_roc(curves: Mapping[str, Mapping[str, Sequence[float]]],
     1/FPR vs signal efficiency on a log axis. ``curves``: label -> {"tpr", "fpr"}."""
     use_style()
     fig, (ax_roc, ax_rej) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"wspace": 0.3})
-    for label, curve in curves.items():
+    colours = plt.get_cmap("tab10")
+    for i, (label, curve) in enumerate(curves.items()):
         tpr, fpr = np.asarray(curve["tpr"]), np.asarray(curve["fpr"])
-        ax_roc.plot(fpr, tpr, label=label, lw=1.5)
+        style = {"color": colours(i % 10), "ls": ("-", "--", ":")[(i // 10) % 3], "lw": 1.5}
+        ax_roc.plot(fpr, tpr, label=label, **style)
         keep = fpr > 0
-        ax_rej.plot(tpr[keep], 1.0 / fpr[keep], label=label, lw=1.5)
+        ax_rej.plot(tpr[keep], 1.0 / fpr[keep], label=label, **style)
     ax_roc.plot([0, 1], [0, 1], ":", color="grey", lw=1)
+    ax_roc.set_xlim(0, 1)
+    ax_roc.set_ylim(0, 1.02)
     ax_roc.set_xlabel("QCD-jet efficiency (FPR)")
     ax_roc.set_ylabel("dark-photon-jet efficiency (TPR)")
     ax_rej.set_yscale("log")
@@ -267,7 +271,7 @@ def plot_top_k(graphs: GraphSet, i: int, node_values: np.ndarray, edge_values: n
     fig, ax = plt.subplots(figsize=(6.5, 6))
     for j, (a, b) in enumerate(edges.T):
         strong = j in set(top_edges.tolist())
-        ax.plot(xyz[[a, b], 0], xyz[[a, b], 1], color="C1" if strong else "0.8",
+        ax.plot(xyz[[a, b], 0], xyz[[a, b], 1], color="tab:orange" if strong else "0.8",
                 lw=2.0 if strong else 0.6, zorder=1)
     ax.scatter(xyz[:, 0], xyz[:, 1], s=20 + 150 * np.sqrt(energy / energy.max()), c="0.75",
                zorder=2)
