@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     from hepxai.cli import muon  # noqa: F401
     from hepxai.cli import susy  # noqa: F401
     from hepxai.cli import influence  # noqa: F401
+    from hepxai.cli import explain  # noqa: F401
+    from hepxai.cli import demo  # noqa: F401
     from hepxai.cli import darkjet  # noqa: F401
 
     parser = OneLineParser(
