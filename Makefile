@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
-#   make demo   simulate the muon data, run the classical baselines, write the results
-#   make test   run the test suite
+#   make demo   the whole muon study: simulate, train, evaluate, explain, report
+#               (runs/demo-muon/report.html)
+#   make test   run the test suite (installs Debian's chromium for the browser test if missing)
 # Both create .venv on first use (torch's CPU wheel pinned first, then the package).
 
 PYTHON ?= python3
@@ -8,11 +9,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
-DEMO_PRESET ?= fast
-DATA := data/muon
-RUNS := runs/muon
+DEMO_FLAGS ?=
 
-.PHONY: venv demo test bench bench-data bench-models lint clean
+.PHONY: venv demo browser test bench bench-data bench-models bench-explain lint clean
 
 venv: $(STAMP)
 
@@ -24,19 +23,27 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/hepxai simulate muon --preset $(DEMO_PRESET) --out $(DATA)
-	$(BIN)/hepxai baselines muon --data $(DATA) --out $(RUNS)/baselines
+	$(BIN)/hepxai demo muon --out runs/demo-muon $(DEMO_FLAGS)
 
-test: $(STAMP)
+# the report's browser test drives Debian's chromium through Playwright
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null) || \
+		echo "warning: could not install chromium; the browser test will be skipped"
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
-bench: bench-data bench-models
+bench: bench-data bench-models bench-explain
 
 bench-data: $(STAMP)
 	$(BIN)/python bench/run.py
 
 bench-models: $(STAMP)
 	$(BIN)/python bench/models.py
+
+bench-explain: $(STAMP)
+	$(BIN)/python bench/explain.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
