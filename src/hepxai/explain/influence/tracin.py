@@ -222,27 +222,63 @@ def check_last_layer(model: MuonRegressor) -> nn.Linear:
     return head
 
 
+class LastLayerFeatures:
+    """``(x, t) -> (g, h)`` for last-layer TracIn: ``g = sign(f - t)`` ``(b, 2)`` with ``f`` the
+    head's (encoded) output and ``h`` the head's input ``(b, d)``, in eval mode.
+
+    With ``fused`` (default) the forward pass runs through the model's inference copy
+    (:func:`hepxai.models.inference.inference_copy`: BatchNorm folded into the convolutions,
+    channels-last), the same function to float rounding (relative differences ~1e-7) and 2-3x
+    faster on a CPU; a model that cannot be traced runs as it is.
+    """
+
+    def __init__(self, model: MuonRegressor, fused: bool = True):
+        check_last_layer(model)
+        self.model = model
+        self.runner: nn.Module | Any = model.forward_encoded
+        self.head: nn.Module = model.head
+        self.fused = False
+        if fused:
+            from hepxai.models.inference import inference_copy
+
+            name = next(n for n, m in model.named_modules() if m is model.head)
+            fast = inference_copy(model)
+            try:
+                self.head = fast.fused.get_submodule(name)
+            except AttributeError:
+                return  # the copy does not keep the head under its name: run the model itself
+            self.runner, self.fused = fast, True
+
+    def __call__(self, x: torch.Tensor,
+                 encoded_targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        captured: dict[str, torch.Tensor] = {}
+
+        def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...],
+                 output: torch.Tensor) -> None:
+            captured["h"], captured["out"] = inputs[0].detach(), output.detach()
+
+        handle = self.head.register_forward_hook(hook)
+        try:
+            with torch.no_grad():
+                out = self.runner(x)
+        finally:
+            handle.remove()
+        f = captured.get("out")
+        # the head's output must be the model's output, else the last layer is not the last
+        expected = None if f is None else self.model.decode_outputs(f) if self.fused else f
+        if expected is None or expected.shape != out.shape \
+                or not torch.allclose(expected, out, rtol=1e-4, atol=1e-5):
+            raise HepxaiError(f"{self.model.name}: the output is not the output of its head "
+                              "layer (e.g. an average of several trees), so last-layer TracIn "
+                              "is not exact; use --variant full")
+        return torch.sign(f - encoded_targets), captured["h"].reshape(len(x), -1)
+
+
 def last_layer_features(model: MuonRegressor, x: torch.Tensor,
                         encoded_targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``g = sign(f - t)`` ``(b, 2)`` and the head's input ``h`` ``(b, d)`` (eval mode)."""
-    head = check_last_layer(model)
-    captured: dict[str, torch.Tensor] = {}
-
-    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        captured["h"], captured["out"] = inputs[0].detach(), output.detach()
-
-    handle = head.register_forward_hook(hook)
-    try:
-        with torch.no_grad():
-            out = model.forward_encoded(x)
-    finally:
-        handle.remove()
-    if "h" not in captured or captured["out"].shape != out.shape \
-            or not torch.equal(captured["out"], out):
-        raise HepxaiError(f"{model.name}: the output is not the output of its head layer (e.g. an "
-                          "average of several trees), so last-layer TracIn is not exact; use "
-                          "--variant full")
-    return torch.sign(out - encoded_targets), captured["h"].reshape(len(x), -1)
+    """``g = sign(f - t)`` ``(b, 2)`` and the head's input ``h`` ``(b, d)`` of the model as it
+    is (eval mode, no fusion): the plain definition :class:`LastLayerFeatures` speeds up."""
+    return LastLayerFeatures(model, fused=False)(x, encoded_targets)
 
 
 def trainable_parameters(model: MuonRegressor) -> list[tuple[str, nn.Parameter]]:
@@ -312,6 +348,7 @@ class TracInStore:
         self.has_bias: bool = bool(manifest["has_bias"])
         self._arrays: dict[tuple[int, str], np.ndarray] = {}
         self._models: dict[int, MuonRegressor] = {}
+        self._last_layer: dict[int, LastLayerFeatures] = {}
         self._projection: GaussianProjection | None = None
 
     # -- building -------------------------------------------------------------------------
@@ -511,14 +548,19 @@ class TracInStore:
             model = self.model(i, device)
             x, t = images.to(device), model.encode_targets(targets.to(device).float())
             if self.variant == "last-layer":
-                g, h = last_layer_features(model, x, t)
+                if i not in self._last_layer:
+                    self._last_layer[i] = LastLayerFeatures(model)
+                g, h = self._last_layer[i](x, t)
                 features.append((g * ref.learning_rate, h))
             else:
-                p = per_example_gradients(model, x, t)
                 projection = self.projection()
-                if projection is not None:
-                    p = projection(p)
-                features.append((p * ref.learning_rate,))
+                parts = []
+                # per-example gradients in slices: vmap keeps every example's activations
+                for start in range(0, len(x), PRECOMPUTE_BATCH["full"]):
+                    stop = start + PRECOMPUTE_BATCH["full"]
+                    p = per_example_gradients(model, x[start:stop], t[start:stop])
+                    parts.append(projection(p) if projection is not None else p)
+                features.append((torch.cat(parts) * ref.learning_rate,))
         return features
 
     def _chunk_scores(self, features: list[tuple[torch.Tensor, ...]], start: int,
@@ -699,6 +741,7 @@ def _precompute_checkpoint(out: Path, manifest: dict, i: int, n_checkpoints: int
     names = _array_names(variant, i)
     if variant == "last-layer":
         head = check_last_layer(model)
+        features = LastLayerFeatures(model)
         manifest["has_bias"] = head.bias is not None
         shapes = {"g": (n, len(model.outputs)), "h": (n, head.in_features)}
         manifest["feature_dim"] = head.in_features
@@ -728,7 +771,7 @@ def _precompute_checkpoint(out: Path, manifest: dict, i: int, n_checkpoints: int
             t = model.encode_targets(y.to(device))
             stop = position + len(x)
             if variant == "last-layer":
-                g, h = last_layer_features(model, x, t)
+                g, h = features(x, t)
                 if h.shape[1] != shapes["h"][1]:
                     raise HepxaiError(f"{ref.path}: the head's input has {h.shape[1]} features, "
                                       f"its weight {shapes['h'][1]}; not a plain linear head")
