@@ -338,7 +338,6 @@ class GraphSet:
                       is_noise=torch.from_numpy(self.is_noise[nodes]),
                       batch=torch.from_numpy(np.repeat(np.arange(rows.size), n_nodes)),
                       ptr=torch.from_numpy(ptr))
-        batch._num_graphs = int(rows.size)
         return batch
 
     def data(self, i: int) -> Any:
