@@ -288,7 +288,8 @@ def _print_explain(summary, importance_table, comparison_table, convergence_tabl
 def _add_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/susy-demo"),
                         help="run directory (data/, runs/, evaluation/, explain/, report.html); "
-                             "re-running keeps its finished data and models")
+                             "re-running keeps its finished data and models (and replaces "
+                             "those made with other settings)")
     parser.add_argument("--preset", default="fast", choices=PRESETS,
                         help="data size and model size: quick (about a minute), fast (about 10 "
                              "minutes on 2 cores), full (the benchmark size)")
@@ -313,7 +314,8 @@ def run_demo(out: Path, preset: str, *, seed: int = 1, jobs: int | None = None,
     start = time.perf_counter()
     data = out / "data"
     echo(f"[1/5] simulate ({preset}) -> {data}")
-    _print_simulation(simulate_dataset(data, resolve_sizes(preset), seed=seed))
+    # the demo owns its directory: data made with other settings is replaced, finished data kept
+    _print_simulation(simulate_dataset(data, resolve_sizes(preset), seed=seed, overwrite=True))
     timings["simulate"] = time.perf_counter() - start
     runs = []
     for model in ("bdt", "mlp"):

@@ -144,7 +144,9 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     run = Path(run_dir)
     if not run.is_dir():
         raise HepxaiError(f"{run}: no such run directory; run 'hepxai demo susy --out DIR' first")
-    ctx: dict[str, Any] = {"version": __version__, "run_dir": str(run)}
+    ctx: dict[str, Any] = {"version": __version__, "run_dir": str(run), "data": None,
+                           "training": [], "evaluation": None, "explain": None,
+                           "timings": None}
     if (run / "data").is_dir():
         ctx["data"] = _data_summary(run / "data", run)
     ctx["training"] = _training(run)
