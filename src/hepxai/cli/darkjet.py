@@ -184,6 +184,8 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-jets", type=_count, default=None,
                         help="evaluate on the first N jets of the split")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=_count, default=None,
+                        help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
 
 
 def evaluate_run(checkpoints: list[Path], data: Path, out: Path, *, split: str = "test",
@@ -211,6 +213,7 @@ def evaluate_run(checkpoints: list[Path], data: Path, out: Path, *, split: str =
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    _threads(args.threads)
     results = evaluate_run(args.checkpoint, args.data, args.out, split=args.split,
                            max_jets=args.max_jets, device=_device(args.device))
     print(results["table_markdown"])
@@ -242,6 +245,8 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--views", type=_positive, default=2,
                         help="jets per class drawn as 3D graph views (PNG + HTML)")
     parser.add_argument("--seed", type=_seed, default=1, help="seed of the jet selection")
+    parser.add_argument("--threads", type=_count, default=None,
+                        help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
 
 
 def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_jets: int = 200,
@@ -329,6 +334,7 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
 
 
 def _explain(args: argparse.Namespace) -> None:
+    _threads(args.threads)
     summary = explain_run(args.checkpoint, args.data, args.out,
                           methods=tuple(args.method or METHODS), n_jets=args.n_jets,
                           steps=args.steps, gnnexplainer_epochs=args.gnnexplainer_epochs,
