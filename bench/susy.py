@@ -59,6 +59,7 @@ def time_treeshap(run: Path, data: Path, jobs: int) -> dict:
     method = TreeShap(model, engine="fast", n_jobs=jobs)
     start = time.perf_counter()
     method._tree_tables()  # parse the model and tabulate the leaves (once per model)
+    method.explain(x[:16])  # load the compiled kernel (numba's on-disk cache)
     prepare = time.perf_counter() - start
     start = time.perf_counter()
     attribution = method.explain(x, test.event_id)
@@ -99,7 +100,12 @@ def main() -> None:
             run = work / f"{kind}-{sample}"
             args_ = ("train", "susy", "--model", kind, "--sample", sample, "--preset", "full",
                      "--data", data, "--out", run, "--max-events", str(N_TRAIN), "--jobs", jobs)
-            wall, _ = hepxai(*map(str, args_))
+            timing = run / "bench_wall_seconds.json"
+            if timing.exists() and (run / "model.json").exists():  # finished by an earlier run
+                wall = json.loads(timing.read_text())["seconds"]
+            else:
+                wall, _ = hepxai(*map(str, args_))
+                timing.write_text(json.dumps({"seconds": wall}))
             meta = json.loads((run / "model.json").read_text())
             trained[f"{kind}-{sample}"] = {"command": command(*args_), "wall": wall,
                                            "train_seconds": meta["train_seconds"],
@@ -143,7 +149,8 @@ def main() -> None:
         f"<= 5 min: {'met' if bdt['wall'] <= 300 else 'MISSED'} |",
         f"| TreeSHAP (hepxai `fast` engine), {shap['events']:,} test events x 5 classes, "
         f"{jobs} threads | {shap['seconds']:.1f} s ({shap['events_per_second']:,.0f} events/s) "
-        f"+ {shap['prepare_seconds']:.1f} s to tabulate {shap['leaves']:,} leaves once | "
+        f"+ {shap['prepare_seconds']:.1f} s once per model (tabulate {shap['leaves']:,} "
+        "leaves, load the compiled kernel) | "
         f"<= 60 s: {'met' if shap['seconds'] + shap['prepare_seconds'] <= 60 else 'MISSED'} |",
         f"| XGBoost `pred_contribs` (reference TreeSHAP), {shap['n_reference']:,} events | "
         f"{shap['xgboost_seconds']:.1f} s (= "

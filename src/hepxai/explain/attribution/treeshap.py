@@ -92,59 +92,106 @@ def parse_booster(booster) -> TreeTables:
     model = gbm["model"]
     n_features = int(learner["learner_model_param"]["num_feature"])
     base = _base_margin(learner)
-    n_classes = len(base)
-    tree_class = model["tree_info"]
-    classes, values, ks, feats, los, his, zs = [], [], [], [], [], [], []
+    trees = model["trees"]
+    if any(any(tree.get("split_type", [])) for tree in trees):
+        raise HepxaiError("TreeSHAP engine: categorical splits are not supported; use "
+                          "engine 'shap'")
+    sizes = np.array([len(tree["left_children"]) for tree in trees], np.int64)
+    tree_start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+    def stacked(key: str, dtype) -> np.ndarray:
+        return np.concatenate([np.asarray(tree[key], dtype) for tree in trees]) if trees \
+            else np.zeros(0, dtype)
+
+    arrays = (stacked("left_children", np.int64), stacked("right_children", np.int64),
+              stacked("split_indices", np.int64), stacked("split_conditions", np.float64),
+              stacked("sum_hessian", np.float64))
+    group = np.asarray(model["tree_info"], np.int64)
+    n_leaves, depth = _count_leaves(arrays[0], arrays[1], tree_start)
+    leaf_class = np.zeros(n_leaves, np.int32)
+    leaf_k = np.zeros(n_leaves, np.int32)
+    leaf_feature = np.zeros((n_leaves, max(depth, 1)), np.int32)
+    leaf_lo = np.full((n_leaves, max(depth, 1)), -np.inf, np.float32)
+    leaf_hi = np.full((n_leaves, max(depth, 1)), np.inf, np.float32)
+    leaf_z = np.ones((n_leaves, max(depth, 1)))
+    leaf_value = np.zeros(n_leaves)
     expected = base.copy()
-    depth_max = 1
-    for tree, group in zip(model["trees"], tree_class, strict=True):
-        if any(tree.get("split_type", [])):
-            raise HepxaiError("TreeSHAP engine: categorical splits are not supported; use "
-                              "engine 'shap'")
-        left, right = tree["left_children"], tree["right_children"]
-        feature, condition = tree["split_indices"], tree["split_conditions"]
-        cover = tree["sum_hessian"]
-        # depth-first walk; a path is {feature: [lo, hi, zero_fraction]}
-        stack: list[tuple[int, dict[int, list[float]]]] = [(0, {})]
-        while stack:
-            node, path = stack.pop()
-            if left[node] == -1:
-                value = float(condition[node])
-                expected[group] += value * float(np.prod([p[2] for p in path.values()]))
-                classes.append(group)
-                values.append(value)
-                ks.append(len(path))
-                feats.append(list(path))
-                los.append([p[0] for p in path.values()])
-                his.append([p[1] for p in path.values()])
-                zs.append([p[2] for p in path.values()])
-                depth_max = max(depth_max, len(path))
+    _leaf_paths(*arrays, tree_start, group, leaf_class, leaf_k, leaf_feature, leaf_lo, leaf_hi,
+                leaf_z, leaf_value, expected)
+    table_sizes = (2 ** leaf_k.astype(np.int64)) * leaf_k
+    leaf_offset = np.concatenate([[0], np.cumsum(table_sizes)[:-1]]).astype(np.int64)
+    table = np.zeros(int(table_sizes.sum()))
+    _fill(leaf_k, leaf_z, leaf_value, leaf_offset, table)
+    return TreeTables(leaf_class, leaf_k, leaf_feature, leaf_lo, leaf_hi, leaf_offset, table,
+                      expected, n_features, len(base))
+
+
+@numba.njit(cache=True)
+def _count_leaves(left, right, tree_start):  # pragma: no cover - compiled
+    """Number of leaves of all trees and the longest root-to-leaf path."""
+    n_leaves, depth = 0, 0
+    for t in range(len(tree_start) - 1):
+        s, n = tree_start[t], tree_start[t + 1] - tree_start[t]
+        level = np.zeros(n, np.int64)
+        for node in range(n):  # parents come before their children in XGBoost's layout
+            if left[s + node] != -1:
+                level[left[s + node]] = level[node] + 1
+                level[right[s + node]] = level[node] + 1
+            else:
+                n_leaves += 1
+                depth = max(depth, level[node])
+    return n_leaves, depth
+
+
+@numba.njit(cache=True)
+def _leaf_paths(left, right, feature, condition, cover, tree_start, group, leaf_class, leaf_k,
+                leaf_feature, leaf_lo, leaf_hi, leaf_z, leaf_value,
+                expected):  # pragma: no cover - compiled
+    """Every leaf's distinct path features with the interval ``lo <= x < hi`` the event must lie
+    in and the zero fraction (product of cover ratios), its value, and the expected margins.
+
+    XGBoost goes left when ``x < threshold`` (float32 comparison); numerical splits only.
+    """
+    out = 0
+    for t in range(len(tree_start) - 1):
+        s, n = tree_start[t], tree_start[t + 1] - tree_start[t]
+        parent = np.full(n, -1, np.int64)
+        for node in range(n):
+            if left[s + node] != -1:
+                parent[left[s + node]] = node
+                parent[right[s + node]] = node
+        for node in range(n):
+            if left[s + node] != -1:
                 continue
-            f, threshold = int(feature[node]), float(np.float32(condition[node]))
-            for child, goes_left in ((left[node], True), (right[node], False)):
-                lo, hi, z = path.get(f, [-np.inf, np.inf, 1.0])
-                if goes_left:
-                    hi = min(hi, threshold)
+            k = 0
+            child = node
+            while parent[child] != -1:
+                p = parent[child]
+                f = feature[s + p]
+                threshold = np.float32(condition[s + p])
+                ratio = cover[s + child] / cover[s + p] if cover[s + p] > 0 else 0.0
+                slot = -1
+                for i in range(k):
+                    if leaf_feature[out, i] == f:
+                        slot = i
+                if slot == -1:
+                    slot = k
+                    k += 1
+                    leaf_feature[out, slot] = f
+                if left[s + p] == child:
+                    leaf_hi[out, slot] = min(leaf_hi[out, slot], threshold)
                 else:
-                    lo = max(lo, threshold)
-                ratio = cover[child] / cover[node] if cover[node] > 0 else 0.0
-                stack.append((child, {**path, f: [lo, hi, z * ratio]}))
-    n = len(ks)
-    leaf_k = np.array(ks, np.int32)
-    leaf_feature = np.zeros((n, depth_max), np.int32)
-    leaf_lo = np.full((n, depth_max), -np.inf, np.float32)
-    leaf_hi = np.full((n, depth_max), np.inf, np.float32)
-    leaf_z = np.ones((n, depth_max))
-    for i in range(n):
-        k = ks[i]
-        leaf_feature[i, :k], leaf_lo[i, :k], leaf_hi[i, :k] = feats[i], los[i], his[i]
-        leaf_z[i, :k] = zs[i]
-    sizes = (2 ** leaf_k.astype(np.int64)) * leaf_k
-    leaf_offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    table = np.zeros(int(sizes.sum()))
-    _fill(leaf_k, leaf_z, np.array(values, np.float64), leaf_offset, table)
-    return TreeTables(np.array(classes, np.int32), leaf_k, leaf_feature, leaf_lo, leaf_hi,
-                      leaf_offset, table, expected, n_features, n_classes)
+                    leaf_lo[out, slot] = max(leaf_lo[out, slot], threshold)
+                leaf_z[out, slot] *= ratio
+                child = p
+            leaf_k[out] = k
+            leaf_class[out] = group[t]
+            leaf_value[out] = condition[s + node]
+            weight = 1.0
+            for i in range(k):
+                weight *= leaf_z[out, i]
+            expected[group[t]] += condition[s + node] * weight
+            out += 1
 
 
 def shap_values(tables: TreeTables, x: np.ndarray, n_jobs: int | None = None) -> np.ndarray:
@@ -164,10 +211,10 @@ def shap_values(tables: TreeTables, x: np.ndarray, n_jobs: int | None = None) ->
     return out.reshape(len(x), tables.n_classes, tables.n_features)
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def _fill(leaf_k, leaf_z, leaf_value, leaf_offset, table):  # pragma: no cover - compiled
     """Tabulate every leaf's contributions for every pattern (see the module docstring)."""
-    for leaf in range(len(leaf_k)):
+    for leaf in numba.prange(len(leaf_k)):
         k = leaf_k[leaf]
         if k == 0:
             continue
@@ -204,9 +251,10 @@ def _shap(x, leaf_class, leaf_k, leaf_feature, leaf_lo, leaf_hi, leaf_offset, ta
           out):  # pragma: no cover - compiled
     """Add every leaf's tabulated contributions for each event's pattern to ``out`` ``(n, K*F)``.
 
-    Events go in blocks of 512 and leaves in the loop inside a block, so a leaf's table stays in
-    the L1 cache while the block's events look it up (a per-event loop over all leaves is bound
-    by cache misses on the table and several times slower).
+    Events go in blocks of 512 with the leaves in the loop inside a block, so a leaf's table
+    stays in the L1 cache while the block's events look it up, and the block's features and
+    sums are stored transposed so the innermost loops run over contiguous events (a per-event
+    loop over all leaves is bound by cache misses and several times slower).
     """
     n_leaves = len(leaf_k)
     n_features = x.shape[1]
@@ -215,9 +263,9 @@ def _shap(x, leaf_class, leaf_k, leaf_feature, leaf_lo, leaf_hi, leaf_offset, ta
     for b in numba.prange(n_blocks):
         start = b * block
         size = min(block, x.shape[0] - start)
-        columns = np.ascontiguousarray(x[start:start + size].T)  # (F, size): contiguous features
+        columns = np.ascontiguousarray(x[start:start + size].T)  # (F, size)
         pattern = np.empty(size, np.int64)
-        acc = np.zeros((size, out.shape[1]))
+        acc = np.zeros((out.shape[1], size))
         for leaf in range(n_leaves):
             k = leaf_k[leaf]
             if k == 0:
@@ -231,8 +279,8 @@ def _shap(x, leaf_class, leaf_k, leaf_feature, leaf_lo, leaf_hi, leaf_offset, ta
                     pattern[e] |= (np.int64(values[e] >= lo) & np.int64(values[e] < hi)) << i
             offset = leaf_offset[leaf]
             group_base = leaf_class[leaf] * n_features
-            for e in range(size):
-                base = offset + pattern[e] * k
-                for i in range(k):
-                    acc[e, group_base + leaf_feature[leaf, i]] += table[base + i]
-        out[start:start + size] += acc
+            for i in range(k):
+                row = acc[group_base + leaf_feature[leaf, i]]
+                for e in range(size):
+                    row[e] += table[offset + pattern[e] * k + i]
+        out[start:start + size] += acc.T
