@@ -253,7 +253,8 @@ def _figures(out: Path, attributions: dict[str, Attribution], inputs: dict[str, 
             summary["comparison"], out / "figures" / "simplified-vs-full.png"))
     if "convergence" in summary:
         figures["convergence"] = str(viz.plot_convergence(
-            attributions, summary["convergence"], out / "figures" / "convergence.png"))
+            attributions, summary["convergence"], out / "figures" / "convergence.png",
+            samples={name: item["sample"] for name, item in info.items()}))
     return figures
 
 

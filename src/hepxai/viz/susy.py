@@ -37,6 +37,7 @@ RANGES = {"met": (200, 800), "met_sig": (0, 40), "lep_pt": (0, 500), "lep_eta": 
           "mct": (0, 500), "pt_bb": (0, 800), "dr_bb": (0, 5), "mlb": (0, 500),
           "dphi_jet_met": (0, np.pi)}
 INTEGER = ("n_jets", "n_bjets")
+LEVEL_COLOURS = {"simplified": "#1f77b4", "full": "#d62728"}
 
 
 def _colour(name: str, i: int = 0) -> str:
@@ -97,7 +98,8 @@ def plot_resolution(truth: np.ndarray, simplified: np.ndarray, full: np.ndarray,
         j = feature_names.index(name)
         spread = max(np.percentile(np.abs(full[:, j] - truth[:, j]), 98), 1e-3)
         bins = np.linspace(-spread, spread, 61)
-        for level, values, colour in (("simplified", simplified, "C0"), ("full", full, "C3")):
+        for level, values in (("simplified", simplified), ("full", full)):
+            colour = LEVEL_COLOURS[level]
             diff = values[:, j] - truth[:, j]
             ax.hist(np.clip(diff, bins[0], bins[-1]), bins=bins, histtype="step", color=colour,
                     label=f"{level}: RMS {np.sqrt(np.mean(diff**2)):.1f}", linewidth=1.4)
@@ -282,15 +284,15 @@ def plot_sample_comparison(comparison: Mapping[str, Any], path: str | os.PathLik
     y = np.arange(len(rows))
     names = [FEATURE_LABELS.get(r["feature"], r["feature"]) for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.4 * len(rows) + 1.8), sharey=True)
-    left.barh(y + 0.2, [r["importance_simplified"] for r in rows], height=0.4, color="C0",
-              label="simplified")
-    left.barh(y - 0.2, [r["importance_full"] for r in rows], height=0.4, color="C3",
-              label="full reconstruction")
+    left.barh(y + 0.2, [r["importance_simplified"] for r in rows], height=0.4,
+              color=LEVEL_COLOURS["simplified"], label="simplified")
+    left.barh(y - 0.2, [r["importance_full"] for r in rows], height=0.4,
+              color=LEVEL_COLOURS["full"], label="full reconstruction")
     left.set_yticks(y, names, fontsize=10)
     left.minorticks_off()
     left.set_xlabel("mean |SHAP| of the signal margin", fontsize=11)
     left.legend(fontsize=9, loc="lower right")
-    right.barh(y, [r["mean_abs_difference"] for r in rows], color="C7")
+    right.barh(y, [r["mean_abs_difference"] for r in rows], color="#7f7f7f")
     right.set_xlabel(r"mean $|\phi_{full} - \phi_{simplified}|$, same events", fontsize=11)
     fig.suptitle("BDT trained on each sample: which variables matter for the signal, and "
                  "which change", fontsize=12)
@@ -299,10 +301,12 @@ def plot_sample_comparison(comparison: Mapping[str, Any], path: str | os.PathLik
 
 
 def plot_convergence(attributions: Mapping[str, Any], rows: list[Mapping[str, Any]],
-                     path: str | os.PathLike[str], target: str = "signal") -> Path:
+                     path: str | os.PathLike[str], target: str = "signal",
+                     samples: Mapping[str, str] | None = None) -> Path:
     """Left: global Spearman rank correlation of the signal-class importances between every
     pair of explanations (centred margins). Right: per-event Spearman distributions of the
-    pairs."""
+    pairs on the same sample (and of the two BDTs), coloured by the pair of methods, solid for
+    the full and dashed for the simplified sample."""
     use_style()
     names = list(attributions)
     matrix = np.eye(len(names))
@@ -324,14 +328,25 @@ def plot_convergence(attributions: Mapping[str, Any], rows: list[Mapping[str, An
     from hepxai.explain.evaluate.ranks import masked_spearman
     from hepxai.explain.susy import centred
 
+    samples = samples or {}
+    method = {name: attributions[name].method for name in names}
+    colours: dict[tuple[str, ...], str] = {}
     bins = np.linspace(-1, 1, 41)
-    for i, r in enumerate(rows):
+    for r in rows:
+        same_sample = samples.get(r["a"]) is not None and samples.get(r["a"]) == \
+            samples.get(r["b"])
+        both_trees = method[r["a"]] == method[r["b"]] == "shap-tree"
+        if not (same_sample or both_trees or not samples):
+            continue
         a, b = attributions[r["a"]], attributions[r["b"]]
         k = a.target_index(target)
         ea, eb = np.abs(centred(a.values)[:, k]), np.abs(centred(b.values)[:, k])
         rho = masked_spearman(ea, eb, np.ones(ea.shape, bool))
-        right.hist(rho[np.isfinite(rho)], bins=bins, histtype="step", color=f"C{i % 10}",
-                   linewidth=1.3, label=f"{r['a']} vs {r['b']}", density=True)
+        kind = tuple(sorted((method[r["a"]], method[r["b"]])))
+        colour = colours.setdefault(kind, f"C{len(colours) % 10}")
+        style = "--" if samples.get(r["a"]) == "simplified" and not both_trees else "-"
+        right.hist(rho[np.isfinite(rho)], bins=bins, histtype="step", color=colour,
+                   linestyle=style, linewidth=1.5, label=f"{r['a']} vs {r['b']}", density=True)
     right.set_xlabel("per-event Spearman of |attribution| across variables", fontsize=11)
     right.set_ylabel("density", fontsize=11)
     right.legend(fontsize=7, loc="upper left")
