@@ -291,8 +291,9 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
                              "re-running keeps its finished data and models (and replaces "
                              "those made with other settings)")
     parser.add_argument("--preset", default="fast", choices=PRESETS,
-                        help="data size and model size: quick (about a minute), fast (about 10 "
-                             "minutes on 2 cores), full (the benchmark size)")
+                        help="data size and model size: quick (1-2 minutes on 2 cores), fast "
+                             "(3 minutes on 2 quiet cores), full (the benchmark size, about "
+                             "30 minutes)")
     parser.add_argument("--explain-events", type=_count, default=None,
                         help="test events to explain (default: 2,000 quick, 5,000 otherwise)")
     parser.add_argument("--seed", type=_seed, default=1, help="random seed")

@@ -269,7 +269,9 @@ def plot_shap_class(attribution, x: np.ndarray, target: str, out_dir: str | os.P
         for j in order:
             name = attribution.item_names[j]
             fig, ax = plt.subplots(figsize=(6.4, 4.6))
-            shap.plots.scatter(explanation[:, int(j)], color=explanation, ax=ax, show=False)
+            # long tails (m_bb of W+jets up to 2 TeV) would squeeze the physics into a corner
+            shap.plots.scatter(explanation[:, int(j)], color=explanation, ax=ax, show=False,
+                               xmin="percentile(0.5)", xmax="percentile(99.5)")
             ax.set_title(f"{title}: {target}", fontsize=11)
             paths["dependence"][name] = str(save(fig, out / f"{target}-dependence-{name}.png"))
     return paths
