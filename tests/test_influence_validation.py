@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hepxai.cli import main as cli
+from hepxai.core.errors import HepxaiError
 from hepxai.data.muon.loader import MuonDataset
 from hepxai.explain.influence import TracInStore
 from hepxai.explain.influence import validation as validation_module
@@ -78,7 +79,7 @@ def test_lsor_and_datamodels_end_to_end(muon_dir, tmp_path, monkeypatch):
     assert len(summary["random"]["delta_per_seed"]) == 2
     # the removed events are the top-10 of TracIn summed over the test events
     store = TracInStore.open(tmp_path / "lsor" / "seed1" / "base" / "tracin-last-layer")
-    test = MuonDataset(muon_dir / "val.h5", rows=np.array(summary["data"]["test_rows"]))
+    test = MuonDataset(muon_dir / "val.h5", rows=np.array(summary["data"]["test_rows"]["1"]))
     group = store.scores(test).astype(np.float64).sum(0)
     top = set(store.rows[np.argsort(-group, kind="stable")[:10]].tolist())
     assert top == set(summary["removed_first_rows"]["seed1/last-layer"])
@@ -90,6 +91,10 @@ def test_lsor_and_datamodels_end_to_end(muon_dir, tmp_path, monkeypatch):
                         lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
     again = lsor(muon_dir, tmp_path / "lsor", config)
     assert again["variants"] == summary["variants"] and again["random"] == summary["random"]
+    with pytest.raises(HepxaiError, match="other settings"):  # never reused for another study
+        lsor(muon_dir, tmp_path / "lsor", LSORConfig(n_train=70, n_test=5, k=10, seeds=(1,),
+                                                     n_random=1, epochs=1, workers=1,
+                                                     variants=("last-layer",)))
     monkeypatch.undo()
     monkeypatch.setattr("hepxai.viz.training.plot_training_curves", lambda *a, **k: None)
 

@@ -120,22 +120,25 @@ def _add(parser: argparse.ArgumentParser) -> None:
     study.add_argument("--variants", type=_variants, default=VARIANTS,
                        help="TracIn variants validated, comma-separated")
     study.add_argument("--n-train", type=_count, default=None,
-                       help="training pool: the first N events (default 3000 lsor, "
+                       help="training pool: the first N events (default 2000 lsor, "
                             "1000 datamodels)")
     study.add_argument("--n-test", type=_count, default=None,
-                       help="validation events whose loss is studied (default 100 lsor, "
+                       help="validation events whose loss is studied (default 50 lsor, "
                             "40 datamodels)")
-    study.add_argument("--remove", type=_count, default=300,
+    study.add_argument("--remove", type=_count, default=200,
                        help="lsor: training events removed (top proponents or random)")
-    study.add_argument("--seeds", type=_int_list, default="1,2,3",
+    study.add_argument("--seeds", type=_int_list, default="1,2,3,4",
                        help="lsor: training seeds (the uncertainty is over seeds)")
     study.add_argument("--n-random", type=_count, default=2,
                        help="lsor: random removal sets per seed")
+    study.add_argument("--test-selection", choices=("similar", "random"), default="similar",
+                       help="lsor: test events per seed: the n-test muons nearest to a random "
+                            "anchor in (pT, |eta|), or drawn at random")
     study.add_argument("--alpha", type=_alpha, default=0.5,
                        help="datamodels: subset fraction of the pool")
-    study.add_argument("--models", type=_count, default=120,
+    study.add_argument("--models", type=_count, default=100,
                        help="datamodels: models trained on random subsets")
-    study.add_argument("--heldout", type=_count, default=40,
+    study.add_argument("--heldout", type=_count, default=30,
                        help="datamodels: subsets held out to compute the LDS")
     study.add_argument("--epochs", type=_count, default=None,
                        help="override the model preset's epochs")
@@ -271,7 +274,7 @@ def _categories(args: argparse.Namespace) -> None:
     from hepxai.core.atomic import write_json_atomic
     from hepxai.data.muon.loader import MuonDataset
     from hepxai.data.muon.store import split_path
-    from hepxai.explain.influence.analysis import category_study
+    from hepxai.explain.influence.analysis import category_study, format_categories
     from hepxai.viz.influence import plot_proponents
 
     device = _device(args.device)
@@ -295,34 +298,13 @@ def _categories(args: argparse.Namespace) -> None:
     print(f"written: {out / f'categories_{store.variant}.json'} and one figure per set in {out}")
 
 
-def format_categories(summary: dict) -> str:
-    """The per-set summary as a text table."""
-    lines = [f"{'set':<11}{'events':>7}{'prop. score':>13}{'opp. score':>12}"
-             f"{'prop. same class':>18}{'prop. |dpT|':>13}{'prop. high noise':>18}"
-             f"{'prop. silent st.':>18}"]
-    for name, s in summary["sets"].items():
-        if not s.get("n_events"):
-            lines.append(f"{name:<11}{0:>7}")
-            continue
-        lines.append(f"{name:<11}{s['n_events']:>7}{s['proponent_mean_score']:>13.3g}"
-                     f"{s['opponent_mean_score']:>12.3g}{s['proponent_same_class']:>18.2f}"
-                     f"{s['proponent_median_abs_dpt']:>13.2f}"
-                     f"{s.get('proponent_high_noise', float('nan')):>18.2f}"
-                     f"{s.get('proponent_silent_station', float('nan')):>18.2f}")
-    first = next((s for s in summary["sets"].values() if s.get("n_events")), None)
-    if first is not None and "train_high_noise" in first:
-        lines.append(f"training set: high noise {first['train_high_noise']:.2f}, silent station "
-                     f"{first['train_silent_station']:.2f}")
-    return "\n".join(lines)
-
-
 def _lsor(args: argparse.Namespace) -> None:
-    from hepxai.explain.influence.validation import LSORConfig, default_workers, lsor
+    from hepxai.explain.influence.validation import LSORConfig, default_workers, format_lsor, lsor
 
-    config = LSORConfig(n_train=args.n_train or 3000, n_test=args.n_test or 100,
+    config = LSORConfig(n_train=args.n_train or 2000, n_test=args.n_test or 50,
                         k=args.remove, seeds=tuple(args.seeds), n_random=args.n_random,
                         variants=args.variants, model=args.model, epochs=args.epochs,
-                        projection_dim=args.projection_dim,
+                        projection_dim=args.projection_dim, selection=args.test_selection,
                         workers=args.workers or default_workers())
     out = args.out or Path("runs/muon/influence-lsor")
     summary = lsor(args.data, out, config)
@@ -330,23 +312,13 @@ def _lsor(args: argparse.Namespace) -> None:
     print(f"written: {out / 'lsor.json'}")
 
 
-def format_lsor(summary: dict) -> str:
-    """LSOR summary as text: change of the test loss per removal, ratio to random removal."""
-    c = summary["config"]
-    r = summary["random"]
-    lines = [f"LSOR: {c['model']} on {c['n_train']:,} events, {c['n_test']} test events, "
-             f"{c['k']} removed, seeds {', '.join(map(str, c['seeds']))}",
-             f"  random removal:     delta loss {r['delta_mean']:+.4f} +- {r['delta_se']:.4f}"]
-    for variant, v in summary["variants"].items():
-        lines.append(f"  {variant + ' proponents:':<20}delta loss {v['delta_mean']:+.4f} +- "
-                     f"{v['delta_se']:.4f}; ratio to random {v['ratio']:.2f} +- "
-                     f"{v['ratio_se']:.2f}; difference {v['difference_mean']:+.4f} +- "
-                     f"{v['difference_se']:.4f}")
-    return "\n".join(lines)
-
-
 def _datamodels(args: argparse.Namespace) -> None:
-    from hepxai.explain.influence.validation import DatamodelConfig, datamodels, default_workers
+    from hepxai.explain.influence.validation import (
+        DatamodelConfig,
+        datamodels,
+        default_workers,
+        format_datamodels,
+    )
 
     config = DatamodelConfig(n_train=args.n_train or 1000, alpha=args.alpha,
                              n_models=args.models, n_heldout=args.heldout,
@@ -357,19 +329,6 @@ def _datamodels(args: argparse.Namespace) -> None:
     summary = datamodels(args.data, out, config)
     print(format_datamodels(summary))
     print(f"written: {out / 'datamodels.json'}")
-
-
-def format_datamodels(summary: dict) -> str:
-    """LDS of the datamodel and the TracIn variants as text."""
-    c = summary["config"]
-    lines = [f"datamodels: {c['n_models']} {c['model']} models on subsets of "
-             f"{summary['subset_size']} of {c['n_train']} events; LDS over {c['n_heldout']} "
-             f"held-out subsets, mean over {c['n_test']} test events"]
-    for name, v in summary["lds"].items():
-        lines.append(f"  LDS {name:<11} {v['mean']:+.3f} +- {v['se']:.3f}")
-    for name, v in summary["tracin_vs_datamodel_weights_spearman"].items():
-        lines.append(f"  Spearman(TracIn {name}, datamodel weights) {v:+.3f}")
-    return "\n".join(lines)
 
 
 def _run(args: argparse.Namespace) -> None:

@@ -208,3 +208,24 @@ def self_influence_summary(store: TracInStore, values: np.ndarray | None = None,
         out["top_percent_silent_station"] = float(reference["silent"][one_percent].mean())
         out["train_silent_station"] = float(reference["silent"].mean())
     return out
+
+
+def format_categories(summary: dict) -> str:
+    """The per-set summary as a text table."""
+    lines = [f"{'set':<11}{'events':>7}{'prop. score':>13}{'opp. score':>12}"
+             f"{'prop. same class':>18}{'prop. |dpT|':>13}{'prop. high noise':>18}"
+             f"{'prop. silent st.':>18}"]
+    for name, s in summary["sets"].items():
+        if not s.get("n_events"):
+            lines.append(f"{name:<11}{0:>7}")
+            continue
+        lines.append(f"{name:<11}{s['n_events']:>7}{s['proponent_mean_score']:>13.3g}"
+                     f"{s['opponent_mean_score']:>12.3g}{s['proponent_same_class']:>18.2f}"
+                     f"{s['proponent_median_abs_dpt']:>13.2f}"
+                     f"{s.get('proponent_high_noise', float('nan')):>18.2f}"
+                     f"{s.get('proponent_silent_station', float('nan')):>18.2f}")
+    first = next((s for s in summary["sets"].values() if s.get("n_events")), None)
+    if first is not None and "train_high_noise" in first:
+        lines.append(f"training set: high noise {first['train_high_noise']:.2f}, silent station "
+                     f"{first['train_silent_station']:.2f}")
+    return "\n".join(lines)

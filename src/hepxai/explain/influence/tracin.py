@@ -36,6 +36,7 @@ checkpoints or training file changed refuses to answer with a one-line error.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -72,6 +73,12 @@ QUERY_BATCH = 1024
 # temporary) whatever the number of test events
 CHUNK_ELEMENTS = 2**24
 MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 2048, 262_144
+# from this many test events on, the last-layer kernel of all checkpoints is one matrix product
+# (see TracInStore._chunk_scores) and test features run through the BN-folded inference copy
+FUSED_MIN_QUERIES = 64
+# below this many test events a query is a memory-bound matrix-vector product: one thread reads
+# the store as fast as two, and on a shared machine a second thread mostly waits at barriers
+SINGLE_THREAD_MAX_QUERIES = 16
 
 
 # -- checkpoints --------------------------------------------------------------------------------
@@ -347,8 +354,8 @@ class TracInStore:
         self.projection_seed: int = int(config["projection"]["seed"])
         self.has_bias: bool = bool(manifest["has_bias"])
         self._arrays: dict[tuple[int, str], np.ndarray] = {}
-        self._models: dict[int, MuonRegressor] = {}
-        self._last_layer: dict[int, LastLayerFeatures] = {}
+        self._models: dict[tuple[int, str], MuonRegressor] = {}
+        self._last_layer: dict[tuple[int, str, bool], LastLayerFeatures] = {}
         self._projection: GaussianProjection | None = None
 
     # -- building -------------------------------------------------------------------------
@@ -510,11 +517,11 @@ class TracInStore:
                 "loss": "sum_j |f_j(x) - t_j| in the encoded target space"}
 
     def model(self, i: int, device: str = "cpu") -> MuonRegressor:
-        """The model of checkpoint ``i``, eval mode (cached)."""
-        if i not in self._models:
+        """The model of checkpoint ``i``, eval mode (cached per device)."""
+        if (i, device) not in self._models:
             model = load_model(self.checkpoints[i].path, device=device)
-            self._models[i] = model.eval()
-        return self._models[i]
+            self._models[(i, device)] = model.eval()
+        return self._models[(i, device)]
 
     def _array(self, i: int, key: str) -> np.ndarray:
         if (i, key) not in self._arrays:
@@ -548,9 +555,11 @@ class TracInStore:
             model = self.model(i, device)
             x, t = images.to(device), model.encode_targets(targets.to(device).float())
             if self.variant == "last-layer":
-                if i not in self._last_layer:
-                    self._last_layer[i] = LastLayerFeatures(model)
-                g, h = self._last_layer[i](x, t)
+                # tracing the inference copy costs more than it saves for a few events
+                fused = len(x) >= FUSED_MIN_QUERIES
+                if (i, device, fused) not in self._last_layer:
+                    self._last_layer[(i, device, fused)] = LastLayerFeatures(model, fused=fused)
+                g, h = self._last_layer[(i, device, fused)](x, t)
                 features.append((g * ref.learning_rate, h))
             else:
                 projection = self.projection()
@@ -564,10 +573,19 @@ class TracInStore:
         return features
 
     def _chunk_scores(self, features: list[tuple[torch.Tensor, ...]], start: int,
-                      stop: int) -> torch.Tensor:
+                      stop: int, expanded: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores ``(b, stop - start)`` of the test events against training rows
+        ``start:stop``. ``expanded``: the test side of :func:`_expand_last_layer` for the fused
+        path (many test events)."""
+        device = features[0][0].device
+        if expanded is not None:
+            train_side = torch.cat([_expand_last_layer(
+                torch.from_numpy(self._array(i, "g")[start:stop]).to(device),
+                torch.from_numpy(self._array(i, "h")[start:stop]).to(device), self.has_bias)
+                for i in range(len(features))], dim=1)
+            return expanded @ train_side.T
         scores: torch.Tensor | None = None
         for i, feature in enumerate(features):
-            device = feature[0].device
             if self.variant == "last-layer":
                 q_g, q_h = feature
                 g = torch.from_numpy(self._array(i, "g")[start:stop]).to(device)
@@ -587,14 +605,25 @@ class TracInStore:
     def _scan(self, features: list[tuple[torch.Tensor, ...]], k: int | None,
               keep_scores: bool) -> tuple[np.ndarray | None, TopK | None]:
         b = features[0][0].shape[0]
+        threads = 1 if b <= SINGLE_THREAD_MAX_QUERIES else torch.get_num_threads()
+        with _intra_op_threads(threads):
+            return self._scan_chunks(features, k, keep_scores)
+
+    def _scan_chunks(self, features: list[tuple[torch.Tensor, ...]], k: int | None,
+                     keep_scores: bool) -> tuple[np.ndarray | None, TopK | None]:
+        b = features[0][0].shape[0]
         n = self.n_train
         chunk = _chunk_rows(b)
+        expanded = None
+        if self.variant == "last-layer" and b >= FUSED_MIN_QUERIES:
+            expanded = torch.cat([_expand_last_layer(q_g, q_h, self.has_bias)
+                                  for q_g, q_h in features], dim=1)
         matrix = np.empty((b, n), dtype=np.float32) if keep_scores else None
         best: tuple[torch.Tensor, torch.Tensor] | None = None
         worst: tuple[torch.Tensor, torch.Tensor] | None = None
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
-            scores = self._chunk_scores(features, start, stop)
+            scores = self._chunk_scores(features, start, stop, expanded)
             if matrix is not None:
                 matrix[:, start:stop] = scores.cpu().numpy()
             if k:
@@ -702,6 +731,28 @@ class TracInStore:
                     value = self._array(i, "sqnorm")[start:stop].astype(np.float64)
                 total[start:stop] += ref.learning_rate * value
         return total
+
+
+def _expand_last_layer(g: torch.Tensor, h: torch.Tensor, bias: bool) -> torch.Tensor:
+    """The last-layer gradient itself, ``vec(g [h, 1]^T)`` ``(n, 2 (d + 1))``: its dot products
+    are ``(g . g') (h . h' + 1)``. Concatenated over checkpoints (``eta`` folded into the test
+    side), the scores of many test events are one matrix product with no elementwise passes."""
+    if bias:
+        h = torch.cat([h, torch.ones(len(h), 1, dtype=h.dtype, device=h.device)], dim=1)
+    return (g[:, :, None] * h[:, None, :]).reshape(len(g), -1)
+
+
+@contextlib.contextmanager
+def _intra_op_threads(threads: int):
+    """Run a block with ``threads`` torch intra-op threads (process-wide), then restore."""
+    before = torch.get_num_threads()
+    if threads != before:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def _merge_top(running: tuple[torch.Tensor, torch.Tensor] | None, scores: torch.Tensor,

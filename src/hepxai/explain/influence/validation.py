@@ -25,6 +25,8 @@ number of workers.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import time
@@ -80,6 +82,17 @@ def run_job(job: TrainJob) -> dict[str, np.ndarray]:
 
     out = Path(job.out_dir)
     result_path = out / "result.npz"
+    signature = job_signature(job)
+    saved_path = out / "job.json"
+    if saved_path.is_file():
+        if json.loads(saved_path.read_text()) != signature:
+            raise HepxaiError(f"{out} holds a model trained with other settings (events, seed, "
+                              "model or test events); choose another --out or delete it")
+    elif (out / "checkpoints").exists() or result_path.exists():
+        raise HepxaiError(f"{out} holds a model of unknown settings; choose another --out or "
+                          "delete it")
+    else:
+        write_json_atomic(saved_path, signature)
     if result_path.is_file():
         with np.load(result_path) as saved:
             return {k: saved[k] for k in saved.files}
@@ -101,6 +114,17 @@ def run_job(job: TrainJob) -> dict[str, np.ndarray]:
     with atomic_path(result_path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **result)
     return result
+
+
+def job_signature(job: TrainJob) -> dict[str, Any]:
+    """What makes two retraining jobs the same: a finished job is reused only for these."""
+    def digest(rows: np.ndarray) -> str:
+        return hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest()
+
+    return {"model": job.model, "preset": job.preset, "seed": job.seed, "epochs": job.epochs,
+            "train_file": str(Path(job.train_file).resolve()), "rows": digest(job.rows),
+            "val_file": str(Path(job.val_file).resolve()), "monitor": digest(job.monitor_rows),
+            "test": digest(job.test_rows)}
 
 
 def _init_worker(threads: int) -> None:
@@ -145,11 +169,23 @@ class StudyEvents:
     test: np.ndarray  # validation rows of the test events
 
 
+SELECTIONS = ("similar", "random")
+
+
 def study_events(data_dir: str | os.PathLike[str], n_train: int, n_test: int,
-                 n_monitor: int = 256, seed: int = 0) -> StudyEvents:
+                 n_monitor: int = 256, seed: int | Sequence[int] = 0,
+                 selection: str = "random") -> StudyEvents:
     """The first ``n_train`` training events as the pool; the first ``n_monitor`` validation
-    events (fewer in a small file) to monitor training; ``n_test`` test events drawn (``seed``)
-    from the rest."""
+    events (fewer in a small file) to monitor training; ``n_test`` test events from the rest.
+
+    ``selection``: ``"random"`` draws them (``seed``); ``"similar"`` draws one anchor event and
+    takes the ``n_test`` events nearest to it in (pT / 17 GeV, |eta| / 1.05), a coherent group
+    of muons whose proponents overlap (what leave-some-out retraining needs to see an effect
+    above the retraining noise).
+    """
+    if selection not in SELECTIONS:
+        raise HepxaiError(f"unknown test selection {selection!r}; choose from "
+                          f"{', '.join(SELECTIONS)}")
     train_file, val_file = split_path(data_dir, "train"), split_path(data_dir, "val")
     n_file, n_val = len(MuonFile(train_file)), len(MuonFile(val_file))
     if n_train < 2 or n_train > n_file:
@@ -160,8 +196,17 @@ def study_events(data_dir: str | os.PathLike[str], n_train: int, n_test: int,
                           f"is kept to monitor training; choose 1..{n_val - 1}")
     n_monitor = max(1, min(n_monitor, n_val - n_test))
     rng = np.random.default_rng(seed)
-    test = np.sort(rng.choice(np.arange(n_monitor, n_val), n_test, replace=False))
-    return StudyEvents(train_file, val_file, np.arange(n_train), np.arange(n_monitor), test)
+    candidates = np.arange(n_monitor, n_val)
+    if selection == "random":
+        test = rng.choice(candidates, n_test, replace=False)
+    else:
+        labels = MuonFile(val_file).labels[candidates]
+        position = np.stack([labels["pt"] / 17.0, labels["eta"] / 1.05], axis=1)
+        anchor = position[rng.integers(candidates.size)]
+        distance = np.linalg.norm(position - anchor, axis=1)
+        test = candidates[np.argsort(distance, kind="stable")[:n_test]]
+    return StudyEvents(train_file, val_file, np.arange(n_train), np.arange(n_monitor),
+                       np.sort(test))
 
 
 def _job(events: StudyEvents, out_dir: Path, rows: np.ndarray, model: str, preset: str,
@@ -190,16 +235,17 @@ def _mean_se(values: Sequence[float]) -> tuple[float, float]:
 class LSORConfig:
     """Sizes of a leave-some-out-retraining study (defaults: ~10 minutes on 2 cores)."""
 
-    n_train: int = 3000
-    n_test: int = 100
-    k: int = 300
-    seeds: tuple[int, ...] = (1, 2, 3)
+    n_train: int = 2000
+    n_test: int = 50
+    k: int = 200
+    seeds: tuple[int, ...] = (1, 2, 3, 4)
     n_random: int = 2
     variants: tuple[str, ...] = VARIANTS
     model: str = STUDY_MODEL
     preset: str = "fast"
     epochs: int | None = None
     projection_dim: int = DEFAULT_PROJECTION_DIM
+    selection: str = "similar"
     selection_seed: int = 0
     workers: int = field(default_factory=default_workers)
 
@@ -208,10 +254,12 @@ def lsor(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
          config: LSORConfig | None = None) -> dict[str, Any]:
     """Leave-some-out retraining; writes ``out_dir/lsor.json`` and returns the same dict.
 
-    Per seed: a base model on the pool, TracIn (each variant) over its checkpoints, the ``k``
-    training events with the highest TracIn summed over the test events removed (one retraining
-    per variant) and ``n_random`` sets of ``k`` random events removed, all from the same seed.
-    ``delta`` = mean test loss after removal - before (encoded MAE).
+    Per seed: a set of test events (by default a coherent group of similar muons around an
+    anchor drawn with that seed, see :func:`study_events`), a base model on the pool, TracIn
+    (each variant) over its checkpoints, the ``k`` training events with the highest TracIn
+    summed over the test events removed (one retraining per variant) and ``n_random`` sets of
+    ``k`` random events removed, all trained from the same seed. ``delta`` = mean test loss after
+    removal - before (encoded MAE).
     """
     config = config or LSORConfig()
     _check_variants(config.variants)
@@ -221,16 +269,18 @@ def lsor(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
     if not config.seeds:
         raise HepxaiError("no seeds given; use at least one (two for an uncertainty)")
     out = Path(out_dir)
-    events = study_events(data_dir, config.n_train, config.n_test,
-                          seed=config.selection_seed)
+    study = {s: study_events(data_dir, config.n_train, config.n_test,
+                             seed=[config.selection_seed, s], selection=config.selection)
+             for s in config.seeds}
     started = time.perf_counter()
-    base_jobs = [_job(events, out / f"seed{s}" / "base", events.pool, config.model,
+    base_jobs = [_job(study[s], out / f"seed{s}" / "base", study[s].pool, config.model,
                       config.preset, s, config.epochs) for s in config.seeds]
     base = run_jobs(base_jobs, config.workers, "LSOR base models")
     removal_jobs: list[TrainJob] = []
     labels: list[tuple[int, str]] = []
     removed: dict[str, Any] = {}
     for s in config.seeds:
+        events = study[s]
         run_dir = out / f"seed{s}" / "base"
         test = MuonDataset(events.val_file, rows=events.test)
         for variant in config.variants:
@@ -243,7 +293,7 @@ def lsor(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
             removal_jobs.append(_job(events, out / f"seed{s}" / f"minus-{variant}", rows,
                                      config.model, config.preset, s, config.epochs))
             labels.append((s, variant))
-        rng = np.random.default_rng([config.selection_seed, s])
+        rng = np.random.default_rng([config.selection_seed, s, 1])  # not the test draw's
         for j in range(config.n_random):
             drop = rng.choice(events.pool, config.k, replace=False)
             removal_jobs.append(_job(events, out / f"seed{s}" / f"minus-random{j}",
@@ -265,7 +315,8 @@ def lsor(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
         "config": {**asdict(config), "seeds": list(config.seeds),
                    "variants": list(config.variants)},
         "data": {"train_file": str(events.train_file), "val_file": str(events.val_file),
-                 "test_rows": events.test.tolist()},
+                 "test_rows": {str(s): study[s].test.tolist() for s in config.seeds},
+                 "test_pt_range": {str(s): _pt_range(study[s]) for s in config.seeds}},
         "base_loss": {str(s): v for s, v in base_loss.items()},
         "random": {"delta_per_seed": random_per_seed,
                    "delta_mean": _mean_se(random_per_seed)[0],
@@ -283,6 +334,13 @@ def lsor(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
     summary["seconds"] = time.perf_counter() - started
     write_json_atomic(out / "lsor.json", summary)
     return summary
+
+
+def _pt_range(events: StudyEvents) -> list[float]:
+    """[min pT, max pT, min |eta|, max |eta|] of the test events."""
+    labels = MuonFile(events.val_file).labels[events.test]
+    return [float(labels["pt"].min()), float(labels["pt"].max()), float(labels["eta"].min()),
+            float(labels["eta"].max())]
 
 
 def _ratio(proponents: Sequence[float], random: Sequence[float]) -> dict[str, float]:
@@ -304,8 +362,8 @@ class DatamodelConfig:
 
     n_train: int = 1000
     alpha: float = 0.5
-    n_models: int = 120
-    n_heldout: int = 40
+    n_models: int = 100
+    n_heldout: int = 30
     n_test: int = 40
     seed: int = 1
     subset_seed: int = 0
@@ -416,6 +474,34 @@ def datamodels(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]
                  **{f"lds_{k.replace('-', '_')}": v for k, v in lds.items()})
     write_json_atomic(out / "datamodels.json", summary)
     return summary
+
+
+def format_lsor(summary: dict) -> str:
+    """LSOR summary as text: change of the test loss per removal, ratio to random removal."""
+    c = summary["config"]
+    r = summary["random"]
+    lines = [f"LSOR: {c['model']} on {c['n_train']:,} events, {c['n_test']} test events, "
+             f"{c['k']} removed, seeds {', '.join(map(str, c['seeds']))}",
+             f"  random removal:     delta loss {r['delta_mean']:+.4f} +- {r['delta_se']:.4f}"]
+    for variant, v in summary["variants"].items():
+        lines.append(f"  {variant + ' proponents:':<20}delta loss {v['delta_mean']:+.4f} +- "
+                     f"{v['delta_se']:.4f}; ratio to random {v['ratio']:.2f} +- "
+                     f"{v['ratio_se']:.2f}; difference {v['difference_mean']:+.4f} +- "
+                     f"{v['difference_se']:.4f}")
+    return "\n".join(lines)
+
+
+def format_datamodels(summary: dict) -> str:
+    """LDS of the datamodel and the TracIn variants as text."""
+    c = summary["config"]
+    lines = [f"datamodels: {c['n_models']} {c['model']} models on subsets of "
+             f"{summary['subset_size']} of {c['n_train']} events; LDS over {c['n_heldout']} "
+             f"held-out subsets, mean over {c['n_test']} test events"]
+    for name, v in summary["lds"].items():
+        lines.append(f"  LDS {name:<11} {v['mean']:+.3f} +- {v['se']:.3f}")
+    for name, v in summary["tracin_vs_datamodel_weights_spearman"].items():
+        lines.append(f"  Spearman(TracIn {name}, datamodel weights) {v:+.3f}")
+    return "\n".join(lines)
 
 
 def _check_variants(variants: Sequence[str]) -> None:
