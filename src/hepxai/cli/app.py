@@ -63,12 +63,14 @@ def register(verb: str, use_case: str, help: str,
 
 def build_parser() -> argparse.ArgumentParser:
     # importing a use case's module registers its commands
-    from hepxai.cli import muon  # noqa: F401
-    from hepxai.cli import susy  # noqa: F401
-    from hepxai.cli import influence  # noqa: F401
-    from hepxai.cli import explain  # noqa: F401
-    from hepxai.cli import demo  # noqa: F401
-    from hepxai.cli import darkjet  # noqa: F401
+    from hepxai.cli import (
+        darkjet,  # noqa: F401
+        demo,  # noqa: F401
+        explain,  # noqa: F401
+        influence,  # noqa: F401
+        muon,  # noqa: F401
+        susy,  # noqa: F401
+    )
 
     parser = OneLineParser(
         prog="hepxai",
