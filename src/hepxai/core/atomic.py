@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -39,7 +40,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def write_json_atomic(target: str | os.PathLike[str], payload: Any) -> Path:
-    """Write ``payload`` as indented JSON to ``target`` atomically; NaN is written as null."""
+    """Write ``payload`` as indented JSON to ``target`` atomically; NaN and +-inf (e.g. an
+    infinite background rejection) are written as null, so the file is strict JSON."""
     text = json.dumps(_nan_to_none(payload), indent=2, sort_keys=False)
     with atomic_path(target) as tmp:
         tmp.write_text(text + "\n")
@@ -47,8 +49,8 @@ def write_json_atomic(target: str | os.PathLike[str], payload: Any) -> Path:
 
 
 def _nan_to_none(value: Any) -> Any:
-    # JSON has no NaN; null is what other tools (jq, pandas, browsers) read back sanely.
-    if isinstance(value, float) and value != value:
+    # JSON has no NaN or infinity; null is what other tools (jq, pandas, browsers) read back.
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
         return {k: _nan_to_none(v) for k, v in value.items()}
