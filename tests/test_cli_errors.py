@@ -249,7 +249,7 @@ def test_simulate_bad_options(argv: list[str], tmp_path: Path,
 
 def test_unknown_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "bogus" in assert_user_error(capsys, ["bogus"], [tmp_path])
-    assert "darkjet" in assert_user_error(capsys, ["simulate", "darkjet"], [tmp_path])
+    assert "higgs" in assert_user_error(capsys, ["simulate", "higgs"], [tmp_path])
     assert_user_error(capsys, [], [tmp_path])
 
 
