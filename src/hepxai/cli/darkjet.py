@@ -7,34 +7,13 @@ import json
 from pathlib import Path
 
 from hepxai.cli.app import register
-from hepxai.cli.muon import _count, _device, _positive, _seed
+from hepxai.cli.arguments import checked_device, count, int_list, positive_float, seed, whole_number
 from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
 
 DATA = Path("data/darkjet")
 RUNS = Path("runs/darkjet")
 METHODS = ("saliency-graph", "ig-graph", "gnnexplainer")
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got "
-                                         f"{text!r}") from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"expected numbers >= 0, got {text!r}")
-    return values
 
 
 def _threads(value: int | None) -> None:
@@ -50,10 +29,10 @@ def _add_simulate(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--out", type=Path, default=DATA,
                         help="directory for train.h5, val.h5 and test.h5")
-    parser.add_argument("--n", type=_count, default=DEFAULT_PER_CLASS,
+    parser.add_argument("--n", type=count, default=DEFAULT_PER_CLASS,
                         help="jets per class (QCD and dark photon), split 80/10/10 into "
                              "train/val/test; the slides used ~400k per class")
-    parser.add_argument("--seed", type=_seed, default=1, help="random seed (0 <= seed < 2**63)")
+    parser.add_argument("--seed", type=seed, default=1, help="random seed (0 <= seed < 2**63)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing files made with other settings")
 
@@ -78,11 +57,11 @@ def _add_graph_options(parser: argparse.ArgumentParser) -> None:
                              "around the jet axis, gnn-2 the largest connected subgraph")
     parser.add_argument("--metric", default=default.metric, choices=list(METRICS),
                         help="distance of the radius graph (taxicab: the slides' choice)")
-    parser.add_argument("--radius-factor", type=_fraction, default=default.radius_factor,
+    parser.add_argument("--radius-factor", type=positive_float, default=default.radius_factor,
                         help="radius = factor x the Poisson mean nearest-neighbour distance")
-    parser.add_argument("--layer-spacing", type=_fraction, default=default.layer_spacing,
+    parser.add_argument("--layer-spacing", type=positive_float, default=default.layer_spacing,
                         help="graph-space length of one sampling-layer step")
-    parser.add_argument("--cone", type=_fraction, default=default.cone,
+    parser.add_argument("--cone", type=positive_float, default=default.cone,
                         help="gnn-1: Delta R of the cone around the jet axis")
 
 
@@ -108,17 +87,17 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="run directory (default: runs/darkjet/MODEL-VARIANT-PRESET)")
     _add_graph_options(parser)
-    parser.add_argument("--hidden", type=_count, default=None,
+    parser.add_argument("--hidden", type=count, default=None,
                         help="override the preset's hidden width (graph models)")
-    parser.add_argument("--epochs", type=_count, default=None,
+    parser.add_argument("--epochs", type=count, default=None,
                         help="override the preset's number of epochs")
-    parser.add_argument("--max-jets", type=_count, default=None,
+    parser.add_argument("--max-jets", type=count, default=None,
                         help="train on the first N training jets only")
-    parser.add_argument("--val-jets", type=_count, default=20_000,
+    parser.add_argument("--val-jets", type=count, default=20_000,
                         help="validate every epoch on the first N validation jets")
-    parser.add_argument("--seed", type=_seed, default=1, help="random seed")
+    parser.add_argument("--seed", type=seed, default=1, help="random seed")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=_count, default=None,
+    parser.add_argument("--threads", type=count, default=None,
                         help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last epoch checkpoint")
@@ -158,7 +137,7 @@ def train_run(data: Path, out: Path, model_name: str, preset: str, settings, *, 
 
 def _train(args: argparse.Namespace) -> None:
     _threads(args.threads)
-    device = _device(args.device)
+    device = checked_device(args.device)
     settings = _settings(args)
     out = args.out or RUNS / f"{args.model}-{settings.variant}-{args.preset}"
     config = {"hidden": args.hidden} if args.hidden and args.model != "cnn3d" else None
@@ -181,10 +160,10 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
                         help="which split to evaluate")
     parser.add_argument("--out", type=Path, default=RUNS / "evaluation",
                         help="directory for evaluation.json, the tables and figures")
-    parser.add_argument("--max-jets", type=_count, default=None,
+    parser.add_argument("--max-jets", type=count, default=None,
                         help="evaluate on the first N jets of the split")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=_count, default=None,
+    parser.add_argument("--threads", type=count, default=None,
                         help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
 
 
@@ -215,7 +194,7 @@ def evaluate_run(checkpoints: list[Path], data: Path, out: Path, *, split: str =
 def _evaluate(args: argparse.Namespace) -> None:
     _threads(args.threads)
     results = evaluate_run(args.checkpoint, args.data, args.out, split=args.split,
-                           max_jets=args.max_jets, device=_device(args.device))
+                           max_jets=args.max_jets, device=checked_device(args.device))
     print(results["table_markdown"])
     print()
     print(results["claims_markdown"])
@@ -233,19 +212,19 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", action="append", choices=METHODS, default=None,
                         help="method to run (repeat; default: all of "
                              f"{', '.join(METHODS)})")
-    parser.add_argument("--n-jets", type=_count, default=200,
+    parser.add_argument("--n-jets", type=count, default=200,
                         help="jets to explain (half QCD, half dark photon, from test.h5)")
-    parser.add_argument("--steps", type=_count, default=50, help="integrated-gradients steps")
-    parser.add_argument("--gnnexplainer-epochs", type=_count, default=100,
+    parser.add_argument("--steps", type=count, default=50, help="integrated-gradients steps")
+    parser.add_argument("--gnnexplainer-epochs", type=count, default=100,
                         help="optimisation steps of GNNExplainer per jet")
-    parser.add_argument("--gnnexplainer-jets", type=_count, default=40,
+    parser.add_argument("--gnnexplainer-jets", type=count, default=40,
                         help="GNNExplainer runs per jet, so it explains only the first N jets")
-    parser.add_argument("--top-k", type=_count, default=5,
+    parser.add_argument("--top-k", type=count, default=5,
                         help="nodes and edges highlighted in the top-k figures")
-    parser.add_argument("--views", type=_positive, default=2,
+    parser.add_argument("--views", type=whole_number, default=2,
                         help="jets per class drawn as 3D graph views (PNG + HTML)")
-    parser.add_argument("--seed", type=_seed, default=1, help="seed of the jet selection")
-    parser.add_argument("--threads", type=_count, default=None,
+    parser.add_argument("--seed", type=seed, default=1, help="seed of the jet selection")
+    parser.add_argument("--threads", type=count, default=None,
                         help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
 
 
@@ -355,18 +334,18 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="quick", choices=["quick", "fast", "paper"],
                         help="recipe of every point of the grid")
     _add_graph_options(parser)
-    parser.add_argument("--hidden", type=_int_list, default=[16, 32],
+    parser.add_argument("--hidden", type=int_list, default=[16, 32],
                         help="hidden widths to try (comma-separated)")
-    parser.add_argument("--graphconv", type=_int_list, default=[3, 5],
+    parser.add_argument("--graphconv", type=int_list, default=[3, 5],
                         help="numbers of GraphConv layers to try")
-    parser.add_argument("--gcn", type=_int_list, default=[2],
+    parser.add_argument("--gcn", type=int_list, default=[2],
                         help="numbers of GCNConv layers to try")
-    parser.add_argument("--epochs", type=_count, default=None, help="override the epochs")
-    parser.add_argument("--max-jets", type=_count, default=20_000,
+    parser.add_argument("--epochs", type=count, default=None, help="override the epochs")
+    parser.add_argument("--max-jets", type=count, default=20_000,
                         help="training jets of every point")
-    parser.add_argument("--val-jets", type=_count, default=10_000, help="validation jets")
-    parser.add_argument("--seed", type=_seed, default=1, help="random seed")
-    parser.add_argument("--threads", type=_count, default=None, help="torch CPU threads")
+    parser.add_argument("--val-jets", type=count, default=10_000, help="validation jets")
+    parser.add_argument("--seed", type=seed, default=1, help="random seed")
+    parser.add_argument("--threads", type=count, default=None, help="torch CPU threads")
 
 
 def _sweep(args: argparse.Namespace) -> None:
@@ -432,17 +411,17 @@ def draw_graph_views(data: Path, out: Path, settings, per_class: int = 2) -> lis
 def _add_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=RUNS / "demo",
                         help="directory for data, runs, figures and report.html")
-    parser.add_argument("--n", type=_count, default=20_000, help="jets per class to simulate")
+    parser.add_argument("--n", type=count, default=20_000, help="jets per class to simulate")
     parser.add_argument("--preset", default="quick", choices=["quick", "fast", "paper"],
                         help="training recipe of the nine models")
-    parser.add_argument("--epochs", type=_count, default=None, help="override the epochs")
-    parser.add_argument("--max-jets", type=_count, default=None,
+    parser.add_argument("--epochs", type=count, default=None, help="override the epochs")
+    parser.add_argument("--max-jets", type=count, default=None,
                         help="training jets per model (default: all of train.h5)")
-    parser.add_argument("--n-explain", type=_count, default=100, help="jets to explain")
-    parser.add_argument("--views", type=_positive, default=2,
+    parser.add_argument("--n-explain", type=count, default=100, help="jets to explain")
+    parser.add_argument("--views", type=whole_number, default=2,
                         help="jets per class drawn as 3D graph views for each method")
-    parser.add_argument("--seed", type=_seed, default=1, help="random seed")
-    parser.add_argument("--threads", type=_count, default=None, help="torch CPU threads")
+    parser.add_argument("--seed", type=seed, default=1, help="random seed")
+    parser.add_argument("--threads", type=count, default=None, help="torch CPU threads")
 
 
 def _demo(args: argparse.Namespace) -> None:

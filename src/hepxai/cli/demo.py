@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from hepxai.cli.app import register
-from hepxai.cli.muon import _seed
+from hepxai.cli.arguments import seed
 
 
 def _add_demo(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +16,7 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a reduced study (small data, 1 epoch, 1 event per category; "
                              "a few minutes) instead of the full one")
-    parser.add_argument("--seed", type=_seed, default=1, help="random seed")
+    parser.add_argument("--seed", type=seed, default=1, help="random seed")
 
 
 def _demo(args: argparse.Namespace) -> None:

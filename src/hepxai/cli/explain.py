@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from hepxai.cli.app import register
-from hepxai.cli.muon import _count, _device, _seed
+from hepxai.cli.arguments import checked_device, count, seed
 
 
 def _add_explain(parser: argparse.ArgumentParser) -> None:
@@ -22,15 +22,15 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                         help="comma-separated methods; 'ig-binary:exact' picks a binary-IG "
                              "mode; 'tree' adds the soft tree's decision flow")
-    parser.add_argument("--events-per-category", type=_count, default=8,
+    parser.add_argument("--events-per-category", type=count, default=8,
                         help="events explained per category (TP, FN, FP, TN, only-noise)")
-    parser.add_argument("--pool", type=_count, default=5000,
+    parser.add_argument("--pool", type=count, default=5000,
                         help="draw the events from the first N validation/noise events")
-    parser.add_argument("--copies", type=_count, default=20,
+    parser.add_argument("--copies", type=count, default=20,
                         help="SmoothGrad's noisy copies per event (the thesis used 100)")
     parser.add_argument("--target", choices=("pt", "eta"), default="pt",
                         help="output the judging and figures refer to")
-    parser.add_argument("--seed", type=_seed, default=1, help="random seed")
+    parser.add_argument("--seed", type=seed, default=1, help="random seed")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 
 
@@ -38,7 +38,7 @@ def _explain(args: argparse.Namespace) -> None:
     from hepxai.explain.muon import explain_study, format_summary
     from hepxai.train.checkpoint import load_model
 
-    device = _device(args.device)
+    device = checked_device(args.device)
     model = load_model(args.checkpoint, device=device)
     out = args.out or args.checkpoint.parent / "explain"
     names = [m.strip() for m in args.methods.split(",") if m.strip()]

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from hepxai.cli.app import register
-from hepxai.cli.muon import _count, _device, _positive, _seed
+from hepxai.cli.arguments import checked_device, count, int_list, seed, whole_number
 from hepxai.core.errors import HepxaiError
 
 STEPS = {
@@ -22,17 +22,6 @@ STEPS = {
     "lsor": "leave-some-out retraining: remove proponents vs random events",
     "datamodels": "datamodels on random subsets; linear datamodeling score of TracIn",
 }
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got "
-                                         f"{text!r}") from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"expected numbers >= 0, got {text!r}")
-    return values
 
 
 def _alpha(text: str) -> float:
@@ -81,68 +70,68 @@ def _add(parser: argparse.ArgumentParser) -> None:
     pre.add_argument("--checkpoints", default=None,
                      help="comma-separated epochs (5,15,25) or checkpoint paths (default: "
                           "--n-checkpoints spread over the run, e.g. 5,15,25 of 30 epochs)")
-    pre.add_argument("--n-checkpoints", type=_count, default=3,
+    pre.add_argument("--n-checkpoints", type=count, default=3,
                      help="checkpoints spread over the run when --checkpoints is not given")
-    pre.add_argument("--projection-dim", type=_positive, default=DEFAULT_PROJECTION_DIM,
+    pre.add_argument("--projection-dim", type=whole_number, default=DEFAULT_PROJECTION_DIM,
                      help="full variant: random-projection dimension (0: exact gradients, "
                           "n_train x n_parameters floats)")
-    pre.add_argument("--projection-seed", type=_seed, default=0, help="projection seed")
-    pre.add_argument("--max-train", type=_count, default=None,
+    pre.add_argument("--projection-seed", type=seed, default=0, help="projection seed")
+    pre.add_argument("--max-train", type=count, default=None,
                      help="use the first N training events (default: the run's training set, "
                           "the first n_train events of train.h5)")
-    pre.add_argument("--batch-size", type=_count, default=None,
+    pre.add_argument("--batch-size", type=count, default=None,
                      help="events per pass (default 1024 last-layer, 64 full)")
     pre.add_argument("--overwrite", action="store_true",
                      help="replace a store made with other checkpoints, data or settings")
     query = parser.add_argument_group("query, self-influence, categories")
     query.add_argument("--split", choices=("val", "noise"), default="val",
                        help="query: file of the test events")
-    query.add_argument("--events", type=_int_list, default="0",
+    query.add_argument("--events", type=int_list, default="0",
                        help="query: comma-separated event numbers in --split")
-    query.add_argument("--top-k", type=_count, default=10,
+    query.add_argument("--top-k", type=count, default=10,
                        help="proponents and opponents per test event")
-    query.add_argument("--figures", type=_positive, default=10,
+    query.add_argument("--figures", type=whole_number, default=10,
                        help="query: draw the figure of the first N events (0: none)")
     query.add_argument("--model-checkpoint", type=Path, default=None,
                        help="explained model for predictions and categories (default: "
                             "RUN/best.pt, else the store's last checkpoint)")
-    query.add_argument("--events-per-category", type=_count, default=20,
+    query.add_argument("--events-per-category", type=count, default=20,
                        help="categories: events per TP / FP / FN / TN / only-noise set")
-    query.add_argument("--pool", type=_count, default=5000,
+    query.add_argument("--pool", type=count, default=5000,
                        help="categories: draw the events from the first N val/noise events")
-    query.add_argument("--top", type=_count, default=10,
+    query.add_argument("--top", type=count, default=10,
                        help="self-influence: most self-influential events listed and drawn")
-    query.add_argument("--seed", type=_seed, default=0,
+    query.add_argument("--seed", type=seed, default=0,
                        help="categories: seed of the event draw")
     study = parser.add_argument_group("lsor and datamodels (small models retrained)")
     study.add_argument("--model", default="tracin-cnn-tiny",
                        help="model retrained by the studies")
     study.add_argument("--variants", type=_variants, default=VARIANTS,
                        help="TracIn variants validated, comma-separated")
-    study.add_argument("--n-train", type=_count, default=None,
+    study.add_argument("--n-train", type=count, default=None,
                        help="training pool: the first N events (default 2000 lsor, "
                             "1000 datamodels)")
-    study.add_argument("--n-test", type=_count, default=None,
+    study.add_argument("--n-test", type=count, default=None,
                        help="validation events whose loss is studied (default 50 lsor, "
                             "40 datamodels)")
-    study.add_argument("--remove", type=_count, default=200,
+    study.add_argument("--remove", type=count, default=200,
                        help="lsor: training events removed (top proponents or random)")
-    study.add_argument("--seeds", type=_int_list, default="1,2,3,4",
+    study.add_argument("--seeds", type=int_list, default="1,2,3,4",
                        help="lsor: training seeds (the uncertainty is over seeds)")
-    study.add_argument("--n-random", type=_count, default=2,
+    study.add_argument("--n-random", type=count, default=2,
                        help="lsor: random removal sets per seed")
     study.add_argument("--test-selection", choices=("similar", "random"), default="similar",
                        help="lsor: test events per seed: the n-test muons nearest to a random "
                             "anchor in (pT, |eta|), or drawn at random")
     study.add_argument("--alpha", type=_alpha, default=0.5,
                        help="datamodels: subset fraction of the pool")
-    study.add_argument("--models", type=_count, default=100,
+    study.add_argument("--models", type=count, default=100,
                        help="datamodels: models trained on random subsets")
-    study.add_argument("--heldout", type=_count, default=30,
+    study.add_argument("--heldout", type=count, default=30,
                        help="datamodels: subsets held out to compute the LDS")
-    study.add_argument("--epochs", type=_count, default=None,
+    study.add_argument("--epochs", type=count, default=None,
                        help="override the model preset's epochs")
-    study.add_argument("--workers", type=_count, default=None,
+    study.add_argument("--workers", type=count, default=None,
                        help="parallel training processes (default: all cores, max 8)")
 
 
@@ -180,7 +169,7 @@ def _precompute(args: argparse.Namespace) -> None:
     from hepxai.data.muon.store import split_path
     from hepxai.explain.influence import TracInStore, select_checkpoints
 
-    device = _device(args.device)
+    device = checked_device(args.device)
     checkpoints = select_checkpoints(args.run, args.checkpoints, args.n_checkpoints)
     rows = np.arange(args.max_train) if args.max_train is not None else None
     store = TracInStore.build(checkpoints, split_path(args.data, "train"), _store_dir(args),
@@ -207,7 +196,7 @@ def _query(args: argparse.Namespace) -> None:
     from hepxai.explain.influence.analysis import predict_events, trigger_categories
     from hepxai.viz.influence import plot_proponents
 
-    device = _device(args.device)
+    device = checked_device(args.device)
     store = _open_store(args)
     test = MuonDataset(split_path(args.data, args.split))
     positions = np.asarray(args.events, dtype=np.int64)
@@ -277,7 +266,7 @@ def _categories(args: argparse.Namespace) -> None:
     from hepxai.explain.influence.analysis import category_study, format_categories
     from hepxai.viz.influence import plot_proponents
 
-    device = _device(args.device)
+    device = checked_device(args.device)
     store = _open_store(args)
     model, model_path = _explained_model(args, store, device)
     noise_path = split_path(args.data, "noise")

@@ -7,34 +7,9 @@ import json
 from pathlib import Path
 
 from hepxai.cli.app import register
+from hepxai.cli.arguments import checked_device, count, seed, whole_number
 from hepxai.core.atomic import write_json_atomic
-from hepxai.core.errors import HepxaiError
 from hepxai.data.muon.generate import PRESETS, resolve_sizes, simulate_dataset
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
-
-
-def _count(text: str) -> int:
-    """A number of events or epochs: at least 1 (0 would select nothing)."""
-    value = _positive(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected at least 1, got 0")
-    return value
-
-
-def _seed(text: str) -> int:
-    value = _positive(text)
-    if value >= 2**63:
-        raise argparse.ArgumentTypeError(f"expected a seed below 2**63, got {value}")
-    return value
 
 
 # -- simulate ---------------------------------------------------------------------------------
@@ -45,14 +20,14 @@ def _add_simulate(parser: argparse.ArgumentParser) -> None:
                       for name, s in PRESETS.items())
     parser.add_argument("--preset", default="fast", choices=list(PRESETS),
                         help=f"split sizes train/val/only-noise: {sizes}")
-    parser.add_argument("--n", type=_positive, default=None,
+    parser.add_argument("--n", type=whole_number, default=None,
                         help="instead of a preset: N muon events split 90/10 into train/val, "
                              "plus N only-noise events")
     for split in ("train", "val", "noise"):
-        parser.add_argument(f"--n-{split}", type=_positive, default=None,
+        parser.add_argument(f"--n-{split}", type=whole_number, default=None,
                             help=f"override the number of {split} events (0 skips the split)")
-    parser.add_argument("--seed", type=_seed, default=1, help="random seed (0 <= seed < 2**63)")
-    parser.add_argument("--workers", type=_count, default=None,
+    parser.add_argument("--seed", type=seed, default=1, help="random seed (0 <= seed < 2**63)")
+    parser.add_argument("--workers", type=count, default=None,
                         help="worker processes (default: all cores); output does not depend "
                              "on it")
     parser.add_argument("--overwrite", action="store_true",
@@ -109,7 +84,7 @@ def _add_baselines(parser: argparse.ArgumentParser) -> None:
                              "the coincidence windows, noise.h5 gives fake rates)")
     parser.add_argument("--out", type=Path, default=Path("runs/muon/baselines"),
                         help="directory for baselines.json and the figures")
-    parser.add_argument("--max-events", type=_count, default=None,
+    parser.add_argument("--max-events", type=count, default=None,
                         help="use at most this many events of each split")
 
 
@@ -160,27 +135,17 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", type=Path, default=None,
                         help="checkpoint whose predictions replace the labels (offline "
                              "distillation, e.g. the Attribution CNN for a Distilled ConvSDT)")
-    parser.add_argument("--epochs", type=_count, default=None,
+    parser.add_argument("--epochs", type=count, default=None,
                         help="override the preset's number of epochs")
-    parser.add_argument("--max-events", type=_count, default=None,
+    parser.add_argument("--max-events", type=count, default=None,
                         help="train on the first N training events only")
-    parser.add_argument("--val-events", type=_count, default=20_000,
+    parser.add_argument("--val-events", type=count, default=20_000,
                         help="validate every epoch on the first N validation events (the "
                              "full set is for 'hepxai evaluate muon')")
-    parser.add_argument("--seed", type=_seed, default=1, help="random seed")
+    parser.add_argument("--seed", type=seed, default=1, help="random seed")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last epoch checkpoint")
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise HepxaiError(f"--device {name}: no CUDA device is available here; use --device cpu")
-    if not (name == "cpu" or name.startswith("cuda")):
-        raise HepxaiError(f"--device {name!r}: use cpu, cuda or cuda:N")
-    return name
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -191,7 +156,7 @@ def _train(args: argparse.Namespace) -> None:
     from hepxai.models import create
     from hepxai.train.loop import train
 
-    device = _device(args.device)
+    device = checked_device(args.device)
     out = args.out or Path("runs/muon") / (f"{args.model}-{args.preset}"
                                            + ("-distilled" if args.teacher else ""))
     train_file = split_path(args.data, "train")
@@ -257,7 +222,7 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
                              "(skipped when missing)")
     parser.add_argument("--out", type=Path, default=Path("runs/muon/evaluation"),
                         help="directory for evaluation.json, predictions and figures")
-    parser.add_argument("--max-events", type=_count, default=None,
+    parser.add_argument("--max-events", type=count, default=None,
                         help="use at most this many events of each split")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 
@@ -268,7 +233,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from hepxai.viz.trigger import plot_resolution, plot_turn_on
 
     results = evaluate_models(args.checkpoint, args.data, args.out, max_events=args.max_events,
-                              device=_device(args.device))
+                              device=checked_device(args.device))
     baselines = None
     if args.baselines.exists():
         baselines = json.loads(args.baselines.read_text())

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hepxai.cli.app import register
-from hepxai.cli.muon import _count, _seed
+from hepxai.cli.arguments import count, non_negative_float, seed
 from hepxai.core.errors import HepxaiError
 
 DATA = Path("data/susy")
@@ -29,16 +29,6 @@ MLP_LOG_FEATURES = ("met", "met_sig", "lep_pt", "mt", "ht", "jet1_pt", "mbb", "m
                     "mlb")
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1e6 or value != value:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
-
-
 # -- simulate ---------------------------------------------------------------------------------
 def _add_simulate(parser: argparse.ArgumentParser) -> None:
     from hepxai.data.susy.generate import PRESETS as SIZES
@@ -47,11 +37,11 @@ def _add_simulate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=DATA, help="directory for train.h5, test.h5")
     parser.add_argument("--preset", default="fast", choices=list(SIZES),
                         help=f"events train/test, equal numbers per process: {sizes}")
-    parser.add_argument("--n-train", type=_count, default=None,
+    parser.add_argument("--n-train", type=count, default=None,
                         help="override the number of training events")
-    parser.add_argument("--n-test", type=_count, default=None,
+    parser.add_argument("--n-test", type=count, default=None,
                         help="override the number of test events")
-    parser.add_argument("--seed", type=_seed, default=1, help="random seed (0 <= seed < 2**63)")
+    parser.add_argument("--seed", type=seed, default=1, help="random seed (0 <= seed < 2**63)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing files made with other settings")
 
@@ -88,16 +78,16 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="SUSY data directory")
     parser.add_argument("--out", type=Path, default=None,
                         help="run directory (default: runs/susy/MODEL-SAMPLE)")
-    parser.add_argument("--max-events", type=_count, default=None,
+    parser.add_argument("--max-events", type=count, default=None,
                         help="train on the first N preselected training events only")
-    parser.add_argument("--rounds", type=_count, default=None,
+    parser.add_argument("--rounds", type=count, default=None,
                         help="BDT: override the preset's number of boosting rounds")
-    parser.add_argument("--epochs", type=_count, default=None,
+    parser.add_argument("--epochs", type=count, default=None,
                         help="MLP: override the preset's number of epochs")
     parser.add_argument("--weighting", default="balanced", choices=["balanced", "none"],
                         help="training weights: every class the same total weight, or 1 each")
-    parser.add_argument("--seed", type=_seed, default=1, help="random seed")
-    parser.add_argument("--jobs", type=_count, default=None,
+    parser.add_argument("--seed", type=seed, default=1, help="random seed")
+    parser.add_argument("--jobs", type=count, default=None,
                         help="CPU threads (default: all cores)")
     parser.add_argument("--overwrite", action="store_true",
                         help="retrain even if the run directory holds a model with other "
@@ -175,14 +165,14 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
                         help="SUSY data directory (test.h5 is evaluated)")
     parser.add_argument("--out", type=Path, default=RUNS / "evaluation",
                         help="directory for evaluation.json, predictions and figures")
-    parser.add_argument("--max-events", type=_count, default=None,
+    parser.add_argument("--max-events", type=count, default=None,
                         help="use the first N preselected test events of each sample")
-    parser.add_argument("--rel-unc", type=_fraction, default=0.2,
+    parser.add_argument("--rel-unc", type=non_negative_float, default=0.2,
                         help="relative background uncertainty in the significance")
     parser.add_argument("--min-background-events", type=int, default=0,
                         help="simulated background events a working point must keep (each "
                              "background process counts at least 1.15 events' worth anyway)")
-    parser.add_argument("--signal-efficiency", type=_fraction, default=0.5,
+    parser.add_argument("--signal-efficiency", type=non_negative_float, default=0.5,
                         help="fixed working point: signal efficiency of the cut on P(signal)")
 
 
@@ -238,14 +228,14 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="SUSY data directory")
     parser.add_argument("--out", type=Path, default=RUNS / "explain",
                         help="directory for explain.json, attributions and figures")
-    parser.add_argument("--max-events", type=_count, default=5000,
+    parser.add_argument("--max-events", type=count, default=5000,
                         help="test events to explain (preselected in both reconstructions)")
     parser.add_argument("--engine", default="fast", choices=["fast", "shap", "xgboost"],
                         help="TreeSHAP implementation (identical values): hepxai's tabulated "
                              "one, shap.TreeExplainer, or XGBoost's pred_contribs")
-    parser.add_argument("--jobs", type=_count, default=None,
+    parser.add_argument("--jobs", type=count, default=None,
                         help="CPU threads (default: all cores)")
-    parser.add_argument("--seed", type=_seed, default=0, help="seed of GradientSHAP's sampling")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of GradientSHAP's sampling")
     parser.add_argument("--no-figures", action="store_true", help="numbers only")
 
 
@@ -294,10 +284,10 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
                         help="data size and model size: quick (1-2 minutes on 2 cores), fast "
                              "(3 minutes on 2 quiet cores), full (the benchmark size, about "
                              "30 minutes)")
-    parser.add_argument("--explain-events", type=_count, default=None,
+    parser.add_argument("--explain-events", type=count, default=None,
                         help="test events to explain (default: 2,000 quick, 5,000 otherwise)")
-    parser.add_argument("--seed", type=_seed, default=1, help="random seed")
-    parser.add_argument("--jobs", type=_count, default=None,
+    parser.add_argument("--seed", type=seed, default=1, help="random seed")
+    parser.add_argument("--jobs", type=count, default=None,
                         help="CPU threads (default: all cores)")
 
 
