@@ -10,6 +10,7 @@ Output layout (``OUT``):
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,7 @@ def build_methods(model: MuonRegressor, chosen: dict[str, tuple[str, dict[str, A
     methods: dict[str, ImageAttributionMethod] = {}
     for label, (name, params) in chosen.items():
         cls = get(name, "muon")
-        if "seed" in cls.__init__.__code__.co_varnames:
+        if "seed" in inspect.signature(cls).parameters:
             params = {"seed": seed, **params}
         try:
             methods[label] = cls(model, **params)
