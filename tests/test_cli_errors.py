@@ -253,6 +253,30 @@ def test_unknown_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert_user_error(capsys, [], [tmp_path])
 
 
+@pytest.mark.parametrize("fmt,use_case", [("hepxai-muon", "muon"),
+                                           ("hepxai-darkjet", "darkjet"),
+                                           ("hepxai-susy", "susy")])
+def test_report_reads_the_use_case_from_the_data_format(fmt: str, use_case: str,
+                                                        tmp_path: Path) -> None:
+    import h5py
+
+    from hepxai.report.detect import use_case_of
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "broken.h5").write_bytes(b"not hdf5")  # skipped, not fatal
+    with h5py.File(tmp_path / "data" / "val.h5", "w") as f:
+        f.attrs["format"] = fmt
+    assert use_case_of(tmp_path) == use_case
+
+
+def test_report_of_a_directory_without_a_use_case(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert "cannot tell which use case" in assert_user_error(capsys, ["report", tmp_path],
+                                                             [tmp_path])
+    missing = tmp_path / "nothing"
+    assert "no such run directory" in assert_user_error(capsys, ["report", missing], [tmp_path])
+
+
 def test_simulate_refuses_other_settings(muon_dir: Path, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"

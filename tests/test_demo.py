@@ -27,7 +27,7 @@ def test_the_report_has_every_section(demo_run):
     out, timings = demo_run
     assert all(t > 0 for t in timings.values())  # a fresh directory runs every step
     html = (out / "report.html").read_text()
-    for anchor in ("data", "models", "metrics", "explanations", "tree", "convergence",
+    for anchor in ("data", "models", "metrics", "explanations", "tree", "influence", "convergence",
                    "explain-attribution-cnn", "explain-tracin-cnn", "tree-convsdt",
                    "tree-convsdt-distilled"):
         assert f'id="{anchor}"' in html
@@ -50,6 +50,25 @@ def test_summary_numbers_equal_the_metrics_on_the_saved_predictions(demo_run):
         assert model["only_noise"]["rate"] == pytest.approx(expected["only_noise"]["rate"])
     judging = summary["judging"]["tracin-cnn"]
     assert set(judging["scores"]) >= {"ram", "ig", "shapley"}
+    # TracIn: the report's table is the category study's JSON, and every explained event of a
+    # set has top-k proponents whose scores are positive and sorted
+    sets = summary["influence"]["sets"]
+    assert sets == json.loads((out / "influence" / "categories_last-layer.json").read_text())[
+        "sets"]
+    explained = [name for name, s in sets.items() if s.get("n_events")]
+    assert explained
+    for name in explained:
+        saved = np.load(out / "influence" / f"category_{name}_last-layer.npz")
+        scores = saved["proponent_scores"]
+        assert (np.diff(scores, axis=1) <= 0).all() and (scores[:, 0] > 0).all()
+
+
+def test_report_reads_the_use_case_from_the_run_directory(demo_run, capsys):
+    from hepxai.cli.app import main
+
+    out, _ = demo_run
+    assert main(["report", str(out)]) == 0  # no use case named: read from data/*.h5
+    assert str(out / "report.html") in capsys.readouterr().out
 
 
 def test_rerun_skips_and_a_deleted_output_reruns_only_its_step(demo_run):

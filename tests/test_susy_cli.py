@@ -81,7 +81,7 @@ def test_the_chain_writes_results_and_the_report(study: Path,
                     "--data", study / "data", "--out", study / "runs" / "bdt-full", "--jobs", "1",
                     "--rounds", "10"]) == 0
     assert "already trained" in capsys.readouterr().out
-    assert run_cli(["report", "susy", study]) == 0
+    assert run_cli(["report", study]) == 0  # the use case read from data/*.h5
     html = (study / "report.html").read_text()
     for text in ("Which variables have the largest impact on the signal class?",
                  "Which variables differ most between the simplified and the full-reconstruction",

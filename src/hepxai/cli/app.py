@@ -28,7 +28,8 @@ VERBS = {
     "explain": "explain predictions: attributions, decision flow, judging and convergence",
     "influence": "data influence of training examples (TracIn), validated by retraining",
     "demo": "run a use case's whole study end to end and write its report",
-    "report": "build the HTML report of a run directory",
+    "report": "build the HTML report of a run directory ('hepxai report RUN_DIR' reads the "
+              "use case from the run's data files)",
 }
 USAGE_ERROR = 2
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         demo,  # noqa: F401
         explain,  # noqa: F401
         influence,  # noqa: F401
+        influence_darkjet,  # noqa: F401
         muon,  # noqa: F401
         susy,  # noqa: F401
     )
@@ -94,8 +96,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _use_case_from_run_dir(argv: list[str]) -> list[str]:
+    """``hepxai report RUN_DIR`` -> ``hepxai report USE_CASE RUN_DIR`` (the use case read from
+    the run directory's data files)."""
+    from hepxai.report.detect import use_case_of
+
+    use_cases = {use_case for verb, use_case, *_ in _COMMANDS if verb == "report"}
+    if len(argv) > 1 and argv[0] == "report" and argv[1] not in use_cases \
+            and not argv[1].startswith("-"):
+        return ["report", use_case_of(argv[1]), *argv[1:]]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = _use_case_from_run_dir(argv)
+    except HepxaiError as exc:
+        print(f"hepxai: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)

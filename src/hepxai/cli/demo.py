@@ -1,4 +1,4 @@
-"""``hepxai demo muon`` (the whole study, resumable) and ``hepxai report muon RUN_DIR``."""
+"""``hepxai demo muon`` (the whole study, resumable) and ``hepxai report [muon] RUN_DIR``."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 simulate -> classical baselines -> train Attribution CNN, TracIn CNN, ConvSDT and the ConvSDT
 distilled from the Attribution CNN -> evaluate all against the baselines -> explain (every
-attribution method on both CNNs, the decision flow of both trees) -> report.
+attribution method on both CNNs, the decision flow of both trees, TracIn proponents and
+opponents of the TracIn CNN per trigger category) -> report.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ class DemoSize:
     per_category: int  # explained events per category
     pool: int
     smoothgrad_copies: int
+    tracin_train: int  # training events in the TracIn store
 
 
 SIZES = {
-    "quick": DemoSize("quick", 2_000, 1, 500, 2_000, 1, 600, 4),
-    "full": DemoSize("fast", 20_000, 2, 5_000, 20_000, 4, 5_000, 20),
+    "quick": DemoSize("quick", 2_000, 1, 500, 2_000, 1, 600, 4, 2_000),
+    "full": DemoSize("fast", 20_000, 2, 5_000, 20_000, 4, 5_000, 20, 20_000),
 }
 MODELS = ("attribution-cnn", "tracin-cnn", "convsdt")
 
@@ -76,9 +78,22 @@ def muon_steps(out: Path, size: DemoSize, seed: int) -> list[Step]:
                            "--methods", "tree", "--out", str(out / "explain" / name), *explain],
                           [out / "explain" / name / "tree" / "tree.json"],
                           [runs[name] / "best.pt", *splits]))
+    influence = out / "influence"
+    store = ["--run", str(runs["tracin-cnn"]), "--data", str(data), "--store",
+             str(influence / "last-layer"), "--out", str(influence)]
+    steps.append(Step("tracin precompute",
+                      ["influence", "muon", "precompute", *store, "--max-train",
+                       str(size.tracin_train)],
+                      [influence / "last-layer" / "manifest.json"],
+                      [runs["tracin-cnn"] / "best.pt", *splits]))
+    steps.append(Step("tracin categories",
+                      ["influence", "muon", "categories", *store, "--events-per-category",
+                       str(size.per_category), "--pool", str(size.pool), "--seed", str(seed)],
+                      [influence / "categories_last-layer.json"],
+                      [influence / "last-layer" / "manifest.json"]))
     steps.append(Step("report", ["report", "muon", str(out)],
                       [out / "report.html", out / "summary.json"],
-                      [out / "evaluation", out / "explain", out / "baselines"]))
+                      [out / "evaluation", out / "explain", out / "baselines", influence]))
     return steps
 
 

@@ -84,6 +84,7 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
                       "figures": [{"category": e["category"], "summary": e["summary"],
                                    "path": _rel(run, tree.parent / e["figure"])}
                                   for e in report["examples"]]})
+    influence = _influence_section(run)
     data = _data_section(run)
     summary = {"run": str(run), "data": data and data["splits"],
                "models": [_model_numbers(m) for m in (evaluation or {}).get("models", [])],
@@ -96,7 +97,8 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
                            for e in explanations},
                "decision_flow": {t["name"]: {k: t["report"].get(k) for k in
                                              ("confidence", "leaves", "examples")}
-                                 for t in trees}}
+                                 for t in trees},
+               "influence": influence and influence["summary"]}
     write_json_atomic(run / "summary.json", summary)
     figure = {name: _rel(run, run / "evaluation" / f"{name}.png")
               for name in ("turn_on_15", "turn_on_10", "resolution", "confusion_15")}
@@ -108,11 +110,31 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
     html = environment.get_template("muon.html.j2").render(
         run=run.name, data=data, models=models, evaluation=evaluation,
         summary=summary, figure=figure, explanations=explanations, trees=trees,
-        conclusion=_conclusion(explanations))
+        influence=influence, conclusion=_conclusion(explanations))
     target = run / "report.html"
     with atomic_path(target) as tmp:
         tmp.write_text(html)
     return target
+
+
+def _influence_section(run: Path) -> dict[str, Any] | None:
+    """TracIn proponents/opponents per trigger set, from ``influence/categories_*.json``."""
+    found = sorted(run.glob("influence/categories_*.json"))
+    if not found:
+        return None
+    path = found[0]
+    variant = path.stem.removeprefix("categories_")
+    summary = json.loads(path.read_text())
+    store = None
+    if (path.parent / variant / "manifest.json").exists():
+        from hepxai.explain.influence import TracInStore
+
+        store = TracInStore.open(path.parent / variant)
+    figures = [{"set": name, "path": _rel(run, path.parent / f"category_{name}_{variant}.png")}
+               for name, s in summary["sets"].items() if s.get("n_events")]
+    return {"variant": variant, "summary": summary, "figures": figures,
+            "n_train": store and store.n_train, "epochs": store and store.epochs,
+            "explained": Path(summary.get("explained_model", "")).parent.name}
 
 
 def _model_numbers(m: dict[str, Any]) -> dict[str, Any]:
