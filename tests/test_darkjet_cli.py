@@ -62,13 +62,27 @@ def test_train_evaluate_explain(data_dir, tmp_path, capsys):
     assert model["n_jets"] == 80 and model["variant"] == "gnn-2"
     for figure in ("roc.png", "scores.png"):
         assert (out / figure).stat().st_size > 5_000
+    cnn = tmp_path / "cnn"
+    assert cli(["train", "darkjet", "--model", "cnn3d", "--preset", "quick", "--data",
+                str(data_dir), "--out", str(cnn), "--epochs", "1", "--variant", "gnn-1",
+                "--max-jets", "200", "--val-jets", "50"]) == 0
     explained = tmp_path / "explain"
     assert cli(["explain", "darkjet", "--checkpoint", str(run / "best.pt"), "--data",
                 str(data_dir), "--out", str(explained), "--method", "saliency-graph",
-                "--n-jets", "10", "--views", "1"]) == 0
+                "--method", "ig-graph", "--steps", "8", "--n-jets", "10", "--views", "1",
+                "--cnn-checkpoint", str(cnn / "best.pt")]) == 0
     node = Attribution.load(explained / "saliency-graph-node.npz")
     assert node.kind == "node" and node.n_events == 10
     assert (explained / "saliency-graph-layers.png").exists()
+    judging = json.loads((explained / "judging.json").read_text())
+    assert judging["methods"] == ["saliency-graph", "ig-graph"] and judging["n_jets"] == 10
+    assert np.array(judging["agreement"]["spearman"]["all"]).shape == (2, 2)
+    assert judging["scores"]["ig-graph"]["all"]["completeness_error"] is not None
+    cross = json.loads((explained / "cross_model.json").read_text())["methods"]
+    assert set(cross) == {"saliency-graph", "ig-graph"}
+    assert len(cross["saliency-graph"]["per_jet"]) == 10
+    for figure in ("agreement.png", "deletion_curves.png", "cross_model.png"):
+        assert (explained / figure).stat().st_size > 5_000
     html = next(explained.glob("saliency-graph-*-3d.html")).read_text()
     assert "<canvas" in html and '"edges"' in html
     # the report of this run directory, and its section alone for the global report
@@ -76,6 +90,7 @@ def test_train_evaluate_explain(data_dir, tmp_path, capsys):
     page = (tmp_path / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "| gnn-2 |" not in page
     assert "<td>gnn-2</td><td>resgnn</td>" in page and "saliency-graph" in page
+    assert "Judging the explanations" in page and "shuffled" in page
     from hepxai.report.darkjet import render_section, section_context
 
     section = render_section(section_context(tmp_path))
@@ -116,6 +131,8 @@ def test_bad_input_is_one_line(data_dir, tmp_path, capsys):
                          "--out", tmp_path / "e"])
     _user_error(capsys, ["explain", "darkjet", "--checkpoint", tmp_path / "missing.pt",
                          "--data", data_dir])
+    _user_error(capsys, ["explain", "darkjet", "--checkpoint", junk, "--data", data_dir,
+                         "--cnn-checkpoint", tmp_path / "missing.pt"])
     _user_error(capsys, ["report", "darkjet", "--run", tmp_path / "nothing"])
     assert not (tmp_path / "e").exists() and not (tmp_path / "r" / "best.pt").exists()
 

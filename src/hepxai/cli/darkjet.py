@@ -223,15 +223,81 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
                         help="nodes and edges highlighted in the top-k figures")
     parser.add_argument("--views", type=whole_number, default=2,
                         help="jets per class drawn as 3D graph views (PNG + HTML)")
+    parser.add_argument("--cnn-checkpoint", type=Path, default=None,
+                        help="a cnn3d checkpoint: compare its voxel saliency with the GNN node "
+                             "relevance summed into its voxels (cross_model.json)")
+    parser.add_argument("--permutations", type=count, default=50,
+                        help="shuffles of the voxel assignment in the cross-model baseline")
     parser.add_argument("--seed", type=seed, default=1, help="seed of the jet selection")
     parser.add_argument("--threads", type=count, default=None,
                         help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
 
 
+def judge_run(model, graphs, results: dict, out: Path, *, top_k: int = 5, seed: int = 1) -> dict:
+    """Judge the attributions (localization, deletion, completeness, agreement): write
+    ``judging.json``, ``agreement.png`` and ``deletion_curves.png`` into ``out``."""
+    import time
+
+    from hepxai.explain.evaluate.graph import judge_graphs, judging_summary
+    from hepxai.viz.darkjet import plot_graph_deletion_curves
+    from hepxai.viz.explain import plot_agreement
+
+    start = time.perf_counter()
+    judged = judge_graphs(model, graphs, results, k=top_k, seed=seed)
+    summary = judging_summary(judged, k=top_k, seconds=time.perf_counter() - start)
+    write_json_atomic(out / "judging.json", summary)
+    plot_agreement(summary, out / "agreement.png")
+    plot_graph_deletion_curves(summary, out / "deletion_curves.png")
+    return summary
+
+
+def cross_model_run(cnn_checkpoint: Path, data: Path, graphs, results: dict, out: Path, *,
+                    seed: int = 1, n_permutations: int = 50) -> dict:
+    """The 3D-CNN's voxel saliency on the explained test jets against every method's node
+    relevance summed into the same voxels; ``cross_model.json`` and ``cross_model.png``."""
+    import numpy as np
+
+    from hepxai.data.darkjet.graphs import load_graphs
+    from hepxai.data.darkjet.store import split_path
+    from hepxai.data.darkjet.voxels import voxelise
+    from hepxai.evaluation.darkjet import graph_settings_of
+    from hepxai.explain.evaluate.graph import cnn_voxel_saliency, cross_model
+    from hepxai.train.checkpoint import load_model, read_checkpoint
+    from hepxai.viz.darkjet import plot_cross_model
+
+    cnn = load_model(cnn_checkpoint, use_case="darkjet")
+    if cnn.representation != "voxel":
+        raise HepxaiError(f"{cnn_checkpoint}: a {cnn.name} checkpoint; --cnn-checkpoint needs "
+                          "a cnn3d one")
+    settings = graph_settings_of(read_checkpoint(cnn_checkpoint, use_case="darkjet"))
+    # the CNN reads the voxelised jets of its own graph variant; rows are test.h5 rows in both
+    cnn_graphs = graphs if settings.to_dict() == graphs.settings else load_graphs(
+        split_path(data, "test"), settings)
+    rows = np.unique(np.concatenate([r.node.event_ids for r in results.values()]))
+    saliency = cnn_voxel_saliency(cnn, voxelise(cnn_graphs, rows))
+    found, figure = {}, {}
+    for name, result in results.items():
+        ids = result.node.event_ids
+        where = np.searchsorted(rows, ids)
+        numbers = cross_model(result.node.values[:, 0], graphs.subset(ids), saliency[where],
+                              n_permutations=n_permutations, seed=seed)
+        figure[name] = numbers
+        found[name] = {k: v for k, v in numbers.items() if k not in ("spearman", "permuted")}
+        found[name]["per_jet"] = numbers["spearman"].tolist()
+    summary = {"cnn_checkpoint": str(cnn_checkpoint), "cnn_graphs": settings.to_dict(),
+               "methods": found}
+    write_json_atomic(out / "cross_model.json", summary)
+    plot_cross_model(figure, out / "cross_model.png")
+    return summary
+
+
 def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_jets: int = 200,
                 steps: int = 50, gnnexplainer_epochs: int = 100, gnnexplainer_jets: int = 40,
-                top_k: int = 5, views: int = 2, seed: int = 1) -> dict:
-    """Attributions of a balanced selection of test jets; figures; a summary JSON."""
+                top_k: int = 5, views: int = 2, seed: int = 1,
+                cnn_checkpoint: Path | None = None, n_permutations: int = 50) -> dict:
+    """Attributions of a balanced selection of test jets; figures; their judging
+    (``judging.json``) and, given a 3D-CNN checkpoint, the cross-model comparison; a summary
+    JSON."""
     import numpy as np
 
     from hepxai.data.darkjet.graphs import load_graphs
@@ -255,6 +321,11 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
     if model.representation != "graph":
         raise HepxaiError(f"{checkpoint}: a {model.name} checkpoint; the graph explainers need "
                           "resgnn or gatv2")
+    if cnn_checkpoint is not None:  # fail before the (long) explanations, not after
+        cnn_state = read_checkpoint(cnn_checkpoint, use_case="darkjet")
+        if cnn_state["model"] != "cnn3d":
+            raise HepxaiError(f"{cnn_checkpoint}: a {cnn_state['model']} checkpoint; "
+                              "--cnn-checkpoint needs a cnn3d one")
     graphs = load_graphs(split_path(data, "test"), settings)
     rng = np.random.default_rng(seed)
     half = max(1, n_jets // 2)
@@ -266,12 +337,14 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
     summary = {"checkpoint": str(checkpoint), "graphs": settings.to_dict(),
                "n_jets": int(rows.size), "methods": {}}
     by_class = {label: rows[graphs.y[rows] == label][:views] for label in (0.0, 1.0)}
+    results = {}
     for name in methods:
         chosen = rows
         if name == "gnnexplainer":  # one optimisation per jet: a balanced subset
             per = max(1, gnnexplainer_jets // 2)
             chosen = np.concatenate([rows[graphs.y[rows] == label][:per] for label in (0, 1)])
         result = explain(name, model, graphs, chosen, **params[name])
+        results[name] = result
         files = result.save(out, name)
         node = result.node
         values = np.abs(node.values[:, 0]) if name != "ig-graph" else node.values[:, 0]
@@ -308,6 +381,12 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
             "top_k_edges_example": edge_tops[0].tolist() if edge_tops else [],
             "completeness_error_median": (float(np.median(node.completeness_error()))
                                           if node.outputs is not None else None)}
+    judge_run(model, graphs, results, out, top_k=top_k, seed=seed)
+    summary["judging"] = str(out / "judging.json")
+    if cnn_checkpoint is not None:
+        cross_model_run(cnn_checkpoint, data, graphs, results, out, seed=seed,
+                        n_permutations=n_permutations)
+        summary["cross_model"] = str(out / "cross_model.json")
     write_json_atomic(out / "explain.json", summary)
     return summary
 
@@ -318,13 +397,30 @@ def _explain(args: argparse.Namespace) -> None:
                           methods=tuple(args.method or METHODS), n_jets=args.n_jets,
                           steps=args.steps, gnnexplainer_epochs=args.gnnexplainer_epochs,
                           gnnexplainer_jets=args.gnnexplainer_jets, top_k=args.top_k,
-                          views=args.views, seed=args.seed)
+                          views=args.views, seed=args.seed, cnn_checkpoint=args.cnn_checkpoint,
+                          n_permutations=args.permutations)
     for name, info in summary["methods"].items():
         extra = ("" if info["completeness_error_median"] is None
                  else f", median completeness error {info['completeness_error_median']:.3g}")
         print(f"{name:>15}: {info['n_jets']} jets; noise share of the top-{args.top_k} nodes "
               f"{info['top_k_noise_share']:.3f}{extra}")
-    print(f"written: {args.out / 'explain.json'}, attributions and figures in {args.out}")
+    judging = json.loads(Path(summary["judging"]).read_text())
+    for name in judging["methods"]:
+        s = judging["scores"][name]["all"]
+        print(f"{name:>15}: non-noise share {_fmt(s['signal_share'])} (base rate "
+              f"{_fmt(s['base_rate'])}), AUROC {_fmt(s['auroc'])}, deletion gap "
+              f"{_fmt(s['deletion_gap'])}")
+    if "cross_model" in summary:
+        cross = json.loads(Path(summary["cross_model"]).read_text())["methods"]
+        for name, c in cross.items():
+            print(f"{name:>15} vs cnn3d saliency: mean Spearman {_fmt(c['mean'])} "
+                  f"(shuffled voxels {_fmt(c['permuted_mean'])} +- {_fmt(c['permuted_std'])})")
+    print(f"written: {args.out / 'explain.json'}, judging.json, attributions and figures in "
+          f"{args.out}")
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 # -- sweep ------------------------------------------------------------------------------------
@@ -453,13 +549,16 @@ def _demo(args: argparse.Namespace) -> None:
     print("4/5 explaining resgnn on gnn-1 graphs")
     explain_run(out / "runs" / "resgnn-gnn-1" / "best.pt", data, out / "explain",
                 n_jets=args.n_explain, gnnexplainer_jets=min(20, args.n_explain),
-                gnnexplainer_epochs=60, views=args.views, seed=args.seed)
+                gnnexplainer_epochs=60, views=args.views, seed=args.seed,
+                cnn_checkpoint=out / "runs" / "cnn3d-gnn-1" / "best.pt")
     print("5/5 writing the report")
     path = write_report(out)
     print(f"report: {path}")
 
 
 def _add_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, nargs="?", default=None,
+                        help="run directory (same as --run)")
     parser.add_argument("--run", type=Path, default=RUNS / "demo",
                         help="run directory holding data/, evaluation/, explain/, graphs/, runs/ "
                              "(the layout 'hepxai demo darkjet' writes)")
@@ -470,7 +569,7 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
 def _report(args: argparse.Namespace) -> None:
     from hepxai.report.darkjet import write_report
 
-    print(f"report: {write_report(args.run, args.out)}")
+    print(f"report: {write_report(args.run_dir or args.run, args.out)}")
 
 
 register("simulate", "darkjet", "simulate QCD and dark-photon jets (calorimeter clusters)",
@@ -479,7 +578,8 @@ register("train", "darkjet", "train a dark-jet tagger (ResGNN, GATv2, legacy 3D-
          _add_train, _train)
 register("evaluate", "darkjet", "metric table, ROC / rejection and score figures, poster claims",
          _add_evaluate, _evaluate)
-register("explain", "darkjet", "node/edge saliency, integrated gradients, GNNExplainer",
+register("explain", "darkjet", "node/edge saliency, integrated gradients, GNNExplainer; "
+         "judged, and compared with the 3D-CNN",
          _add_explain, _explain)
 register("sweep", "darkjet", "grid sweep of ResGNN widths and depths", _add_sweep, _sweep)
 register("demo", "darkjet", "simulate, train 3 models x 3 variants, evaluate, explain, report",

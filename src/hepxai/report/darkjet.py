@@ -1,6 +1,8 @@
 """The dark-jet section of the report: data, graphs, metric table, ROC and score figures,
-saliency / IG / GNNExplainer figures, rendered from what ``hepxai demo darkjet`` (or the
-separate commands) wrote into a run directory.
+saliency / IG / GNNExplainer figures, their judging (non-noise share vs base rate, AUROC,
+deletion gap, completeness, agreement heat map, deletion curves) and the GNN-vs-3D-CNN
+comparison, rendered from what ``hepxai demo darkjet`` (or the separate commands) wrote into a
+run directory.
 
 :func:`section_context` collects everything into a dict; the template
 ``templates/darkjet.html.j2`` defines a ``section(ctx)`` macro (for the global report to embed)
@@ -107,11 +109,92 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
                             "noise_share": info["top_k_noise_share"],
                             "completeness": info["completeness_error_median"],
                             "layers": _image(info["figures"]["layers"]), "views": views})
-        ctx["explain"] = {"methods": methods, "n_jets": summary["n_jets"]}
+        ctx["explain"] = {"methods": methods, "n_jets": summary["n_jets"],
+                          "judging": _judging(run / "explain"),
+                          "cross_model": _cross_model(run / "explain")}
     if not any(ctx[k] for k in ("data", "evaluation", "explain")):
         raise HepxaiError(f"{run}: holds no dark-jet results (data/, evaluation/, explain/); "
                           "run 'hepxai demo darkjet --out DIR' first")
     return ctx
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _judging(folder: Path) -> dict[str, Any] | None:
+    """The judging table (per method: non-noise share vs base rate, AUROC, deletion gap,
+    completeness), the agreement and deletion figures, and one sentence from the numbers."""
+    path = folder / "judging.json"
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text())
+    rows = []
+    for name in summary["methods"]:
+        s = summary["scores"][name]["all"]
+        rows.append({"name": name, "jets": summary["jets_per_method"][name],
+                     "share": _number(s["signal_share"]), "base": _number(s["base_rate"]),
+                     "lift": s["signal_share"] - s["base_rate"]
+                     if s["signal_share"] is not None and s["base_rate"] is not None else None,
+                     "auroc": _number(s["auroc"]), "gap": s["deletion_gap"],
+                     "gap_text": _number(s["deletion_gap"], 4),
+                     "completeness": _number(
+                         summary.get("completeness_median", {}).get(name))})
+    return {"rows": rows, "n_jets": summary["n_jets"], "categories": summary["categories"],
+            "fractions": summary["fractions"], "top_k": summary["top_k"],
+            "seconds_per_jet": summary.get("seconds_per_jet"),
+            "sentence": _judging_sentence(summary, rows),
+            "agreement": _image(folder / "agreement.png"),
+            "deletion": _image(folder / "deletion_curves.png")}
+
+
+def _judging_sentence(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """What the judging numbers show, in one sentence computed from them."""
+    scored = [r for r in rows if r["lift"] is not None]
+    parts = []
+    if scored:
+        best = max(scored, key=lambda r: r["lift"])
+        above = [r["name"] for r in scored if r["lift"] > 0]
+        parts.append(f"{len(above)} of {len(scored)} methods put more relevance on non-noise "
+                     f"clusters than a blind map would (best: {best['name']}, "
+                     f"{best['share']} vs base rate {best['base']})")
+    faithful = [r["name"] for r in rows if r["gap"] is not None and r["gap"] > 0]
+    parts.append("deletion in the method's order lowers the tagger's confidence faster than a "
+                 f"random order for {', '.join(faithful) if faithful else 'none of them'}")
+    matrix = summary["agreement"]["spearman"].get("all")
+    if matrix and len(matrix) > 1:
+        pairs = [matrix[i][j] for i in range(len(matrix)) for j in range(i + 1, len(matrix))
+                 if matrix[i][j] is not None]
+        if pairs:
+            parts.append(f"the methods' node rankings agree with a mean Spearman correlation "
+                         f"between {min(pairs):.2f} and {max(pairs):.2f}")
+    return "On these jets, " + "; ".join(parts) + "."
+
+
+def _cross_model(folder: Path) -> dict[str, Any] | None:
+    """The GNN-vs-CNN numbers per method, the figure and one sentence."""
+    path = folder / "cross_model.json"
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text())
+    rows = [{"name": name, "jets": c["n_valid"], "voxels": f"{c['voxels_per_jet']:.1f}",
+             "mean": _number(c["mean"]), "median": _number(c["median"]),
+             "null": f"{_number(c['permuted_mean'])} ± {_number(c['permuted_std'])}",
+             "z": _number(c["z"], 1), "p": _number(c["p_value"]),
+             "beyond": c["mean"] is not None and c["p_value"] is not None
+             and c["p_value"] < 0.05 and c["mean"] > c["permuted_mean"]}
+            for name, c in summary["methods"].items()]
+    beyond = [r["name"] for r in rows if r["beyond"]]
+    best = max(summary["methods"].items(), key=lambda kv: kv[1]["mean"] or -2.0)
+    sentence = (f"The 3D-CNN's voxel saliency and the GNN relevance summed into the same voxels "
+                f"agree beyond the shuffled-voxel baseline for "
+                f"{', '.join(beyond) if beyond else 'none of the methods'} (highest mean "
+                f"Spearman: {best[0]}, {_number(best[1]['mean'])} vs "
+                f"{_number(best[1]['permuted_mean'])} shuffled), so "
+                + ("the two model types partly look at the same clusters." if beyond else
+                   "the two model types do not measurably look at the same clusters."))
+    return {"rows": rows, "sentence": sentence, "checkpoint": summary["cnn_checkpoint"],
+            "figure": _image(folder / "cross_model.png")}
 
 
 def _markdown_rows(table: str) -> list[list[str]]:

@@ -321,3 +321,56 @@ def plot_jet_properties(jets: np.ndarray, clusters: np.ndarray, offsets: np.ndar
     axes[0].legend(fontsize=10)
     axes[3].legend(fontsize=10)
     return save(fig, path)
+
+
+def plot_graph_deletion_curves(summary: Mapping, path: str | os.PathLike[str]) -> Path:
+    """Deletion curves of the graph explainers: mean change of the probability of the
+    predicted class [0..1] against the fraction of each jet's nodes removed (in each method's
+    order, and at random: dashed), one panel per tagging category (``summary`` from
+    :func:`hepxai.explain.evaluate.graph.judging_summary`)."""
+    use_style()
+    curves, fractions = summary["deletion_curves"], np.asarray(summary["fractions"])
+    categories = [c for c in ("all", "TP", "FP", "FN", "TN") if c in curves["random"]]
+    fig, axes = plt.subplots(1, len(categories), figsize=(3.6 * len(categories), 3.8),
+                             squeeze=False, sharey=True)
+    for ax, category in zip(axes[0], categories, strict=True):
+        for method, per_category in curves.items():
+            values = per_category.get(category)
+            if values is None:
+                continue
+            style = {"color": "black", "ls": "--"} if method == "random" else {"marker": "o",
+                                                                              "ms": 3}
+            ax.plot(fractions, values, label=method, lw=1.5, **style)
+        count = summary["categories"].get(category)
+        ax.set_title(category if count is None else f"{category} ({count})", fontsize=10)
+        ax.set_xlabel("fraction of nodes removed", fontsize=9)
+        ax.tick_params(labelsize=8)
+    axes[0][0].set_ylabel("change of P(predicted class)", fontsize=9)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    return save(fig, path)
+
+
+def plot_cross_model(results: Mapping, path: str | os.PathLike[str]) -> Path:
+    """Per-jet Spearman correlation of GNN node relevance (summed into voxels) with the 3D-CNN's
+    voxel saliency, against the same with the GNN values shuffled among the occupied voxels;
+    one panel per GNN method (``results``: method -> :func:`cross_model` output)."""
+    use_style()
+    fig, axes = plt.subplots(1, len(results), figsize=(4.4 * len(results), 3.8), squeeze=False,
+                             sharey=True)
+    bins = np.linspace(-1, 1, 41)
+    for ax, (method, out) in zip(axes[0], results.items(), strict=True):
+        rho = np.asarray(out["spearman"], np.float64)
+        null = np.asarray(out["permuted"], np.float64).ravel()
+        ax.hist(null[np.isfinite(null)], bins=bins, density=True, histtype="stepfilled",
+                color="0.8", label="shuffled voxels")
+        ax.hist(rho[np.isfinite(rho)], bins=bins, density=True, histtype="step", lw=1.8,
+                color="C0", label="GNN vs CNN")
+        ax.axvline(out["mean"], color="C0", lw=1)
+        ax.axvline(out["permuted_mean"], color="0.4", lw=1, ls="--")
+        ax.set_title(f"{method}: mean {out['mean']:.2f} vs {out['permuted_mean']:.2f}",
+                     fontsize=10)
+        ax.set_xlabel("Spearman over occupied voxels", fontsize=9)
+        ax.tick_params(labelsize=8)
+    axes[0][0].set_ylabel("jets (normalised)", fontsize=9)
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    return save(fig, path)
