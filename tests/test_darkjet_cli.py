@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import h5py
@@ -108,6 +109,33 @@ def test_demo_writes_the_report(tmp_path):
         assert text in report, text
     results = json.loads((out / "evaluation" / "evaluation.json").read_text())
     assert len(results["models"]) == 9 and len(results["claims"]) == 3
+    # TracIn of the resgnn-gnn-1 run: the precompute, the category study and its section
+    influence = out / "influence"
+    assert (influence / "tracin.npz").exists()
+    study = json.loads((influence / "categories.json").read_text())
+    assert study["explained_model"].endswith("resgnn-gnn-1/best.pt")
+    assert sum(study["category_counts"].values()) == study["candidates"] == 30  # all test jets
+    assert "Training-data influence (TracIn)" in report
+    filled = {name: s for name, s in study["sets"].items() if s["n_jets"]}
+    assert filled
+    for name, s in study["sets"].items():  # the report's table row = the category JSON
+        row = re.search(rf'<tr id="tracin-{name}">(.*?)</tr>', report, re.S)
+        assert row, name
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
+        if name not in filled:
+            assert cells[:2] == [name, "0"]
+            continue
+        assert cells == [name, str(s["n_jets"]), f"{s['mean_probability']:.3f}",
+                         f"{s['proponent_mean_score']:.3g}", f"{s['opponent_mean_score']:.3g}",
+                         f"{s['proponent_same_class']:.2f}", f"{s['proponent_noise_share']:.3f}",
+                         f"{s['train_noise_share']:.3f}", f"{s['proponent_mean_clusters']:.1f}",
+                         f"{s['train_mean_clusters']:.1f}"], name
+        # last-layer proponents (ReLU features) always have the test jet's class
+        assert s["proponent_same_class"] == 1.0 and s["proponent_mean_score"] > 0
+        assert (influence / f"category_{name}.png").stat().st_size > 5_000
+        assert f'alt="TracIn {name}"' in report
+    assert "On these test jets, the proponents hold more noise clusters" in report
+    assert "tracin-kappa" not in report  # validation only with --influence-validation
 
 
 def test_bad_input_is_one_line(data_dir, tmp_path, capsys):
@@ -154,3 +182,38 @@ def test_sweep_trains_every_grid_point_and_ranks_them(data_dir, tmp_path, capsys
     capsys.readouterr()
     assert cli(argv) == 0  # finished points are reused, not retrained
     assert "training resgnn" not in capsys.readouterr().out
+
+
+def test_report_shows_the_influence_validation_tables(tmp_path):
+    """kappa.json / lsor.json (here written by hand in the studies' formats) get their tables;
+    a run directory with influence results only is reportable."""
+    from dataclasses import asdict
+
+    from hepxai.core.atomic import write_json_atomic
+    from hepxai.explain.influence.graph_validation import GraphLSORConfig, KappaConfig
+    from hepxai.report.darkjet import render_section, section_context
+
+    rows = [{"kappa": 0.0, "mode": "none", "removed": 0, "removed_signal_share": float("nan"),
+             "auc": 0.81234, "loss": 0.5, "accuracy": 0.7}]
+    rows += [{"kappa": 0.3, "mode": mode, "removed": 1200, "removed_signal_share": 0.5,
+              "auc": auc, "loss": 0.55, "accuracy": 0.69}
+             for mode, auc in (("high", 0.79871), ("low", 0.80555), ("random", 0.80001))]
+    write_json_atomic(tmp_path / "influence" / "kappa" / "kappa.json", {
+        "config": asdict(KappaConfig(fractions=(0.3,))), "n_pool": 4000, "n_test": 1000,
+        "score": "step-weighted gradient norm of the last layer (sqrt self-influence)",
+        "rows": rows})
+    write_json_atomic(tmp_path / "influence" / "lsor.json", {
+        "config": {**asdict(GraphLSORConfig()), "seeds": [1, 2]}, "n_pool": 4000,
+        "per_seed": [{"removed": 300}, {"removed": 320}],
+        "random": {"delta_mean": 0.0012, "delta_se": 0.0004},
+        "proponents": {"delta_mean": 0.0151, "delta_se": 0.0021, "ratio": 12.58,
+                       "ratio_se": 4.5}})
+    section = render_section(section_context(tmp_path))
+    assert "Training-data influence (TracIn)" in section and "tracin-categories" not in section
+    kappa = re.search(r'<table id="tracin-kappa">(.*?)</table>', section, re.S).group(1)
+    assert [c for c in re.findall(r"<td>(.*?)</td>", kappa)][::7] == ["0", "0.3", "0.3", "0.3"]
+    for auc in ("0.8123", "0.7987", "0.8055", "0.8000"):
+        assert f"<td>{auc}</td>" in kappa
+    lsor = re.search(r'<table id="tracin-lsor">(.*?)</table>', section, re.S).group(1)
+    assert "+0.0151 ± 0.0021" in lsor and "+0.0012 ± 0.0004" in lsor and "12.58 ± 4.50" in lsor
+    assert "310 jets on" in section  # mean removed over the seeds

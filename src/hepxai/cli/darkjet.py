@@ -516,8 +516,37 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-explain", type=count, default=100, help="jets to explain")
     parser.add_argument("--views", type=whole_number, default=2,
                         help="jets per class drawn as 3D graph views for each method")
+    parser.add_argument("--influence-jets", type=count, default=10,
+                        help="TracIn: test jets per TP / FP / FN / TN set")
+    parser.add_argument("--influence-validation", action="store_true",
+                        help="also validate TracIn by kappa pruning: retrain 4 small ResGNNs on "
+                             "at most 2,000 training jets (minutes)")
     parser.add_argument("--seed", type=seed, default=1, help="random seed")
     parser.add_argument("--threads", type=count, default=None, help="torch CPU threads")
+
+
+def influence_run(run: Path, data: Path, out: Path, *, per_category: int = 10, top_k: int = 10,
+                  seed: int = 0, threads: int | None = None, validation: bool = False,
+                  epochs: int = 2, n_train: int = 2000) -> dict:
+    """TracIn of a graph-tagger run, through the steps of ``hepxai influence darkjet``:
+    ``precompute`` over the run's training jets at its epoch checkpoints into
+    ``out/tracin.npz``, then ``categories`` on the test jets (``out/categories.json``, one
+    ``category_SET.npz`` and ``.png`` per TP / FP / FN / TN set); with ``validation`` also
+    ``kappa`` pruning at a small size into ``out/kappa/``. Returns the category summary."""
+    from hepxai.cli.influence_darkjet import run_step
+
+    common = ["--run", run, "--data", data, "--out", out, "--store", out / "tracin.npz"]
+    if threads is not None:
+        common += ["--threads", threads]
+    run_step(["precompute", *common])
+    run_step(["categories", *common, "--per-category", per_category, "--top-k", top_k,
+              "--seed", seed])
+    if validation:  # small ResGNNs retrained on the demo's gnn-1 graphs
+        run_step(["kappa", "--data", data, "--out", out / "kappa", "--variant", "gnn-1",
+                  "--n-train", n_train, "--epochs", epochs, "--fractions", "0.3",
+                  "--n-random", 1, "--seed", seed,
+                  *(["--threads", threads] if threads is not None else [])])
+    return json.loads((out / "categories.json").read_text())
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -530,28 +559,33 @@ def _demo(args: argparse.Namespace) -> None:
     _threads(args.threads)
     out = args.out
     data = out / "data"
-    print(f"1/5 simulating {args.n:,} jets per class into {data}")
+    print(f"1/6 simulating {args.n:,} jets per class into {data}")
     simulate_dataset(data, args.n, seed=args.seed)
     checkpoints = []
     for variant in VARIANTS:
         settings = replace(GraphSettings(), variant=variant)
         for model in ("resgnn", "gatv2", "cnn3d"):
             run = out / "runs" / f"{model}-{variant}"
-            print(f"2/5 training {model} on {variant} graphs")
+            print(f"2/6 training {model} on {variant} graphs")
             if not (run / "best.pt").exists():
                 train_run(data, run, model, args.preset, settings, seed=args.seed,
                           epochs=args.epochs, max_jets=args.max_jets, quiet=True)
             checkpoints.append(run / "best.pt")
-    print("3/5 evaluating the nine models on test.h5")
+    print("3/6 evaluating the nine models on test.h5")
     results = evaluate_run(checkpoints, data, out / "evaluation")
     print(results["table_markdown"])
     draw_graph_views(data, out / "graphs", GraphSettings(), per_class=args.views)
-    print("4/5 explaining resgnn on gnn-1 graphs")
+    print("4/6 explaining resgnn on gnn-1 graphs")
     explain_run(out / "runs" / "resgnn-gnn-1" / "best.pt", data, out / "explain",
                 n_jets=args.n_explain, gnnexplainer_jets=min(20, args.n_explain),
                 gnnexplainer_epochs=60, views=args.views, seed=args.seed,
                 cnn_checkpoint=out / "runs" / "cnn3d-gnn-1" / "best.pt")
-    print("5/5 writing the report")
+    print("5/6 TracIn: training-data influence of resgnn on gnn-1 graphs"
+          + (", validated by kappa pruning" if args.influence_validation else ""))
+    influence_run(out / "runs" / "resgnn-gnn-1", data, out / "influence",
+                  per_category=args.influence_jets, seed=args.seed, threads=args.threads,
+                  validation=args.influence_validation, epochs=args.epochs or 2)
+    print("6/6 writing the report")
     path = write_report(out)
     print(f"report: {path}")
 
@@ -582,7 +616,8 @@ register("explain", "darkjet", "node/edge saliency, integrated gradients, GNNExp
          "judged, and compared with the 3D-CNN",
          _add_explain, _explain)
 register("sweep", "darkjet", "grid sweep of ResGNN widths and depths", _add_sweep, _sweep)
-register("demo", "darkjet", "simulate, train 3 models x 3 variants, evaluate, explain, report",
+register("demo", "darkjet", "simulate, train 3 models x 3 variants, evaluate, explain, TracIn, "
+         "report",
          _add_demo, _demo)
 register("report", "darkjet", "the dark-jet HTML report of a run directory", _add_report,
          _report)

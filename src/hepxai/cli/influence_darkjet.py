@@ -394,5 +394,13 @@ def _run(args: argparse.Namespace) -> None:
     handlers[args.step](args)
 
 
+def run_step(argv: list[str]) -> None:
+    """Run one step as ``hepxai influence darkjet ARGV`` would, in this process (for other
+    commands, e.g. ``hepxai demo darkjet``): the same options, defaults and handlers."""
+    parser = argparse.ArgumentParser(prog="hepxai influence darkjet")
+    _add(parser)
+    _run(parser.parse_args([str(a) for a in argv]))
+
+
 register("influence", "darkjet", "TracIn proponents/opponents of graph taggers, per-category "
          "study; validated by leave-some-out retraining and kappa pruning", _add, _run)

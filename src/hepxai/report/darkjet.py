@@ -1,7 +1,8 @@
 """The dark-jet section of the report: data, graphs, metric table, ROC and score figures,
 saliency / IG / GNNExplainer figures, their judging (non-noise share vs base rate, AUROC,
-deletion gap, completeness, agreement heat map, deletion curves) and the GNN-vs-3D-CNN
-comparison, rendered from what ``hepxai demo darkjet`` (or the separate commands) wrote into a
+deletion gap, completeness, agreement heat map, deletion curves), the GNN-vs-3D-CNN
+comparison and the training-data influence (TracIn per TP / FP / FN / TN set, kappa pruning,
+LSOR), rendered from what ``hepxai demo darkjet`` (or the separate commands) wrote into a
 run directory.
 
 :func:`section_context` collects everything into a dict; the template
@@ -70,7 +71,7 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     run = Path(run_dir)
     ctx: dict[str, Any] = {"version": __version__, "run_dir": str(run), "data": None,
                            "graphs": None, "graph_views": [], "evaluation": None,
-                           "training": [], "explain": None}
+                           "training": [], "explain": None, "influence": None}
     if (run / "data").is_dir():
         ctx["data"] = _data_summary(run / "data", run / "data_properties.png")
     evaluation = run / "evaluation" / "evaluation.json"
@@ -112,7 +113,8 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         ctx["explain"] = {"methods": methods, "n_jets": summary["n_jets"],
                           "judging": _judging(run / "explain"),
                           "cross_model": _cross_model(run / "explain")}
-    if not any(ctx[k] for k in ("data", "evaluation", "explain")):
+    ctx["influence"] = _influence(run / "influence")
+    if not any(ctx[k] for k in ("data", "evaluation", "explain", "influence")):
         raise HepxaiError(f"{run}: holds no dark-jet results (data/, evaluation/, explain/); "
                           "run 'hepxai demo darkjet --out DIR' first")
     return ctx
@@ -195,6 +197,121 @@ def _cross_model(folder: Path) -> dict[str, Any] | None:
                    "the two model types do not measurably look at the same clusters."))
     return {"rows": rows, "sentence": sentence, "checkpoint": summary["cnn_checkpoint"],
             "figure": _image(folder / "cross_model.png")}
+
+
+INFLUENCE_SETS = {"TP": "dark photon, tagged", "FP": "QCD, tagged",
+                  "FN": "dark photon, missed", "TN": "QCD, not tagged"}
+
+
+def _influence(folder: Path) -> dict[str, Any] | None:
+    """The TracIn category study (``categories.json`` and ``category_SET.png`` of
+    ``hepxai influence darkjet categories``): one table row per TP / FP / FN / TN set, the
+    training set's base rates, a sentence from the numbers; and the kappa / LSOR tables when
+    ``kappa.json`` / ``lsor.json`` lie in ``folder`` or its ``kappa/`` / ``lsor/``."""
+    path = folder / "categories.json"
+    if not folder.is_dir():
+        return None
+    out: dict[str, Any] = {"rows": [], "base": None, "sentence": None, "figures": [],
+                           "kappa": _kappa(folder), "lsor": _lsor(folder), "k": None,
+                           "candidates": None, "threshold": None, "split": None,
+                           "model": None, "counts": {}}
+    if path.exists():
+        summary = json.loads(path.read_text())
+        out.update(k=summary["k"], candidates=summary["candidates"],
+                   threshold=summary["threshold"], split=summary.get("split", "test"),
+                   model=summary.get("explained_model"), counts=summary["category_counts"])
+        for name, s in summary["sets"].items():
+            row = {"name": name, "meaning": INFLUENCE_SETS.get(name, ""),
+                   "jets": s.get("n_jets", 0)}
+            if row["jets"]:
+                row.update(
+                    probability=f"{s['mean_probability']:.3f}",
+                    proponent=f"{s['proponent_mean_score']:.3g}",
+                    opponent=f"{s['opponent_mean_score']:.3g}",
+                    same_class=f"{s['proponent_same_class']:.2f}",
+                    noise=f"{s['proponent_noise_share']:.3f}",
+                    clusters=f"{s['proponent_mean_clusters']:.1f}")
+                out["base"] = {"noise": f"{s['train_noise_share']:.3f}",
+                               "clusters": f"{s['train_mean_clusters']:.1f}"}
+                figure = _image(folder / f"category_{name}.png")
+                if figure:
+                    out["figures"].append({"name": name, "meaning": row["meaning"],
+                                           "image": figure})
+            out["rows"].append(row)
+        out["sentence"] = _influence_sentence(summary["sets"])
+    if not out["rows"] and not out["kappa"] and not out["lsor"]:
+        return None
+    return out
+
+
+def _influence_sentence(sets: dict[str, dict[str, Any]]) -> str | None:
+    """What the category numbers show, in one sentence computed from them."""
+    filled = {name: s for name, s in sets.items() if s.get("n_jets")}
+    if not filled:
+        return None
+    base = next(iter(filled.values()))["train_noise_share"]
+
+    def pooled(names: list[str], key: str) -> float:
+        jets = sum(filled[n]["n_jets"] for n in names)
+        return sum(filled[n][key] * filled[n]["n_jets"] for n in names) / jets
+
+    above = [n for n, s in filled.items() if s["proponent_noise_share"] > base]
+    most = max(filled, key=lambda n: filled[n]["proponent_noise_share"])
+    every = list(filled)
+    parts = [f"the proponents hold more noise clusters than the training set (base rate "
+             f"{base:.3f}) in {len(above)} of {len(filled)} sets"
+             + (f" ({', '.join(above)})" if above else "")
+             + f", most in {most} ({filled[most]['proponent_noise_share']:.3f}), and have "
+             f"{pooled(every, 'proponent_mean_clusters'):.1f} clusters on average against "
+             f"{filled[most]['train_mean_clusters']:.1f} for a training jet"]
+    right = [n for n in ("TP", "TN") if n in filled]
+    wrong = [n for n in ("FP", "FN") if n in filled]
+    if right and wrong:
+        r, w = pooled(right, "proponent_mean_score"), pooled(wrong, "proponent_mean_score")
+        parts.append(f"the misclassified jets ({', '.join(wrong)}) have a mean top-proponent "
+                     f"score of {w:.3g} against {r:.3g} for the correctly classified ones "
+                     f"({', '.join(right)})" + (f", {w / r:.1f} times as large" if r > 0 else ""))
+    return "On these test jets, " + "; ".join(parts) + "."
+
+
+def _kappa(folder: Path) -> dict[str, Any] | None:
+    """The kappa-pruning table (``kappa.json``) and figure."""
+    path = next((p for p in (folder / "kappa.json", folder / "kappa" / "kappa.json")
+                 if p.exists()), None)
+    if path is None:
+        return None
+    summary = json.loads(path.read_text())
+    rows = [{"kappa": f"{r['kappa']:g}", "mode": r["mode"], "removed": f"{r['removed']:,}",
+             "signal": "" if r["mode"] == "none" else f"{r['removed_signal_share']:.2f}",
+             "auc": f"{r['auc']:.4f}", "loss": f"{r['loss']:.4f}",
+             "accuracy": f"{r['accuracy']:.4f}"} for r in summary["rows"]]
+    config = summary["config"]
+    return {"rows": rows, "n_pool": summary["n_pool"], "n_test": summary["n_test"],
+            "epochs": _epochs(config["retrain"]["epochs"]), "per_class": config["per_class"],
+            "score": summary["score"], "figure": _image(path.parent / "kappa.png")}
+
+
+def _epochs(epochs: int | None) -> str:
+    return "the preset's epochs" if epochs is None else \
+        f"{epochs} epoch{'' if epochs == 1 else 's'}"
+
+
+def _lsor(folder: Path) -> dict[str, Any] | None:
+    """The leave-some-out table (``lsor.json``) and figure."""
+    path = next((p for p in (folder / "lsor.json", folder / "lsor" / "lsor.json")
+                 if p.exists()), None)
+    if path is None:
+        return None
+    summary = json.loads(path.read_text())
+    c, p, r = summary["config"], summary["proponents"], summary["random"]
+    return {"n_pool": summary["n_pool"], "n_test": c["n_test"], "k": c["k"],
+            "selection": c["selection"], "seeds": ", ".join(map(str, c["seeds"])),
+            "epochs": _epochs(c["retrain"]["epochs"]),
+            "removed": f"{np.mean([s['removed'] for s in summary['per_seed']]):.0f}",
+            "proponents": f"{p['delta_mean']:+.4f} ± {p['delta_se']:.4f}",
+            "random": f"{r['delta_mean']:+.4f} ± {r['delta_se']:.4f}",
+            "ratio": f"{p['ratio']:.2f} ± {p['ratio_se']:.2f}",
+            "figure": _image(path.parent / "lsor.png")}
 
 
 def _markdown_rows(table: str) -> list[list[str]]:
