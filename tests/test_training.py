@@ -81,6 +81,23 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(muon_dir, tmp_pat
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(),
                             strict=True):
         assert torch.equal(a, b), name
+    # every checkpoint records its epoch's mean step size (TracIn's weight under a one-cycle
+    # schedule), computed here from torch's OneCycleLR independently of the loop
+    recipe = straight.recipe
+    steps = -(-len(train_set) // recipe.batch_size)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=recipe.learning_rate)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.learning_rate,
+                                                   total_steps=3 * steps)
+    rates = []
+    for _ in range(3 * steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    for epoch in (1, 2, 3):
+        state = torch.load(tmp_path / "straight" / "checkpoints" / f"epoch_{epoch:03d}.pt",
+                           weights_only=False)
+        expected = np.mean(rates[(epoch - 1) * steps:epoch * steps])
+        assert state["learning_rate"] == pytest.approx(expected, rel=1e-9)
 
 
 class _Interrupt(Exception):

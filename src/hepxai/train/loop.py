@@ -218,7 +218,9 @@ def _train_epoch(model: nn.Module, task: Task, train_set: Any, optimizer: torch.
     batches = task.batches(train_set, recipe.batch_size, True, seed * 1_000_003 + epoch)
     meter = task.meter()
     loss_sum, n_seen = 0.0, 0
-    learning_rate = optimizer.param_groups[0]["lr"]
+    # TracIn weighs each epoch checkpoint by the step size of its epoch; under a schedule
+    # (one-cycle ends near 0) the epoch's mean step size is that weight, not its last one
+    rate_sum, n_steps = 0.0, 0
     bar = progress(batches, desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="batch")
     for batch in bar:
         batch = task.to_device(batch, device, model)
@@ -226,7 +228,8 @@ def _train_epoch(model: nn.Module, task: Task, train_set: Any, optimizer: torch.
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        learning_rate = optimizer.param_groups[0]["lr"]
+        rate_sum += optimizer.param_groups[0]["lr"]
+        n_steps += 1
         scheduler.step()
         n = task.batch_len(batch)
         with torch.no_grad():
@@ -235,7 +238,8 @@ def _train_epoch(model: nn.Module, task: Task, train_set: Any, optimizer: torch.
         n_seen += n
         bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}", **meter.postfix(), refresh=False)
     return {"loss": loss_sum / max(n_seen, 1), **meter.result(),
-            "learning_rate": learning_rate, "events": n_seen}
+            "learning_rate": rate_sum / n_steps if n_steps else optimizer.param_groups[0]["lr"],
+            "events": n_seen}
 
 
 def _resume(checkpoints: Path, model: nn.Module, optimizer: torch.optim.Optimizer,

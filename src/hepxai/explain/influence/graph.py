@@ -11,8 +11,8 @@ so with ``e = sigmoid(z) - y`` (the error term, in probability units)
     TracIn(train i, test j) = sum_c lr_c  e_ci e_cj (h_ci . h_cj + 1)
 
 over the checkpoints ``c`` with the step size ``lr_c`` of their epoch (the ``learning_rate`` the
-training loop stores). Scores are in loss units; positive = proponent (a step on ``i`` lowers the
-loss of ``j``), negative = opponent.
+training loop stores: the mean over the epoch's steps). Scores are in loss units; positive =
+proponent (a step on ``i`` lowers the loss of ``j``), negative = opponent.
 
 Precompute (:meth:`GraphTracIn.precompute`): per checkpoint one batched pass over the training
 graphs gives ``h`` and ``e``; the store keeps the gradients themselves, ``e [h, 1]``,

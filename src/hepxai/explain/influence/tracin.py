@@ -3,14 +3,14 @@ matrix products.
 
     TracIn(z, z') = sum_i eta_i  grad_w l(w_i, z) . grad_w l(w_i, z')        (thesis eq. 3.12)
 
-over checkpoints ``w_i`` with the step size ``eta_i`` used in their epoch (the ``learning_rate``
-the training loop stores), and ``l`` the training loss itself: the absolute error summed over the
-two outputs in the model's encoded target space, ``l = sum_j |f_j(x) - t_j|`` with
-``t = model.encode_targets(y)``. Its gradient with respect to the output is ``g = sign(f - t)``
-``(2,)``. A positive score makes ``z`` a *proponent* of ``z'`` (a gradient step on ``z`` lowers
-the loss of ``z'``), a negative one an *opponent*. Scores are in units of loss (step size times
-squared loss gradient); the mean over a batch that SGD takes is a constant factor and left out,
-as in the paper and Captum.
+over checkpoints ``w_i`` with the step size ``eta_i`` of their epoch (the ``learning_rate`` the
+training loop stores: the mean over the epoch's steps), and ``l`` the training loss itself: the
+absolute error summed over the two outputs in the model's encoded target space,
+``l = sum_j |f_j(x) - t_j|`` with ``t = model.encode_targets(y)``. Its gradient with respect to
+the output is ``g = sign(f - t)`` ``(2,)``. A positive score makes ``z`` a *proponent* of ``z'``
+(a gradient step on ``z`` lowers the loss of ``z'``), a negative one an *opponent*. Scores are in
+units of loss (step size times squared loss gradient); the mean over a batch that SGD takes is a
+constant factor and left out, as in the paper and Captum.
 
 Two variants, both "precompute once, then every query is a matrix product":
 
