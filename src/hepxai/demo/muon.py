@@ -29,7 +29,7 @@ class DemoSize:
 
 SIZES = {
     "quick": DemoSize("quick", 2_000, 1, 500, 2_000, 1, 600, 4, 2_000),
-    "full": DemoSize("fast", 20_000, 2, 5_000, 20_000, 4, 5_000, 20, 20_000),
+    "full": DemoSize("fast", 50_000, 2, 5_000, 20_000, 4, 5_000, 20, 20_000),
 }
 MODELS = ("attribution-cnn", "tracin-cnn", "convsdt")
 
