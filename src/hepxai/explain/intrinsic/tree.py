@@ -63,9 +63,11 @@ class DecisionFlow:
         for part in chunks(len(x), self.batch_size if not relevance else 16):
             with torch.no_grad():
                 p = self.tree.branch_probabilities(tree_input(self.model, x[part]))
+                reach = self.tree.leaf_probabilities(p)
                 branch.append(p.double().numpy())
-                leaves.append(self.tree.leaf_probabilities(p).double().numpy())
-                outputs.append(self.model(x[part]).double().numpy())
+                leaves.append(reach.double().numpy())
+                # the model's output is the tree's leaf mixture, decoded: no second forward pass
+                outputs.append(self.model.decode_outputs(self.tree.leaves(reach)).double().numpy())
             if relevance:
                 maps.append(self.node_relevance(x[part]))
         return TreePath(np.concatenate(branch), np.concatenate(leaves), self.leaf_values(),
