@@ -26,10 +26,15 @@ def use_style() -> None:
         _STYLE_SET = True
 
 
-def save(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
-    """Save ``fig`` to ``path`` atomically (format from the suffix) and close it."""
+def save(fig: plt.Figure, path: str | os.PathLike[str], tight: bool = True) -> Path:
+    """Save ``fig`` to ``path`` atomically (format from the suffix) and close it.
+
+    ``tight=False`` keeps the figure's own extent: for figures laid out by hand in figure
+    coordinates, where the tight bounding box would only cost a second full draw.
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", bbox_inches="tight")
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png",
+                    bbox_inches="tight" if tight else None)
     plt.close(fig)
     return path

@@ -25,6 +25,7 @@ def _hits(ax, image: np.ndarray, truth: np.ndarray | None, title: str) -> None:
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.minorticks_off()
 
 
 def plot_decision_flow(path: TreePath, i: int, image: np.ndarray, truth: np.ndarray | None,
@@ -63,6 +64,7 @@ def plot_decision_flow(path: TreePath, i: int, image: np.ndarray, truth: np.ndar
             ax.set_title(name, fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
+            ax.minorticks_off()
 
     # the tree: inner nodes level by level, relevance image + colour bar each
     on_path = set(path.max_probability_path[i].tolist())
@@ -77,14 +79,15 @@ def plot_decision_flow(path: TreePath, i: int, image: np.ndarray, truth: np.ndar
         h = 0.055
         for j in range(count):
             node = count - 1 + j
-            cx = (j + 0.5) / count
+            cx = 0.975 * (j + 0.5) / count  # room for the last colour bar's labels
             ax = fig.add_axes((cx - w / 2, level_y[level] - h / 2, w * 0.9, h))
             if relevance is not None:
                 scale = float(np.abs(relevance[node]).max()) or 1.0
                 im = ax.imshow(relevance[node], aspect="auto", cmap="RdBu_r",
                                interpolation="nearest", norm=TwoSlopeNorm(0, -scale, scale))
                 cax = fig.add_axes((cx - w / 2 + w * 0.91, level_y[level] - h / 2, 0.003, h))
-                bar = fig.colorbar(im, cax=cax)
+                bar = fig.colorbar(im, cax=cax, ticks=[-scale, 0, scale])
+                bar.ax.minorticks_off()  # the HEP style's minor ticks cost most of the drawing
                 bar.ax.tick_params(labelsize=5, length=1)
                 bar.ax.yaxis.get_offset_text().set_fontsize(5)
             p_left = path.branch_probabilities[i, node]
@@ -96,13 +99,14 @@ def plot_decision_flow(path: TreePath, i: int, image: np.ndarray, truth: np.ndar
                 spine.set_linewidth(2.5 if node in on_path else 0.8)
             ax.set_xticks([])
             ax.set_yticks([])
+            ax.minorticks_off()
             centres[node] = (cx, level_y[level] + h / 2 + 0.012, level_y[level] - h / 2)
 
     # leaves: probability, pT and eta
     n_leaves = 2**depth
     leaf_y = bottom - 0.02
     for leaf in range(n_leaves):
-        cx = (leaf + 0.5) / n_leaves
+        cx = 0.975 * (leaf + 0.5) / n_leaves
         p = path.leaf_probabilities[i, leaf]
         pt, eta = path.leaf_values[leaf][:2]
         colour = ON_PATH if leaf == best_leaf else "#444444"
@@ -123,7 +127,7 @@ def plot_decision_flow(path: TreePath, i: int, image: np.ndarray, truth: np.ndar
                                  lw=3 if on else 0.6, alpha=1 if on else 0.5))
     back.text(0.01, 0.01, "node images: gradient x input of the node's decision (red pushes "
               "left); green: maximum-probability path", fontsize=9)
-    return save(fig, out)
+    return save(fig, out, tight=False)  # every axes is placed by hand inside the figure
 
 
 def plot_leaf_usage(path: TreePath, true_pt: np.ndarray, out: str | os.PathLike[str]) -> Path:

@@ -19,6 +19,7 @@ from hepxai.explain.attribution.base import as_images, chunks
 from hepxai.explain.registry import register
 from hepxai.explain.types import TreePath
 from hepxai.models.base import OUTPUTS, MuonRegressor
+from hepxai.models.inference import inference_copy
 from hepxai.models.soft_tree import SoftDecisionTree
 
 
@@ -40,15 +41,23 @@ def tree_input(model: MuonRegressor, x: torch.Tensor) -> torch.Tensor:
 
 @register("tree", "muon")
 class DecisionFlow:
-    """``DecisionFlow(model).explain(images, relevance=False) -> TreePath``."""
+    """``DecisionFlow(model).explain(images, relevance=False) -> TreePath``.
 
-    batch_size = 1024
+    ``fused``: the tree's features come from an inference copy of the conv stack (BatchNorm
+    folded into the convolutions, channels-last; the same function to float rounding, about 2x
+    faster on CPU); node relevance always differentiates the model itself.
+    """
+
+    batch_size = 256  # larger batches of full-resolution feature maps fall out of the CPU caches
 
     def __init__(self, model: MuonRegressor, targets: Sequence[str] | None = None,
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, fused: bool = True):
         self.tree = soft_tree_of(model)
         self.model = model.eval()
         self.batch_size = batch_size or self.batch_size
+        body = getattr(model, "body", None)
+        self.features = inference_copy(body) if fused and body is not None else \
+            (lambda x: tree_input(self.model, x))
 
     def leaf_values(self) -> np.ndarray:
         """``(2^d, 2)`` the leaves' predictions in physical units (the decoding is affine, so
@@ -62,7 +71,7 @@ class DecisionFlow:
         branch, leaves, outputs, maps = [], [], [], []
         for part in chunks(len(x), self.batch_size if not relevance else 16):
             with torch.no_grad():
-                p = self.tree.branch_probabilities(tree_input(self.model, x[part]))
+                p = self.tree.branch_probabilities(self.features(x[part]))
                 reach = self.tree.leaf_probabilities(p)
                 branch.append(p.double().numpy())
                 leaves.append(reach.double().numpy())
