@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
 DEMO_FLAGS ?=
 
-.PHONY: venv demo browser test bench bench-data bench-models bench-explain lint clean
+.PHONY: venv demo browser test bench bench-data bench-models bench-explain bench-tree lint clean
 
 venv: $(STAMP)
 
@@ -44,6 +44,11 @@ bench-models: $(STAMP)
 
 bench-explain: $(STAMP)
 	$(BIN)/python bench/explain.py
+
+# the decision-flow benchmark reads the distilled ConvSDT that 'make demo' trains
+bench-tree: $(STAMP)
+	$(BIN)/python bench/tree.py --checkpoint runs/demo-muon/models/convsdt-distilled/best.pt \
+		--data runs/demo-muon/data
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

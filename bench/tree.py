@@ -24,7 +24,7 @@ from hepxai.data.muon.loader import MuonDataset
 from hepxai.data.muon.store import MuonFile, split_path
 from hepxai.explain.intrinsic.study import confidence_study, feature_maps, flow_of_dataset
 from hepxai.explain.intrinsic.tree import DecisionFlow, tree_input
-from hepxai.train.checkpoint import load_model
+from hepxai.train.checkpoint import load_model, read_checkpoint
 from hepxai.viz.tree import plot_decision_flow
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +47,15 @@ def reference_flow(model, images: torch.Tensor) -> np.ndarray:
                     node = 2 * node + (1 if left else 2)
                 out[e, leaf] = reach
     return out
+
+
+def _describe(checkpoint: Path) -> str:
+    state = read_checkpoint(checkpoint)
+    identity = state.get("identity", {})
+    teacher = identity.get("teacher")
+    return (f"{identity.get('model')} ({identity.get('preset')}) trained on "
+            f"{identity.get('n_train', 0):,} events for {state.get('epoch')} epoch(s)"
+            + (f", distilled from {teacher}" if teacher else ""))
 
 
 def main() -> None:
@@ -98,8 +107,7 @@ def main() -> None:
         "",
         f"Command: `.venv/bin/python bench/tree.py --checkpoint {args.checkpoint} "
         f"--data {args.data}` ({torch.get_num_threads()} threads, {platform.machine()}, "
-        f"torch {torch.__version__}). Model: {model.name} ({model.preset}), "
-        f"{getattr(model, 'identity', {}) or ''}".rstrip(),
+        f"torch {torch.__version__}). Model: {_describe(args.checkpoint)}.",
         "",
         "| what | seconds | target |",
         "| --- | ---: | ---: |",
