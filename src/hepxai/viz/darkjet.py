@@ -1,5 +1,6 @@
 """Dark-jet figures: ROC and rejection, score distributions, 3D graph views (PNG and a
-self-contained interactive HTML), per-layer saliency maps (jet pT vs the layer's energy ratio).
+self-contained interactive HTML), per-layer saliency maps (jet pT vs the layer's energy ratio),
+judging (deletion curves, GNN vs 3D-CNN), TracIn proponents and opponents, LSOR / kappa bars.
 """
 
 from __future__ import annotations
@@ -373,4 +374,67 @@ def plot_cross_model(results: Mapping, path: str | os.PathLike[str]) -> Path:
         ax.tick_params(labelsize=8)
     axes[0][0].set_ylabel("jets (normalised)", fontsize=9)
     axes[0][0].legend(fontsize=7, loc="upper left")
+    return save(fig, path)
+
+
+# -- data influence (TracIn) -----------------------------------------------------------------
+def plot_graph_proponents(influence, index: int, train: GraphSet, test: GraphSet,
+                          path: str | os.PathLike[str], *, title: str = "", n: int = 4) -> Path:
+    """Test jet ``index`` of ``influence`` (left) and its ``n`` top proponents (top row) and
+    opponents (bottom row) as (d_eta, d_phi) scatters, colour = log10 cluster energy [GeV],
+    crosses = noise clusters (simulator truth)."""
+    use_style()
+    n = min(n, influence.proponent_ids.shape[1])
+    fig, axes = plt.subplots(2, n + 1, figsize=(3.4 * (n + 1), 7.4), squeeze=False)
+    fig.subplots_adjust(hspace=0.6, wspace=0.3, top=0.84)
+    energies = np.log10(np.maximum(np.concatenate([train.energy, test.energy]), 1e-3))
+    norm = plt.Normalize(float(np.quantile(energies, 0.01)), float(np.quantile(energies, 0.99)))
+
+    def draw(ax, graphs, row: int, label: str) -> object:
+        a, b = graphs.node_offsets[row], graphs.node_offsets[row + 1]
+        pos, noise = graphs.pos[a:b], graphs.is_noise[a:b]
+        colour = np.log10(np.maximum(graphs.energy[a:b], 1e-3))
+        points = None
+        for mask, marker in ((~noise, "o"), (noise, "x")):
+            if mask.any():
+                points = ax.scatter(pos[mask, 0], pos[mask, 1], c=colour[mask], cmap="viridis",
+                                    norm=norm, marker=marker, s=40)
+        kind = "DP" if graphs.y[row] > 0.5 else "QCD"
+        ax.set_title(f"{label} ({kind})", fontsize=10)
+        ax.set_xlim(-0.45, 0.45)
+        ax.set_ylim(-0.45, 0.45)
+        ax.set_xlabel(r"$\Delta\eta$", fontsize=10)
+        ax.set_ylabel(r"$\Delta\phi$", fontsize=10)
+        ax.tick_params(labelsize=8)
+        return points
+
+    points = draw(axes[0, 0], test, int(influence.test_ids[index]), "test jet")
+    axes[1, 0].axis("off")
+    for column in range(n):
+        for line, side in enumerate(("proponent", "opponent")):
+            row = int(getattr(influence, f"{side}_ids")[index, column])
+            score = getattr(influence, f"{side}_scores")[index, column]
+            draw(axes[line, column + 1], train, row, f"{side} #{row}\n{score:+.3g}")
+    if points is not None:
+        fig.colorbar(points, ax=axes, label=r"$\log_{10} E$ [GeV]", shrink=0.8)
+    fig.suptitle(title + "  (crosses: noise clusters)", fontsize=12, y=0.98)
+    return save(fig, path)
+
+
+def plot_study_bars(values: dict[str, tuple[float, float]], label: str,
+                    path: str | os.PathLike[str]) -> Path:
+    """One bar per entry ``name -> (value, error)``."""
+    use_style()
+    fig, ax = plt.subplots(figsize=(1.6 * len(values) + 2, 4.5))
+    names = list(values)
+    ax.bar(range(len(names)), [values[k][0] for k in names],
+           yerr=[values[k][1] for k in names], capsize=4, color="tab:blue")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=10)
+    ax.set_ylabel(label)
+    low = min(v[0] - v[1] for v in values.values())
+    high = max(v[0] + v[1] for v in values.values())
+    if low > 0:  # AUC-like values: zoom on the differences
+        pad = 0.1 * (high - low) + 1e-3
+        ax.set_ylim(low - pad, high + pad)
+    ax.axhline(0.0, color="black", linewidth=0.8)
     return save(fig, path)
