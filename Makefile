@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
 DEMO_FLAGS ?=
 
-.PHONY: venv demo browser test bench bench-data bench-models bench-explain bench-tree lint clean
+.PHONY: venv demo browser test bench bench-data bench-models bench-explain bench-tree bench-judging lint clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,10 @@ bench-explain: $(STAMP)
 bench-tree: $(STAMP)
 	$(BIN)/python bench/tree.py --checkpoint runs/demo-muon/models/convsdt-distilled/best.pt \
 		--data runs/demo-muon/data
+
+# judging tables of the attribution methods on the demo's trained CNNs
+bench-judging: $(STAMP)
+	$(BIN)/python bench/judging.py --run runs/demo-muon
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
