@@ -16,6 +16,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,9 @@ def _explain(run: Path, name: str, out: Path, per_category: int, pool: int) -> l
             str(run / "data"), "--events-per-category", str(per_category), "--pool", str(pool),
             "--methods", METHODS, "--seed", "2", "--out", str(out)]
     if not (out / "judging.json").exists():
+        start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "hepxai", *argv], check=True)
+        (out / "seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
     return argv
 
 
@@ -50,11 +53,12 @@ def blind_share(events: Path) -> dict[str, float]:
             for c in np.unique(saved["categories"]) if c != "only-noise"}
 
 
-def _section(name: str, judging: dict, argv: list[str], blind: dict[str, float]) -> list[str]:
+def _section(name: str, judging: dict, argv: list[str], blind: dict[str, float],
+             seconds: str) -> list[str]:
     scores, methods = judging["scores"], judging["methods"]
     counts = judging["categories"]
     lines = [f"### {name}", "", f"`hepxai {' '.join(argv)}`; events per category: "
-             + ", ".join(f"{c} {n}" for c, n in counts.items()) + ".", "",
+             + ", ".join(f"{c} {n}" for c, n in counts.items()) + f"; {seconds} s wall.", "",
              "| method | muon share (TP) | precision@k (TP) | AUROC muon vs noise hits (TP) | "
              "deletion gap [GeV] | completeness error | stability |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -107,8 +111,10 @@ def main() -> None:
     for name in MODELS:
         out = args.work / name
         argv = _explain(args.run, name, out, args.per_category, args.pool)
+        timing = out / "seconds.txt"
+        seconds = timing.read_text().strip() if timing.exists() else "(not timed)"
         lines += _section(name, json.loads((out / "judging.json").read_text()), argv,
-                          blind_share(out / "events.npz"))
+                          blind_share(out / "events.npz"), seconds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
