@@ -43,7 +43,7 @@ bench-models: $(STAMP)
 	$(BIN)/python bench/models.py
 
 bench-explain: $(STAMP)
-	$(BIN)/python bench/explain.py
+	$(BIN)/python bench/explain.py --data runs/demo-muon/data
 
 # the decision-flow benchmark reads the distilled ConvSDT that 'make demo' trains
 bench-tree: $(STAMP)

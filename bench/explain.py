@@ -71,8 +71,9 @@ def main() -> None:
     rows = np.flatnonzero((counts >= 20) & (counts <= 40))[:args.events]  # typical events
     images = val.images.to_dense(rows).astype(np.float32)
     lines = ["## Attribution methods (muon)", "",
-             "Command: `.venv/bin/python bench/explain.py` (2 cores, shared machine; fast "
-             "Attribution CNN; target pT; validation events with "
+             f"Command: `.venv/bin/python bench/explain.py --data {args.data}` (2 cores; an "
+             "untrained fast Attribution CNN: the cost does not depend on the weights; target "
+             "pT; validation events with "
              f"{', '.join(str(int(counts[r])) for r in rows)} hits).", ""]
 
     smooth = SmoothGrad(model, targets="pt", copies=100, sigma=0.02)
