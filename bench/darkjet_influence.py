@@ -140,8 +140,8 @@ def write_section(result: dict, command: str, load: tuple[float, float]) -> str:
         f"{t['n_test']:,} test jets, {SETTINGS.variant} graphs; ResGNN quick preset "
         f"({t['parameters']:,} parameters), {result['epochs']} epochs, one-cycle Adam; TracIn "
         f"over the checkpoints of epochs {', '.join(map(str, t['epochs']))} (learning rates "
-        f"{', '.join(f'{r:.3g}' for r in t['learning_rates'])}: the one-cycle schedule ends "
-        "near zero, so the last checkpoint weighs little).", "",
+        f"{', '.join(f'{r:.3g}' for r in t['learning_rates'])}: each epoch's mean step size "
+        "under the one-cycle schedule).", "",
         "| step | ours (batched, matrix products) | reference (per-jet autograd loop) | ratio |",
         "| --- | ---: | ---: | ---: |",
         f"| precompute, {t['n_train']:,} jets x {len(t['timings'])} checkpoints | "
