@@ -56,10 +56,11 @@ from hepxai.explain.influence.tracin import (
     CheckpointRef,
     _merge_top,
     _sha256,
+    describe_checkpoints,
     select_checkpoints,
 )
 from hepxai.explain.types import Influence
-from hepxai.train.checkpoint import load_model, read_checkpoint
+from hepxai.train.checkpoint import load_model
 
 METHOD = "tracin-last-layer-graph"
 FORMAT = "hepxai-graph-tracin"
@@ -89,33 +90,13 @@ def run_graph_checkpoints(run_dir: str | os.PathLike[str], spec: str | None = No
 def describe_graph_checkpoints(paths: Sequence[str | os.PathLike[str]]) -> list[CheckpointRef]:
     """Read and check the checkpoints: graph taggers of one dark-jet run, each with a positive
     learning rate. One-line :class:`HepxaiError` otherwise."""
-    if not paths:
-        raise HepxaiError("no checkpoints given; pass a run directory or --checkpoints")
-    refs = []
-    for path in map(Path, paths):
-        state = read_checkpoint(path, use_case="darkjet")
-        if state.get("model") not in GRAPH_MODELS:
-            raise HepxaiError(f"{path}: a {state.get('model')} checkpoint; graph TracIn needs "
-                              f"one of {', '.join(GRAPH_MODELS)}")
-        rate = state.get("learning_rate")
-        if not (isinstance(rate, int | float) and math.isfinite(rate) and rate > 0):
-            raise HepxaiError(f"{path}: no positive learning rate stored ({rate!r}); use the "
-                              "epoch checkpoints of 'hepxai train darkjet' "
-                              "(RUN/checkpoints/epoch_NNN.pt)")
-        identity = state.get("identity") or {}
-        refs.append(CheckpointRef(path=str(path.resolve()), epoch=int(state.get("epoch", -1)),
-                                  learning_rate=float(rate), sha256=_sha256(path),
-                                  model=str(state["model"]), preset=str(state["preset"]),
-                                  seed=identity.get("seed"), n_train=identity.get("n_train")))
-    first = refs[0]
-    for ref in refs[1:]:
-        if (ref.model, ref.preset, ref.seed, ref.n_train) != \
-                (first.model, first.preset, first.seed, first.n_train):
-            raise HepxaiError(f"{ref.path} is a checkpoint of another run ({ref.describe()}) "
-                              f"than {first.path} ({first.describe()}); give one run's")
-    if len({r.sha256 for r in refs}) != len(refs):
-        raise HepxaiError("the same checkpoint is given twice; give each checkpoint once")
-    return refs
+    return describe_checkpoints(paths, use_case="darkjet", check=_check_graph_model)
+
+
+def _check_graph_model(path: Path, state: dict[str, Any]) -> None:
+    if state.get("model") not in GRAPH_MODELS:
+        raise HepxaiError(f"{path}: a {state.get('model')} checkpoint; graph TracIn needs "
+                          f"one of {', '.join(GRAPH_MODELS)}")
 
 
 def check_head(model: nn.Module) -> nn.Linear:

@@ -42,7 +42,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -149,25 +149,27 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def describe_checkpoints(paths: Sequence[str | os.PathLike[str]]) -> list[CheckpointRef]:
-    """Read and check the checkpoints TracIn will use: torch models of one run, each with its
-    learning rate. One-line :class:`HepxaiError` otherwise."""
+def describe_checkpoints(paths: Sequence[str | os.PathLike[str]], use_case: str = "muon",
+                         check: Callable[[Path, dict[str, Any]], None] | None = None
+                         ) -> list[CheckpointRef]:
+    """Read and check the checkpoints TracIn will use: torch models of one run of ``use_case``,
+    each with its learning rate; ``check(path, state)`` may refuse a model kind. One-line
+    :class:`HepxaiError` otherwise."""
     if not paths:
         raise HepxaiError("no checkpoints given; pass a run directory or --checkpoints")
     refs = []
     for path in map(Path, paths):
-        state = read_checkpoint(path)
-        if "estimator" in state or state.get("model") == "decision-tree":
-            raise HepxaiError(f"{path}: a scikit-learn decision tree has no gradients; TracIn "
-                              "needs a torch model such as tracin-cnn")
+        state = read_checkpoint(path, use_case=use_case)
+        (check or _check_muon_model)(path, state)
         rate = state.get("learning_rate")
         if rate is None:
             raise HepxaiError(f"{path}: the checkpoint stores no learning rate; TracIn weights "
                               "each checkpoint by its step size, so use the epoch checkpoints "
-                              "written by 'hepxai train muon' (RUN/checkpoints/epoch_NNN.pt)")
+                              f"written by 'hepxai train {use_case}' (RUN/checkpoints/"
+                              "epoch_NNN.pt)")
         if not (isinstance(rate, int | float) and math.isfinite(rate) and rate > 0):
             raise HepxaiError(f"{path}: learning rate {rate!r} is not a positive number; use "
-                              "checkpoints written by 'hepxai train muon'")
+                              f"checkpoints written by 'hepxai train {use_case}'")
         identity = state.get("identity") or {}
         refs.append(CheckpointRef(path=str(path.resolve()), epoch=int(state.get("epoch", -1)),
                                   learning_rate=float(rate), sha256=_sha256(path),
@@ -184,6 +186,12 @@ def describe_checkpoints(paths: Sequence[str | os.PathLike[str]]) -> list[Checkp
     if len(set(hashes)) != len(hashes):
         raise HepxaiError("the same checkpoint is given twice; give each checkpoint once")
     return refs
+
+
+def _check_muon_model(path: Path, state: dict[str, Any]) -> None:
+    if "estimator" in state or state.get("model") == "decision-tree":
+        raise HepxaiError(f"{path}: a scikit-learn decision tree has no gradients; TracIn "
+                          "needs a torch model such as tracin-cnn")
 
 
 # -- the training file -------------------------------------------------------------------------
