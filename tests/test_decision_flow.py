@@ -36,6 +36,10 @@ def test_leaf_probabilities_and_mixture(convsdt):
         out = convsdt(x).double().numpy()
     np.testing.assert_allclose(path.contributions.sum(1), out, atol=1e-6 * np.abs(out).max())
     np.testing.assert_allclose(path.outputs, out, rtol=1e-6)
+    # the plain model gives the same flow (the default reads the features from the BN-folded copy)
+    plain = DecisionFlow(convsdt, fused=False).explain(x)
+    np.testing.assert_allclose(plain.leaf_probabilities, path.leaf_probabilities, atol=1e-5)
+    np.testing.assert_allclose(plain.outputs, out, rtol=1e-6)
 
 
 def test_max_probability_path_is_the_root_path_of_the_best_leaf(convsdt):
@@ -80,7 +84,7 @@ def test_confidence_cut_uses_the_evaluation_predictions(convsdt, muon_dir):
     from hepxai.data.muon.loader import MuonDataset
     from hepxai.train.muon import predict
 
-    flow = DecisionFlow(convsdt)
+    flow = DecisionFlow(convsdt, fused=False)  # as tree_study: the evaluation's predictions
     val, noise = MuonDataset(muon_dir / "val.h5"), MuonDataset(muon_dir / "noise.h5")
     muon_path = flow_of_dataset(flow, val, "val")
     noise_path = flow_of_dataset(flow, noise, "noise")

@@ -98,7 +98,9 @@ def tree_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
     from hepxai.viz.tree import plot_decision_flow, plot_leaf_usage
 
     out = Path(out)
-    flow = DecisionFlow(model)
+    # the plain model, not the BN-folded copy: the confidence cut then acts on exactly the
+    # predictions of the evaluation tables (the copy agrees only to float rounding)
+    flow = DecisionFlow(model, fused=False)
     val = MuonFile(split_path(data_dir, "val"))
     val_set = MuonDataset(val, rows=np.arange(min(pool, len(val))))
     muon_flow = flow_of_dataset(flow, val_set, "decision flow (validation)")
