@@ -1,4 +1,6 @@
-"""Shared fixtures: quiet progress bars and one small simulated muon data directory."""
+"""Shared fixtures: quiet progress bars, one small simulated muon data directory, and one
+torch thread for modules of tiny models (``pytestmark = pytest.mark.usefixtures(
+"one_torch_thread")``)."""
 
 from __future__ import annotations
 
@@ -23,3 +25,15 @@ def muon_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("muon") / "data"
     simulate_dataset(out, SplitSizes(**MUON_SIZES), seed=MUON_SEED, workers=1)
     return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny graphs gain nothing from intra-op threads, and on a shared machine the thread
+    synchronisation of many small ops costs more than the ops (up to 30x here)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

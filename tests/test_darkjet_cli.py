@@ -9,21 +9,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import torch
+from cli_checks import user_error
 
 from hepxai.cli import main as cli
 from hepxai.explain.types import Attribution
 from hepxai.metrics.classification import roc_auc
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny graphs gain nothing from intra-op threads, and on a shared machine the thread
-    synchronisation of many small ops costs more than the ops (up to 30x here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +23,6 @@ def data_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("darkjet") / "data"
     assert cli(["simulate", "darkjet", "--out", str(out), "--n", "400", "--seed", "3"]) == 0
     return out
-
-
-def _user_error(capsys, argv) -> str:
-    code = None
-    try:
-        code = cli([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "error" in err[0] and "Traceback" not in err[0], err
-    return err[0]
 
 
 def test_train_evaluate_explain(data_dir, tmp_path, capsys):
@@ -139,29 +120,29 @@ def test_demo_writes_the_report(tmp_path):
 
 
 def test_bad_input_is_one_line(data_dir, tmp_path, capsys):
-    _user_error(capsys, ["simulate", "darkjet", "--n", "0", "--out", tmp_path / "x"])
-    _user_error(capsys, ["simulate", "darkjet", "--n", "2", "--out", tmp_path / "x"])
-    _user_error(capsys, ["train", "darkjet", "--preset", "huge", "--data", data_dir])
-    _user_error(capsys, ["train", "darkjet", "--data", tmp_path / "none", "--out",
+    user_error(capsys, ["simulate", "darkjet", "--n", "0", "--out", tmp_path / "x"])
+    user_error(capsys, ["simulate", "darkjet", "--n", "2", "--out", tmp_path / "x"])
+    user_error(capsys, ["train", "darkjet", "--preset", "huge", "--data", data_dir])
+    user_error(capsys, ["train", "darkjet", "--data", tmp_path / "none", "--out",
                          tmp_path / "r"])
-    _user_error(capsys, ["train", "darkjet", "--radius-factor", "-1", "--data", data_dir])
-    _user_error(capsys, ["train", "darkjet", "--model", "cnn3d", "--hidden", "8", "--data",
+    user_error(capsys, ["train", "darkjet", "--radius-factor", "-1", "--data", data_dir])
+    user_error(capsys, ["train", "darkjet", "--model", "cnn3d", "--hidden", "8", "--data",
                          data_dir, "--out", tmp_path / "r"])
     wrong = tmp_path / "wrong"
     wrong.mkdir()
     with h5py.File(wrong / "train.h5", "w") as f:
         f.attrs["format"] = "hepxai-muon"
-    line = _user_error(capsys, ["train", "darkjet", "--data", wrong, "--out", tmp_path / "r"])
+    line = user_error(capsys, ["train", "darkjet", "--data", wrong, "--out", tmp_path / "r"])
     assert "not a hepxai darkjet file" in line
     junk = tmp_path / "junk.pt"
     junk.write_text("not a checkpoint")
-    _user_error(capsys, ["evaluate", "darkjet", "--checkpoint", junk, "--data", data_dir,
+    user_error(capsys, ["evaluate", "darkjet", "--checkpoint", junk, "--data", data_dir,
                          "--out", tmp_path / "e"])
-    _user_error(capsys, ["explain", "darkjet", "--checkpoint", tmp_path / "missing.pt",
+    user_error(capsys, ["explain", "darkjet", "--checkpoint", tmp_path / "missing.pt",
                          "--data", data_dir])
-    _user_error(capsys, ["explain", "darkjet", "--checkpoint", junk, "--data", data_dir,
+    user_error(capsys, ["explain", "darkjet", "--checkpoint", junk, "--data", data_dir,
                          "--cnn-checkpoint", tmp_path / "missing.pt"])
-    _user_error(capsys, ["report", "darkjet", "--run", tmp_path / "nothing"])
+    user_error(capsys, ["report", "darkjet", "--run", tmp_path / "nothing"])
     assert not (tmp_path / "e").exists() and not (tmp_path / "r" / "best.pt").exists()
 
 

@@ -18,15 +18,7 @@ from hepxai.explain.attribution.graph import GraphAttributions, explain, top_k
 from hepxai.explain.types import Attribution
 from hepxai.models.darkjet import create
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny graphs gain nothing from intra-op threads, and on a shared machine the thread
-    synchronisation of many small ops costs more than the ops (up to 30x here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROWS = np.array([0, 3, 5, 20, 22, 39])
 

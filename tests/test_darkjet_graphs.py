@@ -36,15 +36,7 @@ from hepxai.data.darkjet.simulator import (
 from hepxai.data.darkjet.store import simulate_dataset
 from hepxai.data.darkjet.voxels import voxelise
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny graphs gain nothing from intra-op threads, and on a shared machine the thread
-    synchronisation of many small ops costs more than the ops (up to 30x here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

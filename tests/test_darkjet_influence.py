@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_checks import user_error
 
 from hepxai.cli import main as cli
 from hepxai.core.errors import HepxaiError
@@ -38,12 +39,7 @@ SETTINGS = GraphSettings(variant="gnn-2")
 TINY = Retrain(epochs=2, n_checkpoints=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -216,17 +212,6 @@ def test_kappa_table(run, tmp_path):
     assert rows[1]["removed_signal_share"] == pytest.approx(study.pool.y.mean(), abs=0.02)
 
 
-def _user_error(capsys, argv) -> str:
-    code = None
-    try:
-        code = cli([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "error" in err[0] and "Traceback" not in err[0], err
-    return err[0]
-
-
 def test_cli_precompute_query(run, tmp_path, capsys):
     store, out = tmp_path / "tracin.npz", tmp_path / "out"
     common = ["--run", run["run"], "--data", run["data"], "--store", store, "--out", out]
@@ -244,22 +229,22 @@ def test_cli_bad_input(run, tmp_path, capsys):
     from hepxai.models import create
     from hepxai.train.checkpoint import save_checkpoint
 
-    message = _user_error(capsys, ["influence", "darkjet", "precompute", "--run",
+    message = user_error(capsys, ["influence", "darkjet", "precompute", "--run",
                                    tmp_path / "missing", "--data", run["data"]])
     assert "no such run directory" in message
     (tmp_path / "empty" / "checkpoints").mkdir(parents=True)
-    message = _user_error(capsys, ["influence", "darkjet", "precompute", "--run",
+    message = user_error(capsys, ["influence", "darkjet", "precompute", "--run",
                                    tmp_path / "empty", "--data", run["data"]])
     assert "no epoch checkpoints" in message
     muon = tmp_path / "muon" / "checkpoints" / "epoch_001.pt"
     save_checkpoint(muon, create("tracin-cnn-tiny", "fast"), {"learning_rate": 0.01})
-    message = _user_error(capsys, ["influence", "darkjet", "precompute", "--run",
+    message = user_error(capsys, ["influence", "darkjet", "precompute", "--run",
                                    tmp_path / "muon", "--data", run["data"]])
     assert "muon" in message and "darkjet" in message
-    message = _user_error(capsys, ["influence", "darkjet", "query", "--run", run["run"],
+    message = user_error(capsys, ["influence", "darkjet", "query", "--run", run["run"],
                                    "--store", tmp_path / "none.npz"])
     assert "precompute" in message
-    _user_error(capsys, ["influence", "darkjet", "kappa", "--fractions", "0.5,1.2"])
+    user_error(capsys, ["influence", "darkjet", "kappa", "--fractions", "0.5,1.2"])
 
 
 def test_cli_help(capsys):

@@ -32,13 +32,7 @@ from hepxai.explain.evaluate.graph import (
 from hepxai.explain.types import Attribution
 from hepxai.models.darkjet import create
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 ROWS = np.array([0, 2, 5, 21, 24, 30])

@@ -17,15 +17,7 @@ from hepxai.models.darkjet import MODELS, create
 from hepxai.train.checkpoint import load_model, read_checkpoint
 from hepxai.train.darkjet import JetSet, forward, predict, train
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny graphs gain nothing from intra-op threads, and on a shared machine the thread
-    synchronisation of many small ops costs more than the ops (up to 30x here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_checks import user_error
 
 from hepxai.cli import main as cli
 from hepxai.core.errors import HepxaiError
@@ -164,21 +165,10 @@ def test_evaluation_numbers_equal_the_metric_functions(muon_dir, tmp_path):
     assert m["throughput"]["events_per_second"] > 0
 
 
-def _user_error(capsys, argv):
-    code = None
-    try:
-        code = cli([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "error" in err[0] and "Traceback" not in err[0], err
-    return err[0]
-
-
 def test_train_and_evaluate_bad_input(muon_dir, tmp_path, capsys):
-    _user_error(capsys, ["train", "muon", "--model", "resnet", "--data", muon_dir])
-    _user_error(capsys, ["train", "muon", "--model", "convsdt", "--preset", "huge"])
-    _user_error(capsys, ["train", "muon", "--model", "convsdt", "--data", tmp_path / "none"])
+    user_error(capsys, ["train", "muon", "--model", "resnet", "--data", muon_dir])
+    user_error(capsys, ["train", "muon", "--model", "convsdt", "--preset", "huge"])
+    user_error(capsys, ["train", "muon", "--model", "convsdt", "--data", tmp_path / "none"])
     # a data file of another use case / format
     wrong = tmp_path / "wrong"
     wrong.mkdir()
@@ -186,16 +176,16 @@ def test_train_and_evaluate_bad_input(muon_dir, tmp_path, capsys):
 
     with h5py.File(wrong / "train.h5", "w") as f:
         f.attrs["format"] = "hepxai-darkjet"
-    line = _user_error(capsys, ["train", "muon", "--model", "convsdt", "--data", wrong])
+    line = user_error(capsys, ["train", "muon", "--model", "convsdt", "--data", wrong])
     assert "not a hepxai muon file" in line
     # a file that is not a checkpoint, as teacher and for evaluation
     junk = tmp_path / "junk.pt"
     junk.write_text("not a checkpoint")
-    _user_error(capsys, ["evaluate", "muon", "--checkpoint", junk, "--data", muon_dir,
+    user_error(capsys, ["evaluate", "muon", "--checkpoint", junk, "--data", muon_dir,
                          "--out", tmp_path / "eval"])
-    _user_error(capsys, ["train", "muon", "--model", "convsdt", "--data", muon_dir,
+    user_error(capsys, ["train", "muon", "--model", "convsdt", "--data", muon_dir,
                          "--teacher", junk, "--out", tmp_path / "t", "--epochs", "1"])
-    _user_error(capsys, ["train", "muon", "--model", "convsdt", "--device", "cuda:7",
+    user_error(capsys, ["train", "muon", "--model", "convsdt", "--device", "cuda:7",
                          "--data", muon_dir])
     assert not (tmp_path / "eval").exists() and not (tmp_path / "t" / "best.pt").exists()
 
