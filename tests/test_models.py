@@ -35,6 +35,24 @@ def test_every_model_maps_images_to_pt_and_eta(name, preset):
     assert model.outputs == ("pt", "eta")
 
 
+def test_paper_convsdt_body_is_the_thesis_layer_order():
+    # the body pools before its ReLUs (cheaper); the thesis' order is conv-BN-ReLU-pool. Same
+    # weights (the same state-dict keys) must give the same maps and the same gradients.
+    from torch import nn
+    body = create("convsdt", "paper", seed=5).body.train()
+    thesis = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+                           nn.MaxPool2d(2), nn.Conv2d(64, 32, 3, padding=1), nn.BatchNorm2d(32),
+                           nn.ReLU(), nn.MaxPool2d(2)).train()
+    thesis.load_state_dict(body.early.state_dict())
+    x = torch.randn(4, 1, 9, 384)  # real-valued: ties between pooled values have measure zero
+    ours, reference = body.early(x), thesis(x)
+    torch.testing.assert_close(ours, reference, rtol=0, atol=1e-6)
+    (ours * reference.detach()).sum().backward()
+    (reference * reference.detach()).sum().backward()
+    for (name, p), q in zip(body.early.named_parameters(), thesis.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
 def test_same_seed_same_weights():
     a, b, c = create("convsdt", seed=3), create("convsdt", seed=3), create("convsdt", seed=4)
     for (ka, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from hepxai.models.base import MuonRegressor, TrainingRecipe
-from hepxai.models.cnn import FastConvBody
+from hepxai.models.cnn import FastConvBody, conv_bn_relu
 
 
 class SoftDecisionTree(nn.Module):
@@ -57,19 +57,16 @@ class SoftDecisionTree(nn.Module):
 
 
 class PaperSDTBody(nn.Module):
-    """Thesis ConvSDT stack: Conv 64, 32, 16 (3x3, pad 1), each BN-ReLU-MaxPool 2 -> 768."""
+    """Thesis ConvSDT stack: Conv 64, 32, 16 (3x3, pad 1), each BN-ReLU-MaxPool 2 -> 768
+    (ReLU and pooling in the cheaper, equivalent order of :func:`conv_bn_relu`)."""
 
     out_features = 16 * 1 * 48
 
     def __init__(self) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        channels = (1, 64, 32)
-        for c_in, c_out in zip(channels, channels[1:], strict=False):
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
-                       nn.MaxPool2d(2)]
-        self.early = nn.Sequential(*layers)
-        self.last = nn.Sequential(nn.Conv2d(32, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.early = nn.Sequential(*conv_bn_relu(1, 64, 3, pool=2, bias=True),
+                                   *conv_bn_relu(64, 32, 3, pool=2, bias=True))
+        self.last = nn.Sequential(*conv_bn_relu(32, 16, 3, bias=True))
         self.pool = nn.MaxPool2d(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from hepxai.models.base import MuonRegressor, TrainingRecipe
-from hepxai.models.cnn import _conv_bn_relu, eta_coordinate
+from hepxai.models.cnn import conv_bn_relu, eta_coordinate
 
 NAME = "tracin-cnn-tiny"
 
@@ -31,10 +31,10 @@ class TinyConvBody(nn.Module):
         super().__init__()
         self.register_buffer("eta", eta_coordinate(), persistent=False)
         self.early = nn.Sequential(
-            *_conv_bn_relu(2, 8, (3, 5)), nn.MaxPool2d((1, 4)),
-            *_conv_bn_relu(8, 16, (3, 5)), nn.MaxPool2d((3, 2)),
+            *conv_bn_relu(2, 8, (3, 5), pool=(1, 4)),
+            *conv_bn_relu(8, 16, (3, 5), pool=(3, 2)),
         )
-        self.last = nn.Sequential(*_conv_bn_relu(16, self.out_channels, (3, 3)))
+        self.last = nn.Sequential(*conv_bn_relu(16, self.out_channels, (3, 3)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.cat([x, x * self.eta], dim=1)
