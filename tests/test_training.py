@@ -193,10 +193,15 @@ def test_train_and_evaluate_bad_input(muon_dir, tmp_path, capsys):
 def test_train_and_evaluate_through_the_command_line(muon_dir, tmp_path, capsys):
     run = tmp_path / "run"
     assert cli(["train", "muon", "--model", "tracin-cnn", "--data", str(muon_dir), "--out",
-                str(run), "--epochs", "1", "--val-events", "100"]) == 0
+                str(run), "--epochs", "1", "--val-events", "100", "--batch-size", "48",
+                "--learning-rate", "0.02"]) == 0
     assert (run / "best.pt").exists() and (run / "training_curves.png").exists()
     history = json.loads((run / "history.json").read_text())
     assert history["identity"]["model"] == "tracin-cnn"
+    recipe = history["identity"]["recipe"]
+    assert (recipe["batch_size"], recipe["learning_rate"], recipe["epochs"]) == (48, 0.02, 1)
+    # plain SGD at a constant rate: the checkpoint's step size is the one asked for
+    assert torch.load(run / "best.pt", weights_only=False)["learning_rate"] == pytest.approx(0.02)
     tree = tmp_path / "tree"
     assert cli(["train", "muon", "--model", "decision-tree", "--data", str(muon_dir), "--out",
                 str(tree)]) == 0

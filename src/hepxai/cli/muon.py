@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from hepxai.cli.app import register
-from hepxai.cli.arguments import checked_device, count, seed, whole_number
+from hepxai.cli.arguments import checked_device, count, positive_float, seed, whole_number
 from hepxai.core.atomic import write_json_atomic
 from hepxai.data.muon.generate import PRESETS, resolve_sizes, simulate_dataset
 
@@ -137,6 +137,10 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
                              "distillation, e.g. the Attribution CNN for a Distilled ConvSDT)")
     parser.add_argument("--epochs", type=count, default=None,
                         help="override the preset's number of epochs")
+    parser.add_argument("--batch-size", type=count, default=None,
+                        help="override the preset's batch size")
+    parser.add_argument("--learning-rate", type=positive_float, default=None,
+                        help="override the preset's (peak) learning rate")
     parser.add_argument("--max-events", type=count, default=None,
                         help="train on the first N training events only")
     parser.add_argument("--val-events", type=count, default=20_000,
@@ -173,7 +177,8 @@ def _train(args: argparse.Namespace) -> None:
     print(f"training {args.model} ({args.preset}, {model.n_parameters():,} parameters) on "
           f"{len(train_set):,} events, validating on {len(val_set):,}; output in {out}")
     result = train(model, train_set, val_set, out, seed=args.seed, epochs=args.epochs,
-                   device=device, resume=args.resume,
+                   batch_size=args.batch_size, learning_rate=args.learning_rate, device=device,
+                   resume=args.resume,
                    teacher=str(args.teacher) if args.teacher else None,
                    on_epoch=lambda r: print(
                        f"epoch {r['epoch']:>3}: loss {r['train_loss']:.4f} / {r['loss']:.4f}"
