@@ -1,7 +1,5 @@
 """``python -m hepxai`` is the ``hepxai`` command."""
 
-import sys
+from hepxai.cli import run
 
-from hepxai.cli import main
-
-sys.exit(main())
+run()
