@@ -215,3 +215,27 @@ def test_train_and_evaluate_through_the_command_line(muon_dir, tmp_path, capsys)
     assert [m["model"] for m in results["models"]] == ["tracin-cnn", "decision-tree"]
     for figure in ("turn_on_15.png", "turn_on_10.png", "resolution.png", "confusion_15.png"):
         assert (tmp_path / "eval" / figure).stat().st_size > 5_000
+
+
+def test_one_cycle_keeps_sgd_plain_and_cycles_adam():
+    # TracIn assumes plain SGD: a one-cycle schedule must not switch momentum on
+    from hepxai.models.base import TrainingRecipe
+    from hepxai.train.loop import make_optimizer, make_scheduler
+
+    model = torch.nn.Linear(3, 2)
+    for optimizer_name, key in (("sgd", "momentum"), ("adam", "betas")):
+        recipe = TrainingRecipe(optimizer=optimizer_name, learning_rate=0.1, epochs=2,
+                                schedule="onecycle")
+        optimizer = make_optimizer(model, recipe)
+        scheduler = make_scheduler(optimizer, recipe, steps_per_epoch=5)
+        seen = set()
+        for _ in range(10):
+            model(torch.ones(1, 3)).sum().backward()
+            optimizer.step()
+            scheduler.step()
+            value = optimizer.param_groups[0][key]
+            seen.add(value if optimizer_name == "sgd" else value[0])
+        if optimizer_name == "sgd":
+            assert seen == {0}
+        else:
+            assert len(seen) > 5  # beta1 follows the cycle

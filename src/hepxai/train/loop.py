@@ -127,10 +127,15 @@ def make_optimizer(model: nn.Module, recipe: Any) -> torch.optim.Optimizer:
 
 def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Any,
                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """One-cycle over the whole run, or a constant learning rate."""
+    """One-cycle over the whole run, or a constant learning rate.
+
+    One-cycle cycles Adam's beta1 as usual, but never SGD's momentum: torch's default would turn
+    plain SGD into SGD with momentum 0.85-0.95, which TracIn's derivation does not allow.
+    """
     if recipe.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=recipe.learning_rate, total_steps=recipe.epochs * steps_per_epoch)
+            optimizer, max_lr=recipe.learning_rate, total_steps=recipe.epochs * steps_per_epoch,
+            cycle_momentum=recipe.optimizer != "sgd")
     if recipe.schedule != "constant":
         raise HepxaiError(f"unknown schedule {recipe.schedule!r}; use constant or onecycle")
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
