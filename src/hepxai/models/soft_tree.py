@@ -98,7 +98,7 @@ class ConvSDT(MuonRegressor):
     RECIPES = {
         "paper": TrainingRecipe(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=5,
                                 normalise_targets=True, channels_last=True),
-        "fast": TrainingRecipe(optimizer="adam", learning_rate=3e-3, batch_size=256, epochs=2,
+        "fast": TrainingRecipe(optimizer="adam", learning_rate=2e-3, batch_size=64, epochs=3,
                                normalise_targets=True, schedule="onecycle", channels_last=True),
     }
     BODIES = {"paper": PaperSDTBody, "fast": FastSDTBody}
