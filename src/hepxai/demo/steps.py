@@ -62,6 +62,7 @@ def run_steps(steps: list[Step], state_file: Path, echo=print) -> dict[str, floa
         if missing:
             raise HepxaiError(f"demo step {step.name!r} finished without {', '.join(missing)}")
         timings[step.name] = time.perf_counter() - started
+        echo(f"[demo] {step.name}: done in {timings[step.name]:.0f} s")
         state[step.name] = step.fingerprint()  # outputs now exist: fingerprint them as they are
         write_json_atomic(state_file, state)
     return timings
