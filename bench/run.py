@@ -33,8 +33,8 @@ from hepxai.metrics import trigger
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = HERE / "sections"
-SECTION_ORDER = ("data", "models", "explain", "judging", "tree", "influence", "darkjet",
-                 "darkjet_explain", "darkjet_influence", "susy")
+SECTION_ORDER = ("data", "models", "truth_bound", "explain", "judging", "tree", "influence",
+                 "darkjet", "darkjet_explain", "darkjet_influence", "susy")
 
 
 def reference_simulate_noise_dense(n: int, seed: int) -> np.ndarray:
