@@ -243,13 +243,10 @@ def main() -> None:
     for name, rate in rates.items():
         lines.append(f"| {name} | {rate:,.1f} |")
     lines.append("")
-    sections = HERE / "sections"
-    sections.mkdir(exist_ok=True)
-    (sections / "darkjet.md").write_text("\n".join(lines))
     sys.path.insert(0, str(HERE))
-    from run import rebuild_benchmarks  # noqa: E402  (bench/run.py, same folder)
+    from run import publish_section  # noqa: E402  (bench/run.py, same folder)
 
-    rebuild_benchmarks()
+    publish_section("darkjet", "\n".join(lines))
     print("\n".join(lines))
 
 

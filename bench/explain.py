@@ -20,7 +20,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import SECTIONS, rebuild_benchmarks  # noqa: E402
+from run import publish_section  # noqa: E402
 
 from hepxai.data.muon.store import MuonFile  # noqa: E402
 from hepxai.explain.attribution import (  # noqa: E402
@@ -113,10 +113,8 @@ def main() -> None:
               f"{'met' if target else 'not met'} for time ({ours:.1f} s), "
               f"{'met' if reference / ours >= 20 else 'not met'} for the speed-up "
               f"({reference / ours:.1f}x).", ""]
-    SECTIONS.mkdir(exist_ok=True)
-    (SECTIONS / "explain.md").write_text("\n".join(lines) + "\n")
+    publish_section("explain", "\n".join(lines) + "\n")
     print("\n".join(lines))
-    rebuild_benchmarks()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from run import SECTIONS, rebuild_benchmarks  # noqa: E402
+from run import publish_section  # noqa: E402
 
 from hepxai.core.atomic import atomic_path, write_json_atomic  # noqa: E402
 from hepxai.data.muon.loader import MuonDataset  # noqa: E402
@@ -376,10 +376,7 @@ def main() -> None:
     command = ".venv/bin/python bench/influence.py" + (" --skip-validation"
                                                        if args.skip_validation else "")
     text = write_section(demo, scale, validation, command, (load_start, os.getloadavg()[1]))
-    SECTIONS.mkdir(exist_ok=True)
-    with atomic_path(SECTIONS / "influence.md") as tmp:
-        tmp.write_text(text)
-    rebuild_benchmarks()
+    publish_section("influence", text)
     print(text)
 
 

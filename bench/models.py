@@ -174,12 +174,9 @@ def main() -> None:
     lines += ["", "Evaluation (`hepxai evaluate muon`): `best.pt`, the checkpoint with the best "
               "validation efficiency at 15 GeV (the thesis' criterion), and the last epoch "
               "where that is another one:", "", "```", log.strip(), "```", ""]
-    sections = HERE / "sections"
-    sections.mkdir(exist_ok=True)
-    (sections / "models.md").write_text("\n".join(lines))
-    from run import rebuild_benchmarks  # noqa: E402  (bench/run.py, same folder)
+    from run import publish_section  # noqa: E402  (bench/run.py, same folder)
 
-    rebuild_benchmarks()
+    publish_section("models", "\n".join(lines))
     print("\n".join(lines))
 
 

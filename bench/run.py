@@ -190,11 +190,16 @@ def main() -> None:
         f"reaches a spread of {ideal_spread:.3f} GeV (100,000 events).",
         "",
     ]
-    SECTIONS.mkdir(exist_ok=True)
-    with atomic_path(SECTIONS / "data.md") as tmp_out:
-        tmp_out.write_text("\n".join(lines))
-    rebuild_benchmarks()
+    publish_section("data", "\n".join(lines))
     print("\n".join(lines))
+
+
+def publish_section(name: str, text: str) -> Path:
+    """Write ``sections/NAME.md`` atomically and rebuild BENCHMARKS.md from all sections."""
+    SECTIONS.mkdir(exist_ok=True)
+    with atomic_path(SECTIONS / f"{name}.md") as tmp:
+        tmp.write_text(text)
+    return rebuild_benchmarks()
 
 
 def rebuild_benchmarks() -> Path:

@@ -233,13 +233,10 @@ def write_section(work: Path) -> list[str]:
               "sorted by the paired difference:", "", comparison_table(summary), "",
               "### Convergence of the explanations (signal class, class-centred)", "",
               convergence_table(summary), ""]
-    sections = HERE / "sections"
-    sections.mkdir(exist_ok=True)
-    (sections / "susy.md").write_text("\n".join(lines))
     sys.path.insert(0, str(HERE))
-    from run import rebuild_benchmarks  # noqa: E402  (bench/run.py, same folder)
+    from run import publish_section  # noqa: E402  (bench/run.py, same folder)
 
-    rebuild_benchmarks()
+    publish_section("susy", "\n".join(lines))
     return lines
 
 

@@ -67,12 +67,9 @@ def main() -> None:
               "a learned median estimator on the same truth information does markedly better, "
               "so the models issue's target (0.80 at <= 1.5 GeV) is within what the simulated "
               "detector allows; a model of the noisy image also has to select the hits.", ""]
-    sections = HERE / "sections"
-    sections.mkdir(exist_ok=True)
-    (sections / "truth_bound.md").write_text("\n".join(lines))
-    from run import rebuild_benchmarks  # noqa: E402  (bench/run.py, same folder)
+    from run import publish_section  # noqa: E402  (bench/run.py, same folder)
 
-    rebuild_benchmarks()
+    publish_section("truth_bound", "\n".join(lines))
     print("\n".join(lines))
 
 
