@@ -142,8 +142,9 @@ class TracInCNN(ConvRegressor):
     RECIPES = {
         "paper": TrainingRecipe(optimizer="sgd", learning_rate=1e-2, batch_size=32, epochs=30),
         # fast: plain SGD (no momentum) on a one-cycle schedule, batch 64: eff@15 0.74 / spread
-        # 1.40 GeV after 3 epochs on 50,000 events, against 0.57 / 1.75 for a constant 5e-2 at
-        # batch 256 (TracIn weights each checkpoint by its epoch's mean step size)
+        # 1.40 GeV after 3 epochs on 50,000 events (0.72 / 1.77 at its best epoch with a constant
+        # 5e-2 at batch 64; 0.57 / 1.75 after 2 epochs of a constant 5e-2 at
+        # batch 256). TracIn weights each checkpoint by its epoch's mean step size.
         "fast": TrainingRecipe(optimizer="sgd", learning_rate=0.3, batch_size=64, epochs=3,
                                normalise_targets=True, schedule="onecycle", channels_last=True),
     }
