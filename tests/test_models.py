@@ -135,6 +135,23 @@ def test_target_encoding_round_trip():
     torch.testing.assert_close(model.decode_outputs(encoded), y, rtol=1e-5, atol=1e-5)
 
 
+def test_eta_weight_scales_eta_in_the_encoded_mae():
+    from dataclasses import replace
+
+    model = create("attribution-cnn", "fast")
+    assert model.recipe.eta_weight == 0.25
+    y = torch.stack([torch.linspace(3, 20, 50), torch.linspace(0, 1.05, 50)], dim=1)
+    model.fit_target_encoding(y)
+    y_hat = y + torch.tensor([1.5, -0.02])
+    mae = (model.encode_targets(y_hat) - model.encode_targets(y)).abs().sum(1)
+    expected = 1.5 / y[:, 0].std() + 0.25 * 0.02 / y[:, 1].std()
+    torch.testing.assert_close(mae, expected.expand(50), rtol=1e-4, atol=0)
+    torch.testing.assert_close(model.decode_outputs(model.encode_targets(y)), y, rtol=1e-5,
+                               atol=1e-5)
+    model.recipe = replace(model.recipe, eta_weight=1.0)  # plain z-scores
+    torch.testing.assert_close(model.encode_targets(y).std(0), torch.ones(2), rtol=1e-5, atol=0)
+
+
 def test_decision_tree_on_sparse_images_equals_sklearn_on_dense(tmp_path):
     import numpy as np
     from sklearn.tree import DecisionTreeRegressor

@@ -194,12 +194,13 @@ def test_train_and_evaluate_through_the_command_line(muon_dir, tmp_path, capsys)
     run = tmp_path / "run"
     assert cli(["train", "muon", "--model", "tracin-cnn", "--data", str(muon_dir), "--out",
                 str(run), "--epochs", "1", "--val-events", "100", "--batch-size", "48",
-                "--learning-rate", "0.02"]) == 0
+                "--learning-rate", "0.02", "--eta-weight", "0.5"]) == 0
     assert (run / "best.pt").exists() and (run / "training_curves.png").exists()
     history = json.loads((run / "history.json").read_text())
     assert history["identity"]["model"] == "tracin-cnn"
     recipe = history["identity"]["recipe"]
-    assert (recipe["batch_size"], recipe["learning_rate"], recipe["epochs"]) == (48, 0.02, 1)
+    assert (recipe["batch_size"], recipe["learning_rate"], recipe["epochs"],
+            recipe["eta_weight"]) == (48, 0.02, 1, 0.5)
     # one-cycle with a peak of 0.02: the epoch's mean step size lies below the peak
     assert 0 < torch.load(run / "best.pt", weights_only=False)["learning_rate"] < 0.02
     tree = tmp_path / "tree"

@@ -141,6 +141,8 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
                         help="override the preset's batch size")
     parser.add_argument("--learning-rate", type=positive_float, default=None,
                         help="override the preset's (peak) learning rate")
+    parser.add_argument("--eta-weight", type=positive_float, default=None,
+                        help="override the preset's weight of |eta| in the MAE loss")
     parser.add_argument("--max-events", type=count, default=None,
                         help="train on the first N training events only")
     parser.add_argument("--val-events", type=count, default=20_000,
@@ -177,7 +179,8 @@ def _train(args: argparse.Namespace) -> None:
     print(f"training {args.model} ({args.preset}, {model.n_parameters():,} parameters) on "
           f"{len(train_set):,} events, validating on {len(val_set):,}; output in {out}")
     result = train(model, train_set, val_set, out, seed=args.seed, epochs=args.epochs,
-                   batch_size=args.batch_size, learning_rate=args.learning_rate, device=device,
+                   batch_size=args.batch_size, learning_rate=args.learning_rate,
+                   eta_weight=args.eta_weight, device=device,
                    resume=args.resume,
                    teacher=str(args.teacher) if args.teacher else None,
                    on_epoch=lambda r: print(

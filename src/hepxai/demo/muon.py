@@ -51,7 +51,10 @@ def muon_steps(out: Path, size: DemoSize, seed: int) -> list[Step]:
         steps.append(Step(f"train {name}", ["train", "muon", "--model", name, "--out",
                                             str(runs[name]), *train],
                           [runs[name] / "best.pt", runs[name] / "history.json"], splits))
-    teacher = runs["attribution-cnn"] / "best.pt"
+    # the teacher is the fully trained Attribution CNN (its last epoch), not best.pt: the
+    # thesis' criterion, validation efficiency alone, can pick an early epoch that still
+    # overestimates pT, and the student would learn that bias
+    teacher = runs["attribution-cnn"] / "checkpoints" / f"epoch_{size.epochs:03d}.pt"
     steps.append(Step("train convsdt-distilled",
                       ["train", "muon", "--model", "convsdt", "--teacher", str(teacher),
                        "--out", str(runs["convsdt-distilled"]), *train],

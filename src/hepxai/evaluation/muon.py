@@ -56,7 +56,8 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], val: MuonDataset,
     with tempfile.TemporaryDirectory() as tmp_dir:
         size = save_model_only(model, Path(tmp_dir) / "weights.pt")
     loss_space = ("z-scored targets" if model.recipe.normalise_targets else "GeV, |eta|") \
-        + (", 1/pT" if model.recipe.pt_transform == "inverse" else "")
+        + (", 1/pT" if model.recipe.pt_transform == "inverse" else "") \
+        + (f", |eta| x{model.recipe.eta_weight:g}" if model.recipe.eta_weight != 1.0 else "")
     return _summarise(model, checkpoint, label, val, pred, pred_noise, out_dir,
                       loss=float((encoded_p - encoded_t).abs().sum(1).mean()),
                       loss_space=loss_space, size=size,

@@ -99,7 +99,8 @@ class ConvSDT(MuonRegressor):
         "paper": TrainingRecipe(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=5,
                                 normalise_targets=True, channels_last=True),
         "fast": TrainingRecipe(optimizer="adam", learning_rate=2e-3, batch_size=64, epochs=3,
-                               normalise_targets=True, schedule="onecycle", channels_last=True),
+                               normalise_targets=True, schedule="onecycle", channels_last=True,
+                               eta_weight=0.25),
     }
     BODIES = {"paper": PaperSDTBody, "fast": FastSDTBody}
 

@@ -133,19 +133,21 @@ class MuonTask(Task):
 def train(model: MuonRegressor, train_set: MuonDataset, val_set: MuonDataset,
           out_dir: str | os.PathLike[str], *, seed: int = 1, epochs: int | None = None,
           batch_size: int | None = None, learning_rate: float | None = None,
-          device: str = "cpu", resume: bool = False, teacher: str | None = None,
+          eta_weight: float | None = None, device: str = "cpu", resume: bool = False,
+          teacher: str | None = None,
           recipe: TrainingRecipe | None = None,
           on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train a muon model and write ``out_dir/checkpoints/epoch_NNN.pt``, ``best.pt``,
     ``history.json`` and ``training_curves.png``.
 
-    ``epochs``, ``batch_size``, ``learning_rate``: override the preset's recipe. ``resume``
-    continues from the last epoch checkpoint in ``out_dir`` (an error if it belongs to another
-    model, preset, seed or recipe). ``teacher``: checkpoint of a model whose predictions
-    replace the labels (distillation).
+    ``epochs``, ``batch_size``, ``learning_rate``, ``eta_weight``: override the preset's recipe.
+    ``resume`` continues from the last epoch checkpoint in ``out_dir`` (an error if it belongs
+    to another model, preset, seed or recipe). ``teacher``: checkpoint of a model whose
+    predictions replace the labels (distillation).
     """
     recipe = recipe or model.recipe
-    overrides = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate}
+    overrides = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+                 "eta_weight": eta_weight}
     recipe = replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
     model.recipe = recipe
     if teacher is not None:
