@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from hepxai.models import create
+from hepxai.train.checkpoint import run_checkpoints
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -116,7 +117,7 @@ def main() -> None:
                for name in ("attribution-cnn", "convsdt", "tracin-cnn")}
     # distilled from the fully trained teacher (its last epoch; best.pt can be an early epoch
     # that still overestimates pT)
-    teacher = sorted((work / "attribution-cnn" / "checkpoints").glob("epoch_*.pt"))[-1]
+    teacher = run_checkpoints(work / "attribution-cnn")[-1]
     trained["distilled convsdt"] = train_once("convsdt", data, work / "convsdt-distilled",
                                               "--teacher", str(teacher))
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -126,7 +127,7 @@ def main() -> None:
     # can prefer an early epoch that still overestimates pT
     checkpoints = []
     for run in ("attribution-cnn", "convsdt", "convsdt-distilled", "tracin-cnn"):
-        last = sorted((work / run / "checkpoints").glob("epoch_*.pt"))[-1]
+        last = run_checkpoints(work / run)[-1]
         best_epoch = torch.load(work / run / "best.pt", map_location="cpu",
                                 weights_only=False)["epoch"]
         checkpoints.append(work / run / "best.pt")

@@ -55,6 +55,16 @@ REBUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
+def run_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """The epoch checkpoints ``RUN/checkpoints/epoch_NNN.pt`` of a training run, by epoch."""
+    run = Path(run_dir)
+    paths = sorted((run / "checkpoints").glob("epoch_*.pt"))
+    if not paths:
+        raise HepxaiError(f"{run}: no epoch checkpoints in {run / 'checkpoints'}; train the model "
+                          "first with 'hepxai train muon --out RUN' (it keeps one per epoch)")
+    return paths
+
+
 def save_checkpoint(path: str | os.PathLike[str], model: nn.Module,
                     extra: dict[str, Any] | None = None, *, use_case: str | None = None) -> Path:
     """Write ``model`` (and ``extra``) to ``path`` atomically. ``use_case`` defaults to the

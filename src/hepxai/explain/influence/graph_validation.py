@@ -123,10 +123,9 @@ def base_tracin(study: StudyGraphs, out_dir: Path, seed: int, how: Retrain
 
 def final_model(run_dir: Path) -> nn.Module:
     """The model of a run's last epoch checkpoint (what :func:`retrain` evaluates)."""
-    from hepxai.train.checkpoint import load_model
+    from hepxai.train.checkpoint import load_model, run_checkpoints
 
-    last = sorted((Path(run_dir) / "checkpoints").glob("epoch_*.pt"))[-1]
-    return load_model(last, use_case="darkjet")
+    return load_model(run_checkpoints(run_dir)[-1], use_case="darkjet")
 
 
 # -- LSOR --------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ from hepxai.data.muon.store import MuonFile
 from hepxai.explain.influence.projection import GaussianProjection
 from hepxai.explain.types import Influence
 from hepxai.models.base import MuonRegressor
-from hepxai.train.checkpoint import load_model, read_checkpoint
+from hepxai.train.checkpoint import load_model, read_checkpoint, run_checkpoints
 
 FORMAT = "hepxai-tracin-store"
 FORMAT_VERSION = 1
@@ -98,16 +98,6 @@ class CheckpointRef:
     def describe(self) -> str:
         return (f"{self.model} ({self.preset}, seed {self.seed}, {self.n_train} training "
                 "events)")
-
-
-def run_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
-    """The epoch checkpoints ``RUN/checkpoints/epoch_NNN.pt`` of a training run, by epoch."""
-    run = Path(run_dir)
-    paths = sorted((run / "checkpoints").glob("epoch_*.pt"))
-    if not paths:
-        raise HepxaiError(f"{run}: no epoch checkpoints in {run / 'checkpoints'}; train the model "
-                          "first with 'hepxai train muon --out RUN' (it keeps one per epoch)")
-    return paths
 
 
 def spread_over_training(paths: Sequence[Path], count: int = DEFAULT_CHECKPOINTS) -> list[Path]:
