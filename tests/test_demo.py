@@ -103,3 +103,16 @@ def test_the_report_opens_in_a_real_browser(demo_run):
         browser.close()
     assert not errors, errors
     assert (out / "report_screenshot.png").stat().st_size > 10_000
+
+
+def test_the_distilled_convsdt_learns_from_the_teachers_last_epoch(tmp_path):
+    from hepxai.demo.muon import SIZES, muon_steps
+
+    for size in SIZES.values():
+        step = next(s for s in muon_steps(tmp_path, size, 1)
+                    if s.name == "train convsdt-distilled")
+        teacher = Path(step.argv[step.argv.index("--teacher") + 1])
+        # not best.pt, which the efficiency criterion can set to an early, biased epoch
+        assert teacher == (tmp_path / "models" / "attribution-cnn" / "checkpoints"
+                           / f"epoch_{size.epochs:03d}.pt")
+        assert teacher in step.inputs
