@@ -122,9 +122,8 @@ def main() -> None:
                                               "--teacher", str(teacher))
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     hepxai("baselines", "muon", "--data", str(data), "--out", str(work / "baselines"))
-    # best.pt is chosen by validation efficiency at 15 GeV, as the thesis did
-    # best.pt (the thesis' criterion) and, where another epoch, the last one: efficiency alone
-    # can prefer an early epoch that still overestimates pT
+    # best.pt (validation efficiency at 15 GeV among the epochs with spread <= 1.5 GeV) and,
+    # where another epoch, the last one
     checkpoints = []
     for run in ("attribution-cnn", "convsdt", "convsdt-distilled", "tracin-cnn"):
         last = run_checkpoints(work / run)[-1]
@@ -175,8 +174,9 @@ def main() -> None:
         lines.append(f"| {name} ({preset}, batch {batch}) | {reference:,.0f} | {ours:,.0f} | "
                      f"x{ours / reference:.2f} |")
     lines += ["", "Evaluation (`hepxai evaluate muon`): `best.pt`, the checkpoint with the best "
-              "validation efficiency at 15 GeV (the thesis' criterion), and the last epoch "
-              "where that is another one:", "", "```", log.strip(), "```", ""]
+              "validation efficiency at 15 GeV (the thesis' criterion) among the epochs with a "
+              "validation spread <= 1.5 GeV, and the last epoch where that is another one:",
+              "", "```", log.strip(), "```", ""]
     from run import publish_section  # noqa: E402  (bench/run.py, same folder)
 
     publish_section("models", "\n".join(lines))

@@ -139,12 +139,12 @@ def test_eta_weight_scales_eta_in_the_encoded_mae():
     from dataclasses import replace
 
     model = create("attribution-cnn", "fast")
-    assert model.recipe.eta_weight == 0.25
+    assert model.recipe.eta_weight == 0.1
     y = torch.stack([torch.linspace(3, 20, 50), torch.linspace(0, 1.05, 50)], dim=1)
     model.fit_target_encoding(y)
     y_hat = y + torch.tensor([1.5, -0.02])
     mae = (model.encode_targets(y_hat) - model.encode_targets(y)).abs().sum(1)
-    expected = 1.5 / y[:, 0].std() + 0.25 * 0.02 / y[:, 1].std()
+    expected = 1.5 / y[:, 0].std() + 0.1 * 0.02 / y[:, 1].std()
     torch.testing.assert_close(mae, expected.expand(50), rtol=1e-4, atol=0)
     torch.testing.assert_close(model.decode_outputs(model.encode_targets(y)), y, rtol=1e-5,
                                atol=1e-5)

@@ -161,6 +161,7 @@ def _train(args: argparse.Namespace) -> None:
     from hepxai.data.muon.store import split_path
     from hepxai.models import create
     from hepxai.train.loop import train
+    from hepxai.train.muon import MuonTask
 
     device = checked_device(args.device)
     out = args.out or Path("runs/muon") / (f"{args.model}-{args.preset}"
@@ -187,7 +188,8 @@ def _train(args: argparse.Namespace) -> None:
                        f"epoch {r['epoch']:>3}: loss {r['train_loss']:.4f} / {r['loss']:.4f}"
                        f"  spread {r['spread']:.3f} GeV  eff@15 {r['efficiency_15']:.4f}"
                        f"  eff@10 {r['efficiency_10']:.4f}"))
-    print(f"best epoch {result.best_epoch} (validation efficiency at 15 GeV): {out / 'best.pt'}"
+    print(f"best epoch {result.best_epoch} (validation efficiency at 15 GeV, spread <= "
+          f"{MuonTask.max_spread} GeV where any epoch meets it): {out / 'best.pt'}"
           f"; {result.events_per_second:,.0f} training events/s")
 
 

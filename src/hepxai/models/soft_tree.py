@@ -100,7 +100,7 @@ class ConvSDT(MuonRegressor):
                                 normalise_targets=True, channels_last=True),
         "fast": TrainingRecipe(optimizer="adam", learning_rate=2e-3, batch_size=64, epochs=3,
                                normalise_targets=True, schedule="onecycle", channels_last=True,
-                               eta_weight=0.25),
+                               eta_weight=0.1),
     }
     BODIES = {"paper": PaperSDTBody, "fast": FastSDTBody}
 

@@ -9,7 +9,8 @@ the validation metrics and which of them picks the best checkpoint. What the loo
   batch order of epoch e is drawn from ``(seed, e)`` alone, so ``resume`` after an interruption
   continues to bit-identical weights of an uninterrupted run;
 * a checkpoint every epoch (model, optimiser, scheduler, epoch, learning rate, history) written
-  atomically and kept (TracIn reads them), ``best.pt`` by the task's validation metric;
+  atomically and kept (TracIn reads them), ``best.pt`` by the task's validation metric among
+  the epochs the task admits;
 * history as JSON and the training-curves figure; a progress bar with live metrics.
 
 The muon use case (:mod:`hepxai.train.muon`) keeps its historical entry point
@@ -75,6 +76,9 @@ class Task:
         use_case: recorded in every checkpoint (``"muon"``, ``"darkjet"``...).
         best_metric: the validation metric that picks ``best.pt``.
         higher_is_better: direction of ``best_metric``.
+
+    :meth:`admissible` may exclude epochs from the choice of ``best.pt`` (an epoch that fails a
+    requirement the metric alone does not see); while no epoch is admissible, every epoch is.
         curve_panels: ``(key, axis label)`` pairs of the training-curves figure; each key is
             drawn for training (``train_KEY``) and validation (``KEY``).
     """
@@ -110,6 +114,15 @@ class Task:
         """Validation metrics; must contain ``loss`` and :attr:`best_metric`."""
         raise NotImplementedError
 
+    def admissible(self, record: dict[str, float]) -> bool:
+        """Whether an epoch's validation ``record`` may become ``best.pt``."""
+        return True
+
+    def rank(self, record: dict[str, float]) -> tuple[bool, float]:
+        """Order of epochs for ``best.pt``: admissible first, then by :attr:`best_metric`."""
+        value = record[self.best_metric]
+        return self.admissible(record), value if self.higher_is_better else -value
+
 
 def make_optimizer(model: nn.Module, recipe: Any) -> torch.optim.Optimizer:
     """Adam or plain SGD (no momentum: what TracIn's derivation assumes) from ``recipe``."""
@@ -139,10 +152,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Any,
     if recipe.schedule != "constant":
         raise HepxaiError(f"unknown schedule {recipe.schedule!r}; use constant or onecycle")
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-
-
-def _better(value: float, best: float, higher: bool) -> bool:
-    return value > best if higher else value < best
 
 
 def fit(model: nn.Module, task: Task, train_set: Any, val_set: Any,
@@ -175,11 +184,9 @@ def fit(model: nn.Module, task: Task, train_set: Any, val_set: Any,
         raise HepxaiError(f"{checkpoints} already holds checkpoints; pass --resume to continue "
                           "that run or choose another --out")
 
-    key, higher = task.best_metric, task.higher_is_better
-    best = -math.inf if higher else math.inf
+    best = (False, -math.inf)
     for record in result.history:
-        if _better(record[key], best, higher):
-            best = record[key]
+        best = max(best, task.rank(record))
     started = time.perf_counter()
     trained_events = 0
     for epoch in range(start_epoch, recipe.epochs):
@@ -195,8 +202,8 @@ def fit(model: nn.Module, task: Task, train_set: Any, val_set: Any,
                  "learning_rate": record["learning_rate"]}
         path = save_checkpoint(checkpoints / f"epoch_{epoch + 1:03d}.pt", model, state,
                                use_case=task.use_case)
-        if _better(record[key], best, higher):
-            best = record[key]
+        if task.rank(record) > best:
+            best = task.rank(record)
             save_checkpoint(out / "best.pt", model, state, use_case=task.use_case)
         write_json_atomic(out / "history.json", {"identity": identity,
                                                  "history": result.history})
@@ -205,8 +212,7 @@ def fit(model: nn.Module, task: Task, train_set: Any, val_set: Any,
     result.seconds = time.perf_counter() - started
     result.events_per_second = trained_events / result.seconds if result.seconds > 0 else 0.0
     if result.history:
-        pick = max if higher else min
-        result.best_epoch = pick(result.history, key=lambda h: h[key])["epoch"]
+        result.best_epoch = max(result.history, key=task.rank)["epoch"]
         from hepxai.viz.training import plot_training_curves
 
         plot_training_curves(result.history, out / "training_curves.png",
