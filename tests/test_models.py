@@ -95,6 +95,20 @@ def test_soft_tree_leaf_probabilities_and_prediction():
     torch.testing.assert_close(tree(x), expected, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("preset", ["fast", "paper"])
+def test_soft_tree_leaves_start_in_z_scored_units_of_each_target(preset):
+    # the thesis starts every leaf at N(0, 1) in z-scored targets; with |eta| weighted in the
+    # encoding, leaves started at N(0, 1) there would spread 1/weight times wider in |eta|
+    torch.manual_seed(0)
+    model = create("convsdt", preset)
+    y = torch.stack([torch.rand(5000) * 17 + 3, torch.rand(5000) * 1.05], dim=1)
+    model.fit_target_encoding(y)
+    leaves = model.decode_outputs(model.tree.leaves.weight.detach().T)  # (32, 2) physical
+    z = (leaves - y.mean(0)) / y.std(0)
+    # 32 draws of N(0, 1): the sample standard deviation is 1 within +-0.4 (> 3 sigma)
+    assert ((z.std(0) > 0.6) & (z.std(0) < 1.4)).all(), z.std(0)
+
+
 def test_hard_routing_reaches_exactly_one_leaf_with_gradients():
     torch.manual_seed(1)
     tree = SoftDecisionTree(in_features=5, depth=4, hard=True)

@@ -20,17 +20,21 @@ class SoftDecisionTree(nn.Module):
     """Inner layer ``Linear(in, 2^d - 1)`` + sigmoid, leaf layer ``Linear(2^d, out, bias=False)``.
 
     ``hard=True`` routes every event down the more likely branch at each node (a neural decision
-    tree with hard routing): exactly one leaf has probability 1.
+    tree with hard routing): exactly one leaf has probability 1. ``leaf_scale``: the standard
+    deviation of each output's initial leaf values (default 1, the thesis' N(0, 1)).
     """
 
     def __init__(self, in_features: int, depth: int = 5, out_features: int = 2,
-                 hard: bool = False):
+                 hard: bool = False, leaf_scale: tuple[float, ...] | None = None):
         super().__init__()
         self.depth = depth
         self.hard = hard
         self.inner = nn.Linear(in_features, 2**depth - 1)
         self.leaves = nn.Linear(2**depth, out_features, bias=False)
         nn.init.normal_(self.leaves.weight)  # as the thesis: leaf values start N(0, 1)
+        if leaf_scale is not None:
+            with torch.no_grad():
+                self.leaves.weight.mul_(torch.tensor(leaf_scale).view(-1, 1))
 
     @property
     def n_leaves(self) -> int:
@@ -54,6 +58,19 @@ class SoftDecisionTree(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.leaves(self.leaf_probabilities(self.branch_probabilities(x)))
+
+
+def leaf_scale(recipe: TrainingRecipe) -> tuple[float, float]:
+    """Initial spread of the leaves in the encoded space: N(0, 1) in z-scored units, as the
+    thesis, so the |eta| column starts at the recipe's ``eta_weight``.
+
+    Leaves started at N(0, 1) in the encoded space would be 1 / eta_weight z-units wide in
+    |eta|, and Adam moves each leaf by about the learning rate a step whatever the gradient's
+    size, so they stay there: at weight 0.1 the fast ConvSDT's leaves ended at |eta| from -3.4 to
+    5.4 (a mixture of them still predicts well, but the decision flow shows every leaf's value).
+    The preset's weight sets this start; ``--eta-weight`` at training time does not re-draw it.
+    """
+    return 1.0, recipe.eta_weight
 
 
 class PaperSDTBody(nn.Module):
@@ -107,7 +124,8 @@ class ConvSDT(MuonRegressor):
     def __init__(self, preset: str = "fast", depth: int = 5):
         super().__init__(preset, self.RECIPES[preset])
         self.body = self.BODIES[preset]()
-        self.soft_tree = SoftDecisionTree(self.body.out_features, depth)
+        self.soft_tree = SoftDecisionTree(self.body.out_features, depth,
+                                          leaf_scale=leaf_scale(self.recipe))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The tree's input ``(b, n_features)``."""
@@ -148,7 +166,8 @@ class FlatSDT(MuonRegressor):
                  hard: bool = False):
         super().__init__(preset, self.RECIPES[preset])
         self.n_trees = n_trees
-        self.trees = nn.ModuleList(SoftDecisionTree(9 * 384, depth, hard=hard)
+        self.trees = nn.ModuleList(SoftDecisionTree(9 * 384, depth, hard=hard,
+                                                    leaf_scale=leaf_scale(self.recipe))
                                    for _ in range(n_trees))
 
     def forward_encoded(self, x: torch.Tensor) -> torch.Tensor:
