@@ -115,8 +115,8 @@ def main() -> None:
            "--n-val", "94445", "--n-noise", "100000", "--seed", "2")
     trained = {name: train_once(name, data, work / name)
                for name in ("attribution-cnn", "convsdt", "tracin-cnn")}
-    # distilled from the fully trained teacher (its last epoch; best.pt can be an early epoch
-    # that still overestimates pT)
+    # distilled from the fully trained teacher (its last epoch; best.pt can be an earlier epoch
+    # that still overestimates pT, within the spread requirement)
     teacher = run_checkpoints(work / "attribution-cnn")[-1]
     trained["distilled convsdt"] = train_once("convsdt", data, work / "convsdt-distilled",
                                               "--teacher", str(teacher))

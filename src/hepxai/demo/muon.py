@@ -51,8 +51,8 @@ def muon_steps(out: Path, size: DemoSize, seed: int) -> list[Step]:
         steps.append(Step(f"train {name}", ["train", "muon", "--model", name, "--out",
                                             str(runs[name]), *train],
                           [runs[name] / "best.pt", runs[name] / "history.json"], splits))
-    # the teacher is the fully trained Attribution CNN (its last epoch), not best.pt: the
-    # thesis' criterion, validation efficiency alone, can pick an early epoch that still
+    # the teacher is the fully trained Attribution CNN (its last epoch), not best.pt: the most
+    # efficient epoch within the spread requirement can be an earlier one that still
     # overestimates pT, and the student would learn that bias
     teacher = runs["attribution-cnn"] / "checkpoints" / f"epoch_{size.epochs:03d}.pt"
     steps.append(Step("train convsdt-distilled",
