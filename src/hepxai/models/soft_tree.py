@@ -68,9 +68,9 @@ def leaf_scale(recipe: TrainingRecipe) -> tuple[float, float]:
     |eta|, and Adam moves each leaf by about the learning rate a step whatever the gradient's
     size, so they stay there: at weight 0.1 the fast ConvSDT's leaves ended at |eta| from -3.4 to
     5.4 (a mixture of them still predicts well, but the decision flow shows every leaf's value);
-    started in z-units, from -1.1 to 2.4 (``make bench-models``). The rest: in z-units the |eta|
-    leaves still take 1/weight times larger Adam steps than the pT leaves.
-    The preset's weight sets this start; ``--eta-weight`` at training time does not re-draw it.
+    started in z-units, from -1.1 to 2.4 (``make bench-models``); what remains comes from the
+    |eta| leaves taking 1/weight times larger Adam steps in z-units than the pT leaves. The
+    preset's weight sets this start; ``--eta-weight`` at training time does not re-draw it.
     """
     return 1.0, recipe.eta_weight
 

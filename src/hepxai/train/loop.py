@@ -76,11 +76,11 @@ class Task:
         use_case: recorded in every checkpoint (``"muon"``, ``"darkjet"``...).
         best_metric: the validation metric that picks ``best.pt``.
         higher_is_better: direction of ``best_metric``.
+        curve_panels: ``(key, axis label)`` pairs of the training-curves figure; each key is
+            drawn for training (``train_KEY``) and validation (``KEY``).
 
     :meth:`admissible` may exclude epochs from the choice of ``best.pt`` (an epoch that fails a
     requirement the metric alone does not see); while no epoch is admissible, every epoch is.
-        curve_panels: ``(key, axis label)`` pairs of the training-curves figure; each key is
-            drawn for training (``train_KEY``) and validation (``KEY``).
     """
 
     use_case: str = ""
