@@ -4,9 +4,10 @@
 
 For the Attribution CNN and the TracIn CNN of a demo run (``RUN/models/NAME/best.pt``), runs
 ``hepxai explain muon`` with ``--events-per-category`` events of each trigger category drawn
-from ``--pool`` validation events (skipped when ``runs/judging/NAME/judging.json`` exists) and
-writes ``bench/sections/judging.md``: localization, faithfulness, completeness, stability per
-method, the muon share per category, and the Spearman agreement matrix. SmoothGrad is left out
+from ``--pool`` validation events (skipped when ``runs/judging/NAME/judging.json`` exists for
+the same checkpoint, data and arguments) and writes ``bench/sections/judging.md``: localization,
+faithfulness, completeness, stability per method, the muon share per category, and the Spearman
+agreement matrix. SmoothGrad is left out
 here (about 20 s per event at 20 copies); the demo's report has it on fewer events.
 """
 
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hepxai.demo.steps import Step
+
 HERE = Path(__file__).resolve().parent
 MODELS = ("attribution-cnn", "tracin-cnn")
 METHODS = "ram,saliency,ig,ig-binary,ig-binary-exact,shapley"
@@ -31,10 +34,17 @@ def _explain(run: Path, name: str, out: Path, per_category: int, pool: int) -> l
     argv = ["explain", "muon", "--checkpoint", str(run / "models" / name / "best.pt"), "--data",
             str(run / "data"), "--events-per-category", str(per_category), "--pool", str(pool),
             "--methods", METHODS, "--seed", "2", "--out", str(out)]
-    if not (out / "judging.json").exists():
+    # the demo's step fingerprint (arguments, size and time of the checkpoint and data): a
+    # retrained model or other events re-run the explanation instead of reusing a stale one
+    fingerprint = Step(name, argv, [], [run / "models" / name / "best.pt", run / "data"]) \
+        .fingerprint()
+    stamp = out / "fingerprint.txt"
+    if not ((out / "judging.json").exists() and stamp.exists()
+            and stamp.read_text().strip() == fingerprint):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "hepxai", *argv], check=True)
         (out / "seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
+        stamp.write_text(fingerprint + "\n")
     return argv
 
 
