@@ -7,8 +7,8 @@ For the Attribution CNN and the TracIn CNN of a demo run (``RUN/models/NAME/best
 from ``--pool`` validation events (skipped when ``runs/judging/NAME/judging.json`` exists for
 the same checkpoint, data and arguments) and writes ``bench/sections/judging.md``: localization,
 faithfulness, completeness, stability per method, the muon share per category, and the Spearman
-agreement matrix. SmoothGrad is left out
-here (about 20 s per event at 20 copies); the demo's report has it on fewer events.
+agreement matrix. SmoothGrad is left out here (about 20 s per event at 20 copies); the demo's
+report has it on fewer events.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hepxai.core.atomic import atomic_path
 from hepxai.demo.steps import Step
 
 HERE = Path(__file__).resolve().parent
@@ -43,8 +44,10 @@ def _explain(run: Path, name: str, out: Path, per_category: int, pool: int) -> l
             and stamp.read_text().strip() == fingerprint):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "hepxai", *argv], check=True)
-        (out / "seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
-        stamp.write_text(fingerprint + "\n")
+        seconds = f"{time.perf_counter() - start:.1f}\n"
+        for path, text in ((out / "seconds.txt", seconds), (stamp, fingerprint + "\n")):
+            with atomic_path(path) as tmp:
+                tmp.write_text(text)
     return argv
 
 
