@@ -24,8 +24,8 @@ import networkx as nx
 import numpy as np
 import torch
 
-from hepxai.data.darkjet.graphs import GraphSettings, build_graphs, load_graphs, node_positions
-from hepxai.data.darkjet.store import DarkJetFile, split_path, take
+from hepxai.usecases.darkjet.graphs import GraphSettings, build_graphs, load_graphs, node_positions
+from hepxai.usecases.darkjet.store import DarkJetFile, split_path, take
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -53,7 +53,7 @@ def _timed(*args: str) -> tuple[float, float]:
 def reference_graphs(jets, settings: GraphSettings) -> list[nx.Graph]:
     """The slides' way, one jet at a time: networkx's geometric graph generator on the jet's
     nodes (same positions and radius as ours), then the isolated nodes removed (gnn-0)."""
-    from hepxai.data.darkjet.graphs import jet_radii
+    from hepxai.usecases.darkjet.graphs import jet_radii
 
     pos, _ = node_positions(jets, settings.layer_spacing)
     radius = jet_radii(pos, jets.offsets, settings)
@@ -115,9 +115,9 @@ def train_once(data: Path, out: Path, model: str, variant: str, *extra: str) -> 
 
 def explainer_rates(checkpoint: Path, data: Path) -> dict[str, float]:
     """Jets explained per second by each graph method (one process, 1 thread)."""
-    from hepxai.evaluation.darkjet import graph_settings_of
-    from hepxai.explain.attribution.graph import explain
-    from hepxai.train.checkpoint import load_model, read_checkpoint
+    from hepxai.io.checkpoint import load_model, read_checkpoint
+    from hepxai.usecases.darkjet.attribution import explain
+    from hepxai.usecases.darkjet.evaluation import graph_settings_of
 
     settings = graph_settings_of(read_checkpoint(checkpoint, use_case="darkjet"))
     model = load_model(checkpoint, use_case="darkjet")
@@ -177,7 +177,7 @@ def main() -> None:
         evaluate += ["--checkpoint", str(checkpoint)]
     hepxai(*evaluate)
     results = json.loads((work / "evaluation" / "evaluation.json").read_text())
-    from hepxai.evaluation.darkjet import claims_table, metric_table
+    from hepxai.usecases.darkjet.evaluation import claims_table, metric_table
 
     # the poster's comparison at a larger budget: the 3D-CNN with the ResGNN's 100k-jet recipe
     cnn_100k = train_once(data, work / "cnn3d-100k", "cnn3d", "gnn-1", "--preset", "fast",

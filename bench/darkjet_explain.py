@@ -32,8 +32,8 @@ METHODS = ("saliency-graph", "ig-graph", "gnnexplainer")
 
 def train(data: Path, out: Path, model: str, epochs: int, max_jets: int, seed: int) -> dict:
     """Train ``model`` on gnn-1 graphs unless ``out`` holds the finished run; best val AUC."""
-    from hepxai.cli.darkjet import train_run
-    from hepxai.data.darkjet.graphs import GraphSettings
+    from hepxai.usecases.darkjet.study import train_run
+    from hepxai.usecases.darkjet.graphs import GraphSettings
 
     seconds = None
     if not (out / "best.pt").exists():
@@ -129,10 +129,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from hepxai.cli.darkjet import cross_model_run, explain_run
-    from hepxai.data.darkjet.graphs import GraphSettings, load_graphs
-    from hepxai.data.darkjet.store import simulate_dataset, split_path
-    from hepxai.explain.attribution.graph import explain
+    from hepxai.usecases.darkjet.attribution import explain
+    from hepxai.usecases.darkjet.study import cross_model_run, explain_run
+    from hepxai.usecases.darkjet.graphs import GraphSettings, load_graphs
+    from hepxai.usecases.darkjet.store import simulate_dataset, split_path
 
     work, data = args.work, args.work / "data"
     simulate_dataset(data, args.n, seed=2)
@@ -151,7 +151,7 @@ def main() -> None:
     cross = json.loads((out / "cross_model.json").read_text())
 
     # the explanation and cross-model costs per jet, for scale (the judging time is recorded)
-    from hepxai.train.checkpoint import load_model
+    from hepxai.io.checkpoint import load_model
 
     model = load_model(gnn_ckpt, use_case="darkjet")
     graphs = load_graphs(split_path(data, "test"), GraphSettings(variant="gnn-1"))

@@ -18,15 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hepxai.data.darkjet.graphs import GraphSettings
-from hepxai.data.darkjet.store import simulate_dataset
-from hepxai.explain.influence.graph import (
+from hepxai.io.checkpoint import load_model
+from hepxai.usecases.darkjet.graphs import GraphSettings
+from hepxai.usecases.darkjet.influence import (
     GraphTracIn,
     category_study,
     format_categories,
     run_graph_checkpoints,
 )
-from hepxai.explain.influence.graph_validation import (
+from hepxai.usecases.darkjet.influence_validation import (
     GraphLSORConfig,
     KappaConfig,
     Retrain,
@@ -38,7 +38,7 @@ from hepxai.explain.influence.graph_validation import (
     lsor_graphs,
     retrain,
 )
-from hepxai.train.checkpoint import load_model
+from hepxai.usecases.darkjet.store import simulate_dataset
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -22,7 +22,6 @@ sys.path.insert(0, str(HERE))
 
 from run import publish_section  # noqa: E402
 
-from hepxai.data.muon.store import MuonFile  # noqa: E402
 from hepxai.explain.attribution import (  # noqa: E402
     BinaryPathIG,
     IntegratedGradients,
@@ -30,7 +29,8 @@ from hepxai.explain.attribution import (  # noqa: E402
     Saliency,
     SmoothGrad,
 )
-from hepxai.models import create  # noqa: E402
+from hepxai.usecases.muon.models import create  # noqa: E402
+from hepxai.usecases.muon.store import MuonFile  # noqa: E402
 
 
 def reference_smoothgrad(model, image: np.ndarray, copies: int, sigma: float,

@@ -31,16 +31,16 @@ sys.path.insert(0, str(HERE))
 from run import publish_section  # noqa: E402
 
 from hepxai.core.atomic import atomic_path, write_json_atomic  # noqa: E402
-from hepxai.data.muon.loader import MuonDataset  # noqa: E402
 from hepxai.explain.influence import (  # noqa: E402
     TracInStore,
     run_checkpoints,
     select_checkpoints,
     tracin,
 )
-from hepxai.explain.influence.analysis import category_study  # noqa: E402
-from hepxai.train.checkpoint import load_model  # noqa: E402
-from hepxai.viz.influence import plot_proponents, plot_self_influence  # noqa: E402
+from hepxai.io.checkpoint import load_model  # noqa: E402
+from hepxai.usecases.muon.influence import category_study  # noqa: E402
+from hepxai.usecases.muon.influence_figures import plot_proponents, plot_self_influence  # noqa: E402
+from hepxai.usecases.muon.loader import MuonDataset  # noqa: E402
 
 SCALE_EVENTS = 850_003
 

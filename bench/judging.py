@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from hepxai.core.atomic import atomic_path
-from hepxai.demo.steps import Step
+from hepxai.pipeline.steps import Step
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("attribution-cnn", "tracin-cnn")

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from hepxai.models import create
-from hepxai.train.checkpoint import run_checkpoints
+from hepxai.io.checkpoint import run_checkpoints
+from hepxai.usecases.muon.models import create
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

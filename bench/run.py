@@ -23,13 +23,13 @@ import h5py
 import numpy as np
 import torch
 
-from hepxai.baselines.muon import baseline_table, format_table, run_muon_baselines
-from hepxai.baselines.track_fit import fit_tracks
 from hepxai.core.atomic import atomic_path
-from hepxai.data.muon.geometry import MuonSimConfig
-from hepxai.data.muon.loader import MuonDataset
-from hepxai.data.muon.simulator import simulate
 from hepxai.metrics import trigger
+from hepxai.usecases.muon.baselines.table import baseline_table, format_table, run_muon_baselines
+from hepxai.usecases.muon.baselines.track_fit import fit_tracks
+from hepxai.usecases.muon.geometry import MuonSimConfig
+from hepxai.usecases.muon.loader import MuonDataset
+from hepxai.usecases.muon.simulator import simulate
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = HERE / "sections"

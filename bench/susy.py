@@ -56,9 +56,9 @@ def time_treeshap(run: Path, data: Path, jobs: int) -> dict:
     """TreeSHAP of the full-sample BDT on 100k preselected test events, three engines."""
     import xgboost as xgb
 
-    from hepxai.data.susy.store import SusyFile, split_path
     from hepxai.explain.attribution.tabular import TreeShap
-    from hepxai.models.susy import load_model
+    from hepxai.usecases.susy.models import load_model
+    from hepxai.usecases.susy.store import SusyFile, split_path
 
     model = load_model(run)
     test = SusyFile(split_path(data, "test")).table(model.sample, max_events=N_SHAP)
@@ -173,8 +173,8 @@ def write_section(work: Path) -> list[str]:
     import torch
     import xgboost
 
-    from hepxai.evaluation.susy import metric_table, yields_table
-    from hepxai.explain.susy import comparison_table, convergence_table, importance_table
+    from hepxai.usecases.susy.evaluation import metric_table, yields_table
+    from hepxai.usecases.susy.study import comparison_table, convergence_table, importance_table
 
     bench = json.loads((work / "bench.json").read_text())
     evaluation = json.loads((work / "evaluation" / "evaluation.json").read_text())

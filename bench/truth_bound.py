@@ -23,10 +23,10 @@ import numpy as np
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import xgboost as xgb  # noqa: E402  (after the OpenMP setting)
 
-from hepxai.baselines.track_fit import fit_tracks, station_positions  # noqa: E402
-from hepxai.data.muon.geometry import MuonSimConfig  # noqa: E402
-from hepxai.data.muon.simulator import MuonEvents, simulate  # noqa: E402
 from hepxai.metrics import trigger  # noqa: E402
+from hepxai.usecases.muon.baselines.track_fit import fit_tracks, station_positions  # noqa: E402
+from hepxai.usecases.muon.geometry import MuonSimConfig  # noqa: E402
+from hepxai.usecases.muon.simulator import MuonEvents, simulate  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -20,7 +20,7 @@ def _no_progress_bars(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def muon_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A simulated data directory (train/val/noise.h5, seed 7). Read-only: copy it to modify."""
-    from hepxai.data.muon.generate import SplitSizes, simulate_dataset
+    from hepxai.usecases.muon.generate import SplitSizes, simulate_dataset
 
     out = tmp_path_factory.mktemp("muon") / "data"
     simulate_dataset(out, SplitSizes(**MUON_SIZES), seed=MUON_SEED, workers=1)

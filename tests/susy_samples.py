@@ -10,8 +10,8 @@ import functools
 import tempfile
 from pathlib import Path
 
-from hepxai.data.susy.generate import SplitSizes, simulate_dataset
-from hepxai.data.susy.simulator import SusyEvents, SusySimConfig, simulate_split
+from hepxai.usecases.susy.generate import SplitSizes, simulate_dataset
+from hepxai.usecases.susy.simulator import SusyEvents, SusySimConfig, simulate_split
 
 PHYSICS_SEED = 5
 DATA_SEED = 3

@@ -1,8 +1,9 @@
 """Command layout and error handling of ``hepxai``.
 
-Every command is ``hepxai VERB USE_CASE [options]`` (``hepxai simulate muon``, later
-``hepxai train darkjet``...). A use-case module registers its commands with :func:`command`;
-the verbs are created on first use, so adding a verb or a use case renames nothing.
+Every command is ``hepxai VERB USE_CASE [options]`` (``hepxai simulate muon``,
+``hepxai train darkjet``...). Each use case's CLI module (:attr:`UseCase.cli`) registers its
+commands with :func:`register`; the verbs are created on first use, so adding a verb or a use
+case renames nothing.
 
 Errors a user can fix (:class:`HepxaiError`, bad options) print one line and exit with code 2;
 an interrupt exits with 130 and keeps every file already finished.
@@ -63,16 +64,12 @@ def register(verb: str, use_case: str, help: str,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # importing a use case's module registers its commands
-    from hepxai.cli import (
-        darkjet,  # noqa: F401
-        demo,  # noqa: F401
-        explain,  # noqa: F401
-        influence,  # noqa: F401
-        influence_darkjet,  # noqa: F401
-        muon,  # noqa: F401
-        susy,  # noqa: F401
-    )
+    from importlib import import_module
+
+    from hepxai import usecases
+
+    for case in usecases.all_use_cases():  # importing a use case's CLI registers its commands
+        import_module(case.cli)
 
     parser = OneLineParser(
         prog="hepxai",
@@ -99,12 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _use_case_from_run_dir(argv: list[str]) -> list[str]:
     """``hepxai report RUN_DIR`` -> ``hepxai report USE_CASE RUN_DIR`` (the use case read from
     the run directory's data files)."""
-    from hepxai.report.detect import use_case_of
+    from hepxai.usecases import of_run_dir
 
     use_cases = {use_case for verb, use_case, *_ in _COMMANDS if verb == "report"}
     if len(argv) > 1 and argv[0] == "report" and argv[1] not in use_cases \
             and not argv[1].startswith("-"):
-        return ["report", use_case_of(argv[1]), *argv[1:]]
+        return ["report", of_run_dir(argv[1]), *argv[1:]]
     return argv
 
 

@@ -1,2 +1,2 @@
-"""Training of torch models: one generic loop (:mod:`.loop`), per-use-case tasks
-(:mod:`.muon`, :mod:`.darkjet`), checkpoints."""
+"""Training of torch models: one generic loop (:mod:`.loop`); each use case brings its task
+(``hepxai.usecases.NAME.task``)."""

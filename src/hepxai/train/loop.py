@@ -13,10 +13,8 @@ the validation metrics and which of them picks the best checkpoint. What the loo
   the epochs the task admits;
 * history as JSON and the training-curves figure; a progress bar with live metrics.
 
-The muon use case (:mod:`hepxai.train.muon`) keeps its historical entry point
-``hepxai.train.loop.train`` (MAE loss, best by efficiency at 15 GeV, offline distillation);
-``train``, ``predict``, ``validation_metrics`` and ``teacher_targets`` are still importable from
-here.
+Each use case defines its task next to its models (e.g. :mod:`hepxai.usecases.muon.task`:
+MAE loss, best by efficiency at 15 GeV, offline distillation).
 """
 
 from __future__ import annotations
@@ -35,11 +33,9 @@ from torch import nn
 from hepxai.core.atomic import atomic_path, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
-from hepxai.train.checkpoint import save_checkpoint
+from hepxai.io.checkpoint import save_checkpoint
 
 EVAL_BATCH = 2048
-# the muon entry points, importable from here as before the loop became generic
-_MUON_NAMES = ("train", "predict", "validation_metrics", "teacher_targets", "MuonTask")
 
 
 @dataclass
@@ -278,11 +274,3 @@ def save_model_only(model: nn.Module, path: str | os.PathLike[str]) -> int:
         torch.save(model.state_dict(), tmp)
     return Path(path).stat().st_size
 
-
-def __getattr__(name: str) -> Any:
-    # lazily, so hepxai.train.muon can import this module without a cycle
-    if name in _MUON_NAMES:
-        from hepxai.train import muon
-
-        return getattr(muon, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,8 +15,8 @@ import torch
 
 from hepxai.core.errors import HepxaiError
 from hepxai.explain.types import Attribution
-from hepxai.models.base import OUTPUTS, MuonRegressor
 from hepxai.models.inference import inference_copy
+from hepxai.usecases.muon.models.base import OUTPUTS, MuonRegressor
 
 IMAGE_SHAPE = (9, 384)
 

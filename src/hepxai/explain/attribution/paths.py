@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from hepxai.core.errors import HepxaiError
-from hepxai.data.sparse import ragged_positions
+from hepxai.core.sparse import ragged_positions
 
 N_PIXELS = 9 * 384
 

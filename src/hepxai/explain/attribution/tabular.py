@@ -29,7 +29,7 @@ from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
 from hepxai.explain.registry import register
 from hepxai.explain.types import Attribution
-from hepxai.models.susy import SusyBDT, SusyMLP, SusyModel, check_table
+from hepxai.usecases.susy.models import SusyBDT, SusyMLP, SusyModel, check_table
 
 TREE_ENGINES = ("fast", "shap", "xgboost")
 

@@ -2,9 +2,9 @@
 
 * :mod:`~hepxai.explain.influence.tracin`: TracIn over a run's checkpoints, last-layer (exact)
   and full (random projection) variants, precompute-then-query store, top-k, self-influence;
-* :mod:`~hepxai.explain.influence.analysis`: TP / FP / FN / TN / only-noise study and
+* :mod:`~hepxai.usecases.muon.influence`: TP / FP / FN / TN / only-noise study and
   self-influence summaries;
-* :mod:`~hepxai.explain.influence.validation`: leave-some-out retraining (LSOR) and datamodels
+* :mod:`~hepxai.usecases.muon.influence_validation`: leave-some-out retraining (LSOR) and datamodels
   (linear datamodeling score).
 """
 

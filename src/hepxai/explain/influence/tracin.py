@@ -55,12 +55,12 @@ from hepxai import __version__
 from hepxai.core.atomic import atomic_path, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
-from hepxai.data.muon.loader import MuonDataset, muon_loader
-from hepxai.data.muon.store import MuonFile
 from hepxai.explain.influence.projection import GaussianProjection
 from hepxai.explain.types import Influence
-from hepxai.models.base import MuonRegressor
-from hepxai.train.checkpoint import load_model, read_checkpoint, run_checkpoints
+from hepxai.io.checkpoint import load_model, read_checkpoint, run_checkpoints
+from hepxai.usecases.muon.loader import MuonDataset, muon_loader
+from hepxai.usecases.muon.models.base import MuonRegressor
+from hepxai.usecases.muon.store import MuonFile
 
 FORMAT = "hepxai-tracin-store"
 FORMAT_VERSION = 1

@@ -18,9 +18,9 @@ from hepxai.core.errors import HepxaiError
 from hepxai.explain.attribution.base import as_images, chunks
 from hepxai.explain.registry import register
 from hepxai.explain.types import TreePath
-from hepxai.models.base import OUTPUTS, MuonRegressor
 from hepxai.models.inference import inference_copy
-from hepxai.models.soft_tree import SoftDecisionTree
+from hepxai.usecases.muon.models.base import OUTPUTS, MuonRegressor
+from hepxai.usecases.muon.models.soft_tree import SoftDecisionTree
 
 
 def soft_tree_of(model: object) -> SoftDecisionTree:

@@ -1,1 +1,0 @@
-"""Evaluation of trained models: predictions, the thesis' tables, figures, throughput."""

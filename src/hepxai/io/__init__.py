@@ -1,0 +1,1 @@
+"""Files every use case shares: checkpoints (one format for every model)."""

@@ -1,0 +1,101 @@
+"""Checkpoint files: the weights plus what is needed to rebuild and resume the model.
+
+A checkpoint is a ``torch.save`` dict with ``format = "hepxai-checkpoint"``, the use case, the
+model's name, preset and training recipe, its ``model_state`` and whatever the training loop
+adds (optimiser and scheduler state, epoch, learning rate, history). Models whose architecture
+has settings beyond the preset (the dark-jet GNN sweep) also store them as ``config``.
+Written atomically.
+
+Rebuilding a model goes through its use case (:attr:`hepxai.usecases.base.UseCase.rebuild`): a
+function that takes the checkpoint dict and returns the freshly built model (weights not yet
+loaded).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hepxai import __version__, usecases
+from hepxai.core.atomic import atomic_path
+from hepxai.core.errors import HepxaiError
+
+FORMAT = "hepxai-checkpoint"
+
+
+def run_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """The epoch checkpoints ``RUN/checkpoints/epoch_NNN.pt`` of a training run, by epoch."""
+    run = Path(run_dir)
+    paths = sorted((run / "checkpoints").glob("epoch_*.pt"))
+    if not paths:
+        raise HepxaiError(f"{run}: no epoch checkpoints in {run / 'checkpoints'}; train the model "
+                          "first with 'hepxai train muon --out RUN' (it keeps one per epoch)")
+    return paths
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: nn.Module,
+                    extra: dict[str, Any] | None = None, *, use_case: str | None = None) -> Path:
+    """Write ``model`` (and ``extra``) to ``path`` atomically. ``use_case`` defaults to the
+    model's ``use_case`` attribute, and to ``"muon"`` for models without one."""
+    use_case = use_case or getattr(model, "use_case", "muon")
+    payload = {"format": FORMAT, "hepxai_version": __version__, "use_case": use_case,
+               "model": model.name, "preset": model.preset, "recipe": asdict(model.recipe),
+               "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    config = getattr(model, "config", None)
+    if config is not None:
+        payload["config"] = dict(config)
+    payload.update(extra or {})
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def read_checkpoint(path: str | os.PathLike[str], device: str = "cpu",
+                    use_case: str | None = "muon") -> dict[str, Any]:
+    """The checkpoint dict; one-line :class:`HepxaiError` for a missing or foreign file.
+
+    ``use_case``: the use case the checkpoint must belong to (``None`` accepts any known one).
+    """
+    path = Path(path)
+    hint = f"'hepxai train {use_case or 'USE_CASE'}'"
+    if not path.is_file():
+        raise HepxaiError(f"{path}: no such checkpoint; train one with {hint}")
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError,
+            ValueError) as exc:
+        raise HepxaiError(f"{path}: not a readable checkpoint ({type(exc).__name__}); "
+                          f"re-create it with {hint}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise HepxaiError(f"{path}: not a hepxai checkpoint; give a file written by {hint}")
+    found = state.get("use_case")
+    if use_case is not None and found != use_case:
+        raise HepxaiError(f"{path}: a checkpoint of the {found!r} use case, not {use_case}")
+    if found not in usecases.names():
+        raise HepxaiError(f"{path}: a checkpoint of the unknown use case {found!r}; this "
+                          f"hepxai knows {', '.join(usecases.names())}")
+    return state
+
+
+def load_model(path: str | os.PathLike[str], device: str = "cpu",
+               expect: str | None = None, use_case: str | None = "muon") -> Any:
+    """Rebuild the model of a checkpoint, weights loaded, in eval mode."""
+    state = read_checkpoint(path, device, use_case=use_case)
+    if expect is not None and state["model"] != expect:
+        raise HepxaiError(f"{path}: a {state['model']} checkpoint, not {expect}")
+    model = usecases.get(state["use_case"]).rebuild(state)
+    if not isinstance(model, nn.Module):
+        return model  # a scikit-learn model, complete as unpickled
+    try:
+        model.load_state_dict(state["model_state"])
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise HepxaiError(f"{path}: weights do not fit a {state['model']} ({first})") from None
+    return model.to(device).eval()

@@ -1,0 +1,347 @@
+"""``hepxai influence darkjet STEP``: TracIn data influence of the dark-jet graph taggers.
+
+Steps: ``precompute`` (once per run), then ``query`` and ``categories`` read the stored
+precompute; ``lsor`` and ``kappa`` retrain small ResGNNs to validate TracIn.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hepxai.cli.app import register
+from hepxai.cli.arguments import checked_device, count, int_list, seed, whole_number
+from hepxai.core.errors import HepxaiError
+
+DATA = Path("data/darkjet")
+STEPS = {
+    "precompute": "last-layer gradients of every training jet at the run's checkpoints",
+    "query": "top-k proponents and opponents of chosen test jets, with figures",
+    "categories": "TracIn per TP / FP / FN / TN set (threshold 0.5), with summaries",
+    "lsor": "leave-some-out retraining: remove proponents vs random jets",
+    "kappa": "prune the highest / lowest / random gradient-norm jets and retrain",
+}
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated fractions, got {text!r}") \
+            from None
+    if not values or not all(0 < v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected fractions 0 < kappa < 1, got {text!r}")
+    return values
+
+
+def _add(parser: argparse.ArgumentParser) -> None:
+    steps = "; ".join(f"{name}: {text}" for name, text in STEPS.items())
+    parser.add_argument("step", choices=list(STEPS), metavar="STEP",
+                        help=f"what to do ({steps})")
+    common = parser.add_argument_group("run and data")
+    common.add_argument("--run", type=Path, default=Path("runs/darkjet/resgnn-gnn-1-fast"),
+                        help="training run of a graph tagger (its checkpoints/epoch_NNN.pt)")
+    common.add_argument("--data", type=Path, default=DATA,
+                        help="darkjet data directory (train.h5, val.h5, test.h5)")
+    common.add_argument("--store", type=Path, default=None,
+                        help="precompute file (default: RUN/influence/tracin.npz)")
+    common.add_argument("--out", type=Path, default=None,
+                        help="output directory (default: RUN/influence; lsor and kappa: "
+                             "runs/darkjet/influence-lsor, runs/darkjet/influence-kappa)")
+    common.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    common.add_argument("--threads", type=count, default=None,
+                        help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
+    pre = parser.add_argument_group("precompute")
+    pre.add_argument("--checkpoints", default=None,
+                     help="comma-separated epochs (1,3,5) or checkpoint paths (default: "
+                          "--n-checkpoints spread over the run)")
+    pre.add_argument("--n-checkpoints", type=count, default=3,
+                     help="checkpoints spread over the run when --checkpoints is not given")
+    pre.add_argument("--batch-size", type=count, default=1024, help="jets per forward pass")
+    query = parser.add_argument_group("query and categories")
+    query.add_argument("--split", choices=("test", "val"), default="test",
+                       help="file of the test jets")
+    query.add_argument("--jets", type=int_list, default="0",
+                       help="query: comma-separated jet numbers in --split")
+    query.add_argument("--top-k", type=count, default=10,
+                       help="proponents and opponents per test jet")
+    query.add_argument("--figures", type=whole_number, default=5,
+                       help="query: draw the figure of the first N jets (0: none)")
+    query.add_argument("--model-checkpoint", type=Path, default=None,
+                       help="explained model for predictions and categories (default: "
+                            "RUN/best.pt, else the last precomputed checkpoint)")
+    query.add_argument("--per-category", type=count, default=20,
+                       help="categories: jets per TP / FP / FN / TN set")
+    query.add_argument("--pool", type=count, default=5000,
+                       help="categories: draw the jets from the first N jets of --split")
+    query.add_argument("--seed", type=seed, default=0,
+                       help="categories: seed of the jet draw; kappa: training seed")
+    study = parser.add_argument_group("lsor and kappa (small models retrained)")
+    study.add_argument("--variant", default="gnn-2", choices=("gnn-0", "gnn-1", "gnn-2"),
+                       help="graph pre-processing of the studies' jets")
+    study.add_argument("--model", default="resgnn", choices=("resgnn", "gatv2"),
+                       help="tagger retrained by the studies")
+    study.add_argument("--preset", default="quick", choices=("quick", "fast"),
+                       help="recipe and width of the retrained tagger")
+    study.add_argument("--epochs", type=count, default=3, help="epochs of every retraining")
+    study.add_argument("--n-train", type=count, default=4000,
+                       help="training pool: the first N jets of train.h5")
+    study.add_argument("--n-test", type=count, default=None,
+                       help="test jets studied (default 20 lsor; kappa: first 1000 of test.h5)")
+    study.add_argument("--selection", choices=("similar", "random"), default="similar",
+                       help="lsor: test jets nearest to a random anchor in the model's "
+                            "last-layer features, or drawn at random")
+    study.add_argument("--remove-top", type=count, default=500,
+                       help="lsor: the union of each test jet's top-N proponents is removed "
+                            "(a removal of a few percent of the pool is lost in the retraining "
+                            "noise; see bench/sections/darkjet_influence.md)")
+    study.add_argument("--seeds", type=int_list, default="1,2,3",
+                       help="lsor: training seeds (the uncertainty is over seeds)")
+    study.add_argument("--n-random", type=count, default=2,
+                       help="lsor and kappa: random removal sets per seed / fraction")
+    study.add_argument("--fractions", type=_fractions, default=(0.1, 0.3),
+                       help="kappa: pruned fractions of the pool, comma-separated")
+    study.add_argument("--global-cut", action="store_true",
+                       help="kappa: cut on the score over the whole pool (default: within each "
+                            "class, keeping the class balance)")
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+def _threads(value: int | None) -> None:
+    if value is not None:
+        import torch
+
+        torch.set_num_threads(value)
+
+
+def _store_path(args: argparse.Namespace) -> Path:
+    return args.store or args.run / "influence" / "tracin.npz"
+
+
+def _out_dir(args: argparse.Namespace) -> Path:
+    return args.out or args.run / "influence"
+
+
+def _settings_of(path: str | Path):
+    from hepxai.io.checkpoint import read_checkpoint
+    from hepxai.usecases.darkjet.evaluation import graph_settings_of
+
+    return graph_settings_of(read_checkpoint(path, use_case="darkjet"))
+
+
+def _graphs(data: Path, split: str, settings, max_jets: int | None = None):
+    from hepxai.usecases.darkjet.graphs import load_graphs
+    from hepxai.usecases.darkjet.store import split_path
+
+    path = split_path(data, split)
+    if not path.is_file():
+        raise HepxaiError(f"{path}: no such data file; simulate with 'hepxai simulate darkjet "
+                          f"--out {data}'")
+    return load_graphs(path, settings, max_jets=max_jets)
+
+
+def _open(args: argparse.Namespace):
+    """The precompute, its graph settings and training graphs."""
+    from hepxai.usecases.darkjet.influence import GraphTracIn
+
+    path = _store_path(args)
+    if not path.is_file():
+        raise HepxaiError(f"{path}: no TracIn precompute yet; run 'hepxai influence darkjet "
+                          f"precompute --run {args.run}' first")
+    tracin = GraphTracIn.load(path)
+    settings = _settings_of(tracin.checkpoints[0].path)
+    train = _graphs(args.data, "train", settings, max_jets=int(tracin.rows.max()) + 1)
+    return tracin, settings, train
+
+
+def _explained_model(args: argparse.Namespace, tracin, device: str):
+    from hepxai.io.checkpoint import load_model
+    from hepxai.usecases.darkjet.influence import check_head
+
+    path = args.model_checkpoint
+    if path is None:
+        best = args.run / "best.pt"
+        path = best if best.exists() else Path(tracin.checkpoints[-1].path)
+    model = load_model(path, device=device, use_case="darkjet")
+    check_head(model)
+    return model, path
+
+
+# -- steps -------------------------------------------------------------------------------------
+def _precompute(args: argparse.Namespace) -> None:
+    from hepxai.usecases.darkjet.influence import (
+        GraphTracIn,
+        describe_graph_checkpoints,
+        run_graph_checkpoints,
+    )
+
+    _threads(args.threads)
+    device = checked_device(args.device)
+    checkpoints = run_graph_checkpoints(args.run, args.checkpoints, args.n_checkpoints)
+    refs = describe_graph_checkpoints(checkpoints)
+    settings = _settings_of(checkpoints[0])
+    n_train = refs[0].n_train
+    train = _graphs(args.data, "train", settings, max_jets=n_train)
+    if n_train is not None and len(train) != n_train:
+        raise HepxaiError(f"{args.data}: train.h5 has {len(train):,} jets but the run trained "
+                          f"on {n_train:,}; give the run's --data")
+    tracin = GraphTracIn.precompute(checkpoints, train, batch_size=args.batch_size,
+                                    device=device,
+                                    params={"data": str(args.data.resolve()),
+                                            "graphs": settings.to_dict()})
+    path = tracin.save(_store_path(args))
+    rates = ", ".join(f"{r:.3g}" for r in tracin.learning_rates)
+    print(f"graph TracIn (last layer): {tracin.n_train:,} training jets x "
+          f"{len(tracin.checkpoints)} checkpoints (epochs "
+          f"{', '.join(str(c.epoch) for c in tracin.checkpoints)}; learning rates {rates}); "
+          f"{path}")
+    for timing in tracin.timings:
+        print(f"  epoch {timing['epoch']}: {timing['seconds']:.2f} s, "
+              f"{timing['jets_per_second']:,.0f} jets/s")
+
+
+def _print_top(influence, i: int, label: str) -> None:
+    shown = min(5, influence.proponent_ids.shape[1])
+    for side in ("proponent", "opponent"):
+        ids = getattr(influence, f"{side}_ids")[i][:shown]
+        scores = getattr(influence, f"{side}_scores")[i][:shown]
+        print(f"  {side}s: " + ", ".join(f"#{r} ({s:+.3g})" for r, s in zip(ids, scores,
+                                                                           strict=True)))
+
+
+def _query(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from hepxai.usecases.darkjet.figures import plot_graph_proponents
+    from hepxai.usecases.darkjet.influence import head_features, tagger_categories
+
+    _threads(args.threads)
+    device = checked_device(args.device)
+    tracin, settings, train = _open(args)
+    test = _graphs(args.data, args.split, settings)
+    jets = np.asarray(args.jets, np.int64)
+    if jets.max() >= len(test):
+        raise HepxaiError(f"--jets: {args.split}.h5 has jets 0..{len(test) - 1}")
+    influence = tracin.influence(test, jets, k=args.top_k, device=device,
+                                 params={"split": args.split})
+    model, model_path = _explained_model(args, tracin, device)
+    _, logits = head_features(model, test, jets, device=device)
+    categories = tagger_categories(test.y[jets], logits.numpy())
+    out = _out_dir(args)
+    influence.params["explained_model"] = str(model_path)
+    path = influence.save(out / f"query_{args.split}.npz")
+    probability = 1.0 / (1.0 + np.exp(-logits.numpy().astype(np.float64)))
+    for i, row in enumerate(influence.test_ids):
+        kind = "dark photon" if test.y[row] > 0.5 else "QCD"
+        print(f"{args.split} #{row}: {kind}, p(dark photon) {probability[i]:.3f} "
+              f"[{categories[i]}]")
+        _print_top(influence, i, kind)
+        if i < args.figures:
+            figure = plot_graph_proponents(
+                influence, i, train, test, out / f"proponents_{args.split}_{row}.png",
+                title=f"{args.split} #{row} ({kind}, p = {probability[i]:.2f}, {categories[i]})")
+            print(f"  figure: {figure}")
+    print(f"written: {path}")
+
+
+def _categories(args: argparse.Namespace) -> None:
+    from hepxai.core.atomic import write_json_atomic
+    from hepxai.usecases.darkjet.figures import plot_graph_proponents
+    from hepxai.usecases.darkjet.influence import category_study, format_categories
+
+    _threads(args.threads)
+    device = checked_device(args.device)
+    tracin, settings, train = _open(args)
+    test = _graphs(args.data, args.split, settings)
+    model, model_path = _explained_model(args, tracin, device)
+    result = category_study(tracin, model, test, train, per_category=args.per_category,
+                            k=args.top_k, candidates=args.pool, seed=args.seed, device=device)
+    out = _out_dir(args)
+    summary = {**result["summary"], "explained_model": str(model_path), "split": args.split}
+    write_json_atomic(out / "categories.json", summary)
+    for name, influence in result["influences"].items():
+        influence.save(out / f"category_{name}.npz")
+        plot_graph_proponents(influence, 0, train, test, out / f"category_{name}.png",
+                              title=f"{name}: {args.split} #{influence.test_ids[0]}")
+    print(format_categories(summary))
+    print(f"written: {out / 'categories.json'} and one figure per set in {out}")
+
+
+def _study(args: argparse.Namespace, n_test: int):
+    from dataclasses import replace
+
+    from hepxai.usecases.darkjet.graphs import GraphSettings
+    from hepxai.usecases.darkjet.influence_validation import Retrain, load_study_graphs
+
+    settings = replace(GraphSettings(), variant=args.variant)
+    study = load_study_graphs(args.data, settings, args.n_train, n_test)
+    return study, Retrain(model=args.model, preset=args.preset, epochs=args.epochs,
+                          n_checkpoints=args.n_checkpoints)
+
+
+def _lsor(args: argparse.Namespace) -> None:
+    from hepxai.usecases.darkjet.figures import plot_study_bars
+    from hepxai.usecases.darkjet.influence_validation import (
+        GraphLSORConfig,
+        format_lsor,
+        lsor_graphs,
+    )
+
+    _threads(args.threads)
+    study, how = _study(args, 1000)
+    config = GraphLSORConfig(n_test=args.n_test or 20, k=args.remove_top, seeds=tuple(args.seeds),
+                             n_random=args.n_random, selection=args.selection, retrain=how)
+    out = args.out or Path("runs/darkjet/influence-lsor")
+    summary = lsor_graphs(study, out, config)
+    print(format_lsor(summary))
+    figure = plot_study_bars({"top proponents": (summary["proponents"]["delta_mean"],
+                                                 summary["proponents"]["delta_se"]),
+                              "random": (summary["random"]["delta_mean"],
+                                         summary["random"]["delta_se"])},
+                             "change of the test jets' BCE loss", out / "lsor.png")
+    print(f"written: {out / 'lsor.json'}, {figure}")
+
+
+def _kappa(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from hepxai.usecases.darkjet.figures import plot_study_bars
+    from hepxai.usecases.darkjet.influence_validation import (
+        KappaConfig,
+        format_kappa,
+        kappa_pruning,
+    )
+
+    _threads(args.threads)
+    study, how = _study(args, args.n_test or 1000)
+    config = KappaConfig(fractions=args.fractions, seed=args.seed,
+                         n_random=args.n_random, per_class=not args.global_cut, retrain=how)
+    out = args.out or Path("runs/darkjet/influence-kappa")
+    summary = kappa_pruning(study, out, config)
+    print(format_kappa(summary))
+    bars = {f"{r['mode']} {r['kappa']:g}" if r["mode"] != "none" else "no pruning":
+            (r["auc"], 0.0) for r in summary["rows"] if r["mode"] != "random"}
+    for kappa in config.fractions:  # random draws: mean and spread
+        aucs = [r["auc"] for r in summary["rows"] if r["mode"] == "random" and
+                r["kappa"] == kappa]
+        bars[f"random {kappa:g}"] = (float(np.mean(aucs)), float(np.std(aucs)))
+    figure = plot_study_bars(bars, "test AUC", out / "kappa.png")
+    print(f"written: {out / 'kappa.json'}, {figure}")
+
+
+def _run(args: argparse.Namespace) -> None:
+    handlers = {"precompute": _precompute, "query": _query, "categories": _categories,
+                "lsor": _lsor, "kappa": _kappa}
+    handlers[args.step](args)
+
+
+def run_step(argv: list[str]) -> None:
+    """Run one step as ``hepxai influence darkjet ARGV`` would, in this process (for other
+    commands, e.g. ``hepxai demo darkjet``): the same options, defaults and handlers."""
+    parser = argparse.ArgumentParser(prog="hepxai influence darkjet")
+    _add(parser)
+    _run(parser.parse_args([str(a) for a in argv]))
+
+
+register("influence", "darkjet", "TracIn proponents/opponents of graph taggers, per-category "
+         "study; validated by leave-some-out retraining and kappa pruning", _add, _run)

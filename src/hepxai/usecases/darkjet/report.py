@@ -1,0 +1,343 @@
+"""The dark-jet section of the report: data, graphs, metric table, ROC and score figures,
+saliency / IG / GNNExplainer figures, their judging (non-noise share vs base rate, AUROC,
+deletion gap, completeness, agreement heat map, deletion curves), the GNN-vs-3D-CNN
+comparison and the training-data influence (TracIn per TP / FP / FN / TN set, kappa pruning,
+LSOR), rendered from what ``hepxai demo darkjet`` (or the separate commands) wrote into a
+run directory.
+
+:func:`section_context` collects everything into a dict; the template
+``templates/darkjet.html.j2`` defines a ``section(ctx)`` macro (for the global report to embed)
+and a standalone page around it (:func:`write_report`). Figures are embedded as data URIs, so
+the page is one self-contained file; the interactive 3D views stay separate HTML files, linked.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from hepxai import __version__
+from hepxai.core.atomic import atomic_path
+from hepxai.core.errors import HepxaiError
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def _image(path: str | os.PathLike[str] | None) -> str | None:
+    if path is None or not Path(path).is_file():
+        return None
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def _data_summary(data_dir: Path, figure: Path) -> dict[str, Any] | None:
+    from hepxai.usecases.darkjet.store import SPLITS, DarkJetFile, split_path
+
+    splits = {}
+    for split in SPLITS:
+        path = split_path(data_dir, split)
+        if not path.exists():
+            continue
+        f = DarkJetFile(path)
+        labels = f.jets["label"] == 1
+        noise = f.clusters["is_noise"]
+        splits[split] = {
+            "jets": len(f), "dark_photon": int(labels.sum()), "qcd": int((~labels).sum()),
+            "clusters_qcd": float(f.jets["n_clusters"][~labels].mean()),
+            "clusters_dp": float(f.jets["n_clusters"][labels].mean()),
+            "emf_qcd": float(np.median(f.jets["em_fraction"][~labels])),
+            "emf_dp": float(np.median(f.jets["em_fraction"][labels])),
+            "noise_fraction": float(noise.mean()), "mb": path.stat().st_size / 1e6}
+        if split == "test" and not figure.exists():
+            from hepxai.usecases.darkjet.figures import plot_jet_properties
+
+            plot_jet_properties(f.jets, f.clusters, f.offsets, figure)
+    if not splits:
+        return None
+    attrs = DarkJetFile(split_path(data_dir, next(iter(splits))), load=False).attrs
+    return {"splits": splits, "seed": attrs.get("seed"),
+            "config": json.loads(attrs.get("simulator_config") or "{}"),
+            "figure": _image(figure)}
+
+
+def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Everything the dark-jet section shows, from ``run_dir`` (``data/``, ``evaluation/``,
+    ``explain/``, ``runs/*/``); missing parts are left out, an empty run is an error."""
+    run = Path(run_dir)
+    ctx: dict[str, Any] = {"version": __version__, "run_dir": str(run), "data": None,
+                           "graphs": None, "graph_views": [], "evaluation": None,
+                           "training": [], "explain": None, "influence": None}
+    if (run / "data").is_dir():
+        ctx["data"] = _data_summary(run / "data", run / "data_properties.png")
+    evaluation = run / "evaluation" / "evaluation.json"
+    if evaluation.exists():
+        from hepxai.usecases.darkjet.evaluation import claims_table, metric_table
+
+        results = json.loads(evaluation.read_text())
+        ctx["evaluation"] = {
+            "models": results["models"], "claims": results["claims"],
+            "table": _markdown_rows(metric_table(results)),
+            "claims_table": _markdown_rows(claims_table(results)) if results["claims"] else None,
+            "roc": _image(run / "evaluation" / "roc.png"),
+            "scores": _image(run / "evaluation" / "scores.png"), "split": results["split"]}
+        ctx["graphs"] = results["models"][0]["graphs"] if results["models"] else None
+    index = run / "graphs" / "graphs.json"
+    if index.exists():
+        ctx["graph_views"] = [{"name": v["name"], "png": _image(v["png"]),
+                               "html": os.path.relpath(v["html"], run)}
+                              for v in json.loads(index.read_text())["views"]]
+    curves = sorted((run / "runs").glob("*/training_curves.png")) if (run / "runs").is_dir() \
+        else []
+    ctx["training"] = [{"name": p.parent.name, "image": _image(p)} for p in curves]
+    explain = run / "explain" / "explain.json"
+    if explain.exists():
+        summary = json.loads(explain.read_text())
+        methods = []
+        for name, info in summary["methods"].items():
+            views = []
+            for key, fig in info["figures"].items():
+                if key == "layers":
+                    continue
+                views.append({"name": key, "png": _image(fig["png"]),
+                              "top_k": _image(fig["top_k"]),
+                              "html": os.path.relpath(fig["html"], run)})
+            methods.append({"name": name, "n_jets": info["n_jets"],
+                            "noise_share": info["top_k_noise_share"],
+                            "completeness": info["completeness_error_median"],
+                            "layers": _image(info["figures"]["layers"]), "views": views})
+        ctx["explain"] = {"methods": methods, "n_jets": summary["n_jets"],
+                          "judging": _judging(run / "explain"),
+                          "cross_model": _cross_model(run / "explain")}
+    ctx["influence"] = _influence(run / "influence")
+    if not any(ctx[k] for k in ("data", "evaluation", "explain", "influence")):
+        raise HepxaiError(f"{run}: holds no dark-jet results (data/, evaluation/, explain/); "
+                          "run 'hepxai demo darkjet --out DIR' first")
+    return ctx
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _judging(folder: Path) -> dict[str, Any] | None:
+    """The judging table (per method: non-noise share vs base rate, AUROC, deletion gap,
+    completeness), the agreement and deletion figures, and one sentence from the numbers."""
+    path = folder / "judging.json"
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text())
+    rows = []
+    for name in summary["methods"]:
+        s = summary["scores"][name]["all"]
+        rows.append({"name": name, "jets": summary["jets_per_method"][name],
+                     "share": _number(s["signal_share"]), "base": _number(s["base_rate"]),
+                     "lift": s["signal_share"] - s["base_rate"]
+                     if s["signal_share"] is not None and s["base_rate"] is not None else None,
+                     "auroc": _number(s["auroc"]), "gap": s["deletion_gap"],
+                     "gap_text": _number(s["deletion_gap"], 4),
+                     "completeness": _number(
+                         summary.get("completeness_median", {}).get(name))})
+    return {"rows": rows, "n_jets": summary["n_jets"], "categories": summary["categories"],
+            "fractions": summary["fractions"], "top_k": summary["top_k"],
+            "seconds_per_jet": summary.get("seconds_per_jet"),
+            "sentence": _judging_sentence(summary, rows),
+            "agreement": _image(folder / "agreement.png"),
+            "deletion": _image(folder / "deletion_curves.png")}
+
+
+def _judging_sentence(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """What the judging numbers show, in one sentence computed from them."""
+    scored = [r for r in rows if r["lift"] is not None]
+    parts = []
+    if scored:
+        best = max(scored, key=lambda r: r["lift"])
+        above = [r["name"] for r in scored if r["lift"] > 0]
+        parts.append(f"{len(above)} of {len(scored)} methods put more relevance on non-noise "
+                     f"clusters than a blind map would (best: {best['name']}, "
+                     f"{best['share']} vs base rate {best['base']})")
+    faithful = [r["name"] for r in rows if r["gap"] is not None and r["gap"] > 0]
+    parts.append("deletion in the method's order lowers the tagger's confidence faster than a "
+                 f"random order for {', '.join(faithful) if faithful else 'none of them'}")
+    matrix = summary["agreement"]["spearman"].get("all")
+    if matrix and len(matrix) > 1:
+        pairs = [matrix[i][j] for i in range(len(matrix)) for j in range(i + 1, len(matrix))
+                 if matrix[i][j] is not None]
+        if pairs:
+            parts.append(f"the methods' node rankings agree with a mean Spearman correlation "
+                         f"between {min(pairs):.2f} and {max(pairs):.2f}")
+    return "On these jets, " + "; ".join(parts) + "."
+
+
+def _cross_model(folder: Path) -> dict[str, Any] | None:
+    """The GNN-vs-CNN numbers per method, the figure and one sentence."""
+    path = folder / "cross_model.json"
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text())
+    rows = [{"name": name, "jets": c["n_valid"], "voxels": f"{c['voxels_per_jet']:.1f}",
+             "mean": _number(c["mean"]), "median": _number(c["median"]),
+             "null": f"{_number(c['permuted_mean'])} ± {_number(c['permuted_std'])}",
+             "z": _number(c["z"], 1), "p": _number(c["p_value"]),
+             "beyond": c["mean"] is not None and c["p_value"] is not None
+             and c["p_value"] < 0.05 and c["mean"] > c["permuted_mean"]}
+            for name, c in summary["methods"].items()]
+    beyond = [r["name"] for r in rows if r["beyond"]]
+    best = max(summary["methods"].items(), key=lambda kv: kv[1]["mean"] or -2.0)
+    sentence = (f"The 3D-CNN's voxel saliency and the GNN relevance summed into the same voxels "
+                f"agree beyond the shuffled-voxel baseline for "
+                f"{', '.join(beyond) if beyond else 'none of the methods'} (highest mean "
+                f"Spearman: {best[0]}, {_number(best[1]['mean'])} vs "
+                f"{_number(best[1]['permuted_mean'])} shuffled), so "
+                + ("the two model types partly look at the same clusters." if beyond else
+                   "the two model types do not measurably look at the same clusters."))
+    return {"rows": rows, "sentence": sentence, "checkpoint": summary["cnn_checkpoint"],
+            "figure": _image(folder / "cross_model.png")}
+
+
+INFLUENCE_SETS = {"TP": "dark photon, tagged", "FP": "QCD, tagged",
+                  "FN": "dark photon, missed", "TN": "QCD, not tagged"}
+
+
+def _influence(folder: Path) -> dict[str, Any] | None:
+    """The TracIn category study (``categories.json`` and ``category_SET.png`` of
+    ``hepxai influence darkjet categories``): one table row per TP / FP / FN / TN set, the
+    training set's base rates, a sentence from the numbers; and the kappa / LSOR tables when
+    ``kappa.json`` / ``lsor.json`` lie in ``folder`` or its ``kappa/`` / ``lsor/``."""
+    path = folder / "categories.json"
+    if not folder.is_dir():
+        return None
+    out: dict[str, Any] = {"rows": [], "base": None, "sentence": None, "figures": [],
+                           "kappa": _kappa(folder), "lsor": _lsor(folder), "k": None,
+                           "candidates": None, "threshold": None, "split": None,
+                           "model": None, "counts": {}}
+    if path.exists():
+        summary = json.loads(path.read_text())
+        out.update(k=summary["k"], candidates=summary["candidates"],
+                   threshold=summary["threshold"], split=summary.get("split", "test"),
+                   model=summary.get("explained_model"), counts=summary["category_counts"])
+        for name, s in summary["sets"].items():
+            row = {"name": name, "meaning": INFLUENCE_SETS.get(name, ""),
+                   "jets": s.get("n_jets", 0)}
+            if row["jets"]:
+                row.update(
+                    probability=f"{s['mean_probability']:.3f}",
+                    proponent=f"{s['proponent_mean_score']:.3g}",
+                    opponent=f"{s['opponent_mean_score']:.3g}",
+                    same_class=f"{s['proponent_same_class']:.2f}",
+                    noise=f"{s['proponent_noise_share']:.3f}",
+                    clusters=f"{s['proponent_mean_clusters']:.1f}")
+                out["base"] = {"noise": f"{s['train_noise_share']:.3f}",
+                               "clusters": f"{s['train_mean_clusters']:.1f}"}
+                figure = _image(folder / f"category_{name}.png")
+                if figure:
+                    out["figures"].append({"name": name, "meaning": row["meaning"],
+                                           "image": figure})
+            out["rows"].append(row)
+        out["sentence"] = _influence_sentence(summary["sets"])
+    if not out["rows"] and not out["kappa"] and not out["lsor"]:
+        return None
+    return out
+
+
+def _influence_sentence(sets: dict[str, dict[str, Any]]) -> str | None:
+    """What the category numbers show, in one sentence computed from them."""
+    filled = {name: s for name, s in sets.items() if s.get("n_jets")}
+    if not filled:
+        return None
+    base = next(iter(filled.values()))["train_noise_share"]
+
+    def pooled(names: list[str], key: str) -> float:
+        jets = sum(filled[n]["n_jets"] for n in names)
+        return sum(filled[n][key] * filled[n]["n_jets"] for n in names) / jets
+
+    above = [n for n, s in filled.items() if s["proponent_noise_share"] > base]
+    most = max(filled, key=lambda n: filled[n]["proponent_noise_share"])
+    every = list(filled)
+    parts = [f"the proponents hold more noise clusters than the training set (base rate "
+             f"{base:.3f}) in {len(above)} of {len(filled)} sets"
+             + (f" ({', '.join(above)})" if above else "")
+             + f", most in {most} ({filled[most]['proponent_noise_share']:.3f}), and have "
+             f"{pooled(every, 'proponent_mean_clusters'):.1f} clusters on average against "
+             f"{filled[most]['train_mean_clusters']:.1f} for a training jet"]
+    right = [n for n in ("TP", "TN") if n in filled]
+    wrong = [n for n in ("FP", "FN") if n in filled]
+    if right and wrong:
+        r, w = pooled(right, "proponent_mean_score"), pooled(wrong, "proponent_mean_score")
+        parts.append(f"the misclassified jets ({', '.join(wrong)}) have a mean top-proponent "
+                     f"score of {w:.3g} against {r:.3g} for the correctly classified ones "
+                     f"({', '.join(right)})" + (f", {w / r:.1f} times as large" if r > 0 else ""))
+    return "On these test jets, " + "; ".join(parts) + "."
+
+
+def _kappa(folder: Path) -> dict[str, Any] | None:
+    """The kappa-pruning table (``kappa.json``) and figure."""
+    path = next((p for p in (folder / "kappa.json", folder / "kappa" / "kappa.json")
+                 if p.exists()), None)
+    if path is None:
+        return None
+    summary = json.loads(path.read_text())
+    rows = [{"kappa": f"{r['kappa']:g}", "mode": r["mode"], "removed": f"{r['removed']:,}",
+             "signal": "" if r["mode"] == "none" else f"{r['removed_signal_share']:.2f}",
+             "auc": f"{r['auc']:.4f}", "loss": f"{r['loss']:.4f}",
+             "accuracy": f"{r['accuracy']:.4f}"} for r in summary["rows"]]
+    config = summary["config"]
+    return {"rows": rows, "n_pool": summary["n_pool"], "n_test": summary["n_test"],
+            "epochs": _epochs(config["retrain"]["epochs"]), "per_class": config["per_class"],
+            "score": summary["score"], "figure": _image(path.parent / "kappa.png")}
+
+
+def _epochs(epochs: int | None) -> str:
+    return "the preset's epochs" if epochs is None else \
+        f"{epochs} epoch{'' if epochs == 1 else 's'}"
+
+
+def _lsor(folder: Path) -> dict[str, Any] | None:
+    """The leave-some-out table (``lsor.json``) and figure."""
+    path = next((p for p in (folder / "lsor.json", folder / "lsor" / "lsor.json")
+                 if p.exists()), None)
+    if path is None:
+        return None
+    summary = json.loads(path.read_text())
+    c, p, r = summary["config"], summary["proponents"], summary["random"]
+    return {"n_pool": summary["n_pool"], "n_test": c["n_test"], "k": c["k"],
+            "selection": c["selection"], "seeds": ", ".join(map(str, c["seeds"])),
+            "epochs": _epochs(c["retrain"]["epochs"]),
+            "removed": f"{np.mean([s['removed'] for s in summary['per_seed']]):.0f}",
+            "proponents": f"{p['delta_mean']:+.4f} ± {p['delta_se']:.4f}",
+            "random": f"{r['delta_mean']:+.4f} ± {r['delta_se']:.4f}",
+            "ratio": f"{p['ratio']:.2f} ± {p['ratio_se']:.2f}",
+            "figure": _image(path.parent / "lsor.png")}
+
+
+def _markdown_rows(table: str) -> list[list[str]]:
+    """A Markdown table as rows of cells (the separator row dropped)."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in table.splitlines() if line.strip().startswith("|")]
+    return [r for i, r in enumerate(rows) if i != 1]
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                              autoescape=jinja2.select_autoescape(["html", "j2"]),
+                              undefined=jinja2.StrictUndefined)
+
+
+def render_section(ctx: dict[str, Any]) -> str:
+    """The section's HTML alone (for embedding in the global report)."""
+    return environment().get_template("darkjet.html.j2").module.section(ctx)
+
+
+def write_report(run_dir: str | os.PathLike[str],
+                 path: str | os.PathLike[str] | None = None) -> Path:
+    """Render the standalone page ``run_dir/report.html`` (atomically)."""
+    ctx = section_context(run_dir)
+    text = environment().get_template("darkjet.html.j2").render(ctx=ctx)
+    target = Path(path) if path is not None else Path(run_dir) / "report.html"
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+    return target

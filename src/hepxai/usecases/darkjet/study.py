@@ -1,0 +1,276 @@
+"""The dark-jet study: train, evaluate, explain and judge, compare with the 3D-CNN, TracIn.
+
+Every function writes its results into a run directory and returns what it wrote; the CLI
+(:mod:`hepxai.usecases.darkjet.cli`) only parses arguments and calls these.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hepxai.core.atomic import write_json_atomic
+from hepxai.core.errors import HepxaiError
+
+METHODS = ("saliency-graph", "ig-graph", "gnnexplainer")
+
+
+def train_run(data: Path, out: Path, model_name: str, preset: str, settings, *, seed: int = 1,
+              epochs: int | None = None, max_jets: int | None = None, val_jets: int = 20_000,
+              device: str = "cpu", resume: bool = False, config: dict | None = None,
+              quiet: bool = False):
+    """Build (or read cached) graphs, train one model; returns the TrainResult."""
+
+    from hepxai.usecases.darkjet.graphs import load_graphs
+    from hepxai.usecases.darkjet.models import create
+    from hepxai.usecases.darkjet.store import split_path
+    from hepxai.usecases.darkjet.task import JetSet, train
+
+    model = create(model_name, preset, seed=seed, **(config or {}))
+    train_file, val_file = split_path(data, "train"), split_path(data, "val")
+    # only the jets used are turned into graphs (and cached as such)
+    train_set = JetSet(load_graphs(train_file, settings, max_jets=max_jets),
+                       model.representation)
+    val_set = JetSet(load_graphs(val_file, settings, max_jets=val_jets), model.representation)
+    if not quiet:
+        print(f"training {model_name} ({preset}, {model.n_parameters():,} parameters) on "
+              f"{len(train_set):,} {settings.variant} jets, validating on {len(val_set):,}; "
+              f"output in {out}")
+
+    def report(r: dict) -> None:
+        if not quiet:
+            print(f"epoch {r['epoch']:>3}: loss {r['train_loss']:.4f} / {r['loss']:.4f}  "
+                  f"acc {r['accuracy']:.4f}  AUC {r['auc']:.4f}  TNR@90 {r['tnr_90']:.4f}")
+
+    identity = {"graphs": settings.to_dict(), "data": str(Path(train_file).resolve())}
+    return train(model, train_set, val_set, out, seed=seed, epochs=epochs, device=device,
+                 resume=resume, on_epoch=report, data_identity=identity)
+
+
+def evaluate_run(checkpoints: list[Path], data: Path, out: Path, *, split: str = "test",
+                 max_jets: int | None = None, device: str = "cpu") -> dict:
+    """Evaluate, write evaluation.json, metric_table.md, roc.png, scores.png."""
+    import numpy as np
+
+    from hepxai.usecases.darkjet.evaluation import claims_table, evaluate_models, metric_table
+    from hepxai.usecases.darkjet.figures import plot_roc, plot_scores
+
+    results = evaluate_models(checkpoints, data, out, device=device, split=split,
+                              max_jets=max_jets)
+    write_json_atomic(out / "evaluation.json", results)
+    table = metric_table(results)
+    claims = claims_table(results)
+    (out / "metric_table.md").write_text(table + "\n\n" + claims + "\n")
+    plot_roc({m["label"]: m["roc"] for m in results["models"]}, out / "roc.png")
+    scores = {}
+    for m in results["models"]:
+        with np.load(m["predictions"]) as saved:
+            scores[m["label"]] = (saved["logits"], saved["labels"])
+    plot_scores(scores, out / "scores.png")
+    results["table_markdown"], results["claims_markdown"] = table, claims
+    return results
+
+
+def judge_run(model, graphs, results: dict, out: Path, *, top_k: int = 5, seed: int = 1) -> dict:
+    """Judge the attributions (localization, deletion, completeness, agreement): write
+    ``judging.json``, ``agreement.png`` and ``deletion_curves.png`` into ``out``."""
+    import time
+
+    from hepxai.usecases.darkjet.figures import plot_graph_deletion_curves
+    from hepxai.usecases.darkjet.judging import judge_graphs, judging_summary
+    from hepxai.viz.explain import plot_agreement
+
+    start = time.perf_counter()
+    judged = judge_graphs(model, graphs, results, k=top_k, seed=seed)
+    summary = judging_summary(judged, k=top_k, seconds=time.perf_counter() - start)
+    write_json_atomic(out / "judging.json", summary)
+    plot_agreement(summary, out / "agreement.png")
+    plot_graph_deletion_curves(summary, out / "deletion_curves.png")
+    return summary
+
+
+def cross_model_run(cnn_checkpoint: Path, data: Path, graphs, results: dict, out: Path, *,
+                    seed: int = 1, n_permutations: int = 50) -> dict:
+    """The 3D-CNN's voxel saliency on the explained test jets against every method's node
+    relevance summed into the same voxels; ``cross_model.json`` and ``cross_model.png``."""
+    import numpy as np
+
+    from hepxai.io.checkpoint import load_model, read_checkpoint
+    from hepxai.usecases.darkjet.evaluation import graph_settings_of
+    from hepxai.usecases.darkjet.figures import plot_cross_model
+    from hepxai.usecases.darkjet.graphs import load_graphs
+    from hepxai.usecases.darkjet.judging import cnn_voxel_saliency, cross_model
+    from hepxai.usecases.darkjet.store import split_path
+    from hepxai.usecases.darkjet.voxels import voxelise
+
+    cnn = load_model(cnn_checkpoint, use_case="darkjet")
+    if cnn.representation != "voxel":
+        raise HepxaiError(f"{cnn_checkpoint}: a {cnn.name} checkpoint; --cnn-checkpoint needs "
+                          "a cnn3d one")
+    settings = graph_settings_of(read_checkpoint(cnn_checkpoint, use_case="darkjet"))
+    # the CNN reads the voxelised jets of its own graph variant; rows are test.h5 rows in both
+    cnn_graphs = graphs if settings.to_dict() == graphs.settings else load_graphs(
+        split_path(data, "test"), settings)
+    rows = np.unique(np.concatenate([r.node.event_ids for r in results.values()]))
+    saliency = cnn_voxel_saliency(cnn, voxelise(cnn_graphs, rows))
+    found, figure = {}, {}
+    for name, result in results.items():
+        ids = result.node.event_ids
+        where = np.searchsorted(rows, ids)
+        numbers = cross_model(result.node.values[:, 0], graphs.subset(ids), saliency[where],
+                              n_permutations=n_permutations, seed=seed)
+        figure[name] = numbers
+        found[name] = {k: v for k, v in numbers.items() if k not in ("spearman", "permuted")}
+        found[name]["per_jet"] = numbers["spearman"].tolist()
+    summary = {"cnn_checkpoint": str(cnn_checkpoint), "cnn_graphs": settings.to_dict(),
+               "methods": found}
+    write_json_atomic(out / "cross_model.json", summary)
+    plot_cross_model(figure, out / "cross_model.png")
+    return summary
+
+
+def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_jets: int = 200,
+                steps: int = 50, gnnexplainer_epochs: int = 100, gnnexplainer_jets: int = 40,
+                top_k: int = 5, views: int = 2, seed: int = 1,
+                cnn_checkpoint: Path | None = None, n_permutations: int = 50) -> dict:
+    """Attributions of a balanced selection of test jets; figures; their judging
+    (``judging.json``) and, given a 3D-CNN checkpoint, the cross-model comparison; a summary
+    JSON."""
+    import numpy as np
+
+    from hepxai.io.checkpoint import load_model, read_checkpoint
+    from hepxai.usecases.darkjet.attribution import explain
+    from hepxai.usecases.darkjet.attribution import top_k as pick_top_k
+    from hepxai.usecases.darkjet.evaluation import graph_settings_of
+    from hepxai.usecases.darkjet.figures import (
+        graph_html,
+        layer_energy_ratio,
+        layer_relevance,
+        plot_graph_3d,
+        plot_layer_saliency,
+        plot_top_k,
+    )
+    from hepxai.usecases.darkjet.graphs import load_graphs
+    from hepxai.usecases.darkjet.store import split_path
+
+    state = read_checkpoint(checkpoint, use_case="darkjet")
+    settings = graph_settings_of(state)
+    model = load_model(checkpoint, use_case="darkjet")
+    if model.representation != "graph":
+        raise HepxaiError(f"{checkpoint}: a {model.name} checkpoint; the graph explainers need "
+                          "resgnn or gatv2")
+    if cnn_checkpoint is not None:  # fail before the (long) explanations, not after
+        cnn_state = read_checkpoint(cnn_checkpoint, use_case="darkjet")
+        if cnn_state["model"] != "cnn3d":
+            raise HepxaiError(f"{cnn_checkpoint}: a {cnn_state['model']} checkpoint; "
+                              "--cnn-checkpoint needs a cnn3d one")
+    graphs = load_graphs(split_path(data, "test"), settings)
+    rng = np.random.default_rng(seed)
+    half = max(1, n_jets // 2)
+    rows = np.sort(np.concatenate([rng.permutation(np.flatnonzero(graphs.y == label))[:half]
+                                   for label in (0.0, 1.0)]))
+    params = {"saliency-graph": {}, "ig-graph": {"n_steps": steps},
+              "gnnexplainer": {"epochs": gnnexplainer_epochs, "seed": seed}}
+    ratio = layer_energy_ratio(graphs, rows)
+    summary = {"checkpoint": str(checkpoint), "graphs": settings.to_dict(),
+               "n_jets": int(rows.size), "methods": {}}
+    by_class = {label: rows[graphs.y[rows] == label][:views] for label in (0.0, 1.0)}
+    results = {}
+    for name in methods:
+        chosen = rows
+        if name == "gnnexplainer":  # one optimisation per jet: a balanced subset
+            per = max(1, gnnexplainer_jets // 2)
+            chosen = np.concatenate([rows[graphs.y[rows] == label][:per] for label in (0, 1)])
+        result = explain(name, model, graphs, chosen, **params[name])
+        results[name] = result
+        files = result.save(out, name)
+        node = result.node
+        values = np.abs(node.values[:, 0]) if name != "ig-graph" else node.values[:, 0]
+        sub = graphs.subset(chosen)
+        table = layer_relevance(values, node.offsets, sub.layer)
+        positions = np.searchsorted(rows, chosen)
+        plot_layer_saliency(graphs.pt[chosen], ratio[positions], table, graphs.y[chosen],
+                            out / f"{name}-layers.png", method=name)
+        figures = {"layers": str(out / f"{name}-layers.png")}
+        tops = pick_top_k(node, top_k)
+        edge_tops = pick_top_k(result.edge, top_k)
+        noise_share = float(np.mean([sub.is_noise[node.offsets[i] + t].mean()
+                                     for i, t in enumerate(tops)]))
+        for label, picks in by_class.items():
+            for row in picks:
+                if row not in set(chosen.tolist()):
+                    continue
+                i = int(np.flatnonzero(chosen == row)[0])
+                v = node.event(i)[:, 0]
+                e = result.edge.event(i)[:, 0]
+                kind = "dp" if label else "qcd"
+                stem = out / f"{name}-{kind}-{row}"
+                plot_graph_3d(graphs, int(row), f"{stem}-3d.png", values=v, value_label=name)
+                graph_html(graphs, int(row), f"{stem}-3d.html", values=v, value_label=name)
+                plot_top_k(graphs, int(row), np.abs(v), np.abs(e), top_k, f"{stem}-top{top_k}.png",
+                           title=f"{name}: top-{top_k}, {'dark photon' if label else 'QCD'} "
+                                 f"jet {row}")
+                figures[f"{kind}-{row}"] = {"png": f"{stem}-3d.png", "html": f"{stem}-3d.html",
+                                            "top_k": f"{stem}-top{top_k}.png"}
+        summary["methods"][name] = {
+            "files": {k: str(v) for k, v in files.items()}, "figures": figures,
+            "n_jets": int(chosen.size), "params": node.params,
+            "top_k_noise_share": noise_share,
+            "top_k_edges_example": edge_tops[0].tolist() if edge_tops else [],
+            "completeness_error_median": (float(np.median(node.completeness_error()))
+                                          if node.outputs is not None else None)}
+    judge_run(model, graphs, results, out, top_k=top_k, seed=seed)
+    summary["judging"] = str(out / "judging.json")
+    if cnn_checkpoint is not None:
+        cross_model_run(cnn_checkpoint, data, graphs, results, out, seed=seed,
+                        n_permutations=n_permutations)
+        summary["cross_model"] = str(out / "cross_model.json")
+    write_json_atomic(out / "explain.json", summary)
+    return summary
+
+
+# -- demo -------------------------------------------------------------------------------------
+def draw_graph_views(data: Path, out: Path, settings, per_class: int = 2) -> list[dict]:
+    """3D views (PNG + interactive HTML), coloured by energy, of the first test jets of each
+    class; an index ``graphs.json`` for the report."""
+    import numpy as np
+
+    from hepxai.usecases.darkjet.figures import graph_html, plot_graph_3d
+    from hepxai.usecases.darkjet.graphs import load_graphs
+    from hepxai.usecases.darkjet.store import split_path
+
+    graphs = load_graphs(split_path(data, "test"), settings)
+    views = []
+    for label, kind in ((0.0, "qcd"), (1.0, "dp")):
+        for row in np.flatnonzero(graphs.y == label)[:per_class]:
+            stem = out / f"{kind}-{row}"
+            plot_graph_3d(graphs, int(row), f"{stem}-3d.png")
+            graph_html(graphs, int(row), f"{stem}-3d.html")
+            views.append({"name": f"{kind}-{row}", "png": f"{stem}-3d.png",
+                          "html": f"{stem}-3d.html"})
+    write_json_atomic(out / "graphs.json", {"settings": settings.to_dict(), "views": views})
+    return views
+
+
+def influence_run(run: Path, data: Path, out: Path, *, per_category: int = 10, top_k: int = 10,
+                  seed: int = 0, threads: int | None = None, validation: bool = False,
+                  epochs: int = 2, n_train: int = 2000) -> dict:
+    """TracIn of a graph-tagger run, through the steps of ``hepxai influence darkjet``:
+    ``precompute`` over the run's training jets at its epoch checkpoints into
+    ``out/tracin.npz``, then ``categories`` on the test jets (``out/categories.json``, one
+    ``category_SET.npz`` and ``.png`` per TP / FP / FN / TN set); with ``validation`` also
+    ``kappa`` pruning at a small size into ``out/kappa/``. Returns the category summary."""
+    from hepxai.usecases.darkjet.cli_influence import run_step
+
+    common = ["--run", run, "--data", data, "--out", out, "--store", out / "tracin.npz"]
+    if threads is not None:
+        common += ["--threads", threads]
+    run_step(["precompute", *common])
+    run_step(["categories", *common, "--per-category", per_category, "--top-k", top_k,
+              "--seed", seed])
+    if validation:  # small ResGNNs retrained on the demo's gnn-1 graphs
+        run_step(["kappa", "--data", data, "--out", out / "kappa", "--variant", "gnn-1",
+                  "--n-train", n_train, "--epochs", epochs, "--fractions", "0.3",
+                  "--n-random", 1, "--seed", seed,
+                  *(["--threads", threads] if threads is not None else [])])
+    return json.loads((out / "categories.json").read_text())

@@ -1,0 +1,105 @@
+"""``hepxai demo muon``: the thesis' whole study on simulated data, resumable, with a report.
+
+simulate -> classical baselines -> train Attribution CNN, TracIn CNN, ConvSDT and the ConvSDT
+distilled from the Attribution CNN -> evaluate all against the baselines -> explain (every
+attribution method on both CNNs, the decision flow of both trees, TracIn proponents and
+opponents of the TracIn CNN per trigger category) -> report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hepxai.pipeline.steps import Step, run_steps
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    preset: str  # simulation preset
+    train_events: int
+    epochs: int
+    val_events: int  # per-epoch validation
+    eval_events: int  # evaluation, baselines
+    per_category: int  # explained events per category
+    pool: int
+    smoothgrad_copies: int
+    tracin_train: int  # training events in the TracIn store
+
+
+SIZES = {
+    "quick": DemoSize("quick", 2_000, 1, 500, 2_000, 1, 600, 4, 2_000),
+    "full": DemoSize("fast", 50_000, 2, 5_000, 20_000, 4, 5_000, 20, 20_000),
+}
+MODELS = ("attribution-cnn", "tracin-cnn", "convsdt")
+
+
+def muon_steps(out: Path, size: DemoSize, seed: int) -> list[Step]:
+    data, models = out / "data", out / "models"
+    splits = [data / f"{s}.h5" for s in ("train", "val", "noise")]
+    steps = [Step("simulate", ["simulate", "muon", "--preset", size.preset, "--out", str(data),
+                               "--seed", str(seed)], splits),
+             Step("baselines", ["baselines", "muon", "--data", str(data), "--out",
+                                str(out / "baselines"), "--max-events", str(size.eval_events)],
+                  [out / "baselines" / "baselines.json"], splits)]
+    train = ["--data", str(data), "--max-events", str(size.train_events), "--epochs",
+             str(size.epochs), "--val-events", str(size.val_events), "--seed", str(seed),
+             "--resume"]
+    runs = {name: models / name for name in MODELS}
+    runs["convsdt-distilled"] = models / "convsdt-distilled"
+    for name in MODELS:
+        steps.append(Step(f"train {name}", ["train", "muon", "--model", name, "--out",
+                                            str(runs[name]), *train],
+                          [runs[name] / "best.pt", runs[name] / "history.json"], splits))
+    # the teacher is the fully trained Attribution CNN (its last epoch), not best.pt: the most
+    # efficient epoch within the spread requirement can be an earlier one that still
+    # overestimates pT, and the student would learn that bias
+    teacher = runs["attribution-cnn"] / "checkpoints" / f"epoch_{size.epochs:03d}.pt"
+    steps.append(Step("train convsdt-distilled",
+                      ["train", "muon", "--model", "convsdt", "--teacher", str(teacher),
+                       "--out", str(runs["convsdt-distilled"]), *train],
+                      [runs["convsdt-distilled"] / "best.pt"], [*splits, teacher]))
+    checkpoints = [runs[name] / "best.pt" for name in runs]
+    evaluate = ["evaluate", "muon", "--data", str(data), "--out", str(out / "evaluation"),
+                "--baselines", str(out / "baselines" / "baselines.json"), "--max-events",
+                str(size.eval_events)]
+    for c in checkpoints:
+        evaluate += ["--checkpoint", str(c)]
+    steps.append(Step("evaluate", evaluate, [out / "evaluation" / "evaluation.json"],
+                      [*checkpoints, out / "baselines" / "baselines.json"]))
+    explain = ["--data", str(data), "--events-per-category", str(size.per_category), "--pool",
+               str(size.pool), "--seed", str(seed), "--copies", str(size.smoothgrad_copies)]
+    for name in ("attribution-cnn", "tracin-cnn"):
+        steps.append(Step(f"explain {name}",
+                          ["explain", "muon", "--checkpoint", str(runs[name] / "best.pt"),
+                           "--out", str(out / "explain" / name), *explain],
+                          [out / "explain" / name / "judging.json"],
+                          [runs[name] / "best.pt", *splits]))
+    for name in ("convsdt", "convsdt-distilled"):
+        steps.append(Step(f"decision flow {name}",
+                          ["explain", "muon", "--checkpoint", str(runs[name] / "best.pt"),
+                           "--methods", "tree", "--out", str(out / "explain" / name), *explain],
+                          [out / "explain" / name / "tree" / "tree.json"],
+                          [runs[name] / "best.pt", *splits]))
+    influence = out / "influence"
+    store = ["--run", str(runs["tracin-cnn"]), "--data", str(data), "--store",
+             str(influence / "last-layer"), "--out", str(influence)]
+    steps.append(Step("tracin precompute",
+                      ["influence", "muon", "precompute", *store, "--max-train",
+                       str(size.tracin_train)],
+                      [influence / "last-layer" / "manifest.json"],
+                      [runs["tracin-cnn"] / "best.pt", *splits]))
+    steps.append(Step("tracin categories",
+                      ["influence", "muon", "categories", *store, "--events-per-category",
+                       str(size.per_category), "--pool", str(size.pool), "--seed", str(seed)],
+                      [influence / "categories_last-layer.json"],
+                      [influence / "last-layer" / "manifest.json"]))
+    steps.append(Step("report", ["report", "muon", str(out)],
+                      [out / "report.html", out / "summary.json"],
+                      [out / "evaluation", out / "explain", out / "baselines", influence]))
+    return steps
+
+
+def run_demo(out: Path, quick: bool, seed: int) -> dict[str, float]:
+    size = SIZES["quick" if quick else "full"]
+    return run_steps(muon_steps(out, size, seed), out / "demo_state.json")

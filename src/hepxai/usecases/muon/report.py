@@ -1,0 +1,194 @@
+"""The muon study's HTML report (thesis chapters 5-7) and its ``summary.json``.
+
+Everything is read from a run directory written by ``hepxai demo muon`` (or by the individual
+commands into the same layout): ``data/``, ``baselines/``, ``models/NAME/``, ``evaluation/``,
+``explain/NAME/``. Figures are referenced by relative paths, so the directory can be copied or
+served as it is; every number shown is also in ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from hepxai.core.atomic import atomic_path, write_json_atomic
+from hepxai.core.errors import HepxaiError
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _data_section(run: Path) -> dict[str, Any] | None:
+    from hepxai.usecases.muon.figures import plot_example_events, plot_label_distributions
+    from hepxai.usecases.muon.store import MuonFile, split_path
+
+    data = run / "data"
+    if not split_path(data, "val").exists():
+        return None
+    files = {s: MuonFile(split_path(data, s)) for s in ("train", "val", "noise")
+             if split_path(data, s).exists()}
+    rows = []
+    for split, f in files.items():
+        hits = np.diff(np.asarray(f.images.offsets))
+        rows.append({"split": split, "events": len(f),
+                     "mean_hits": float(hits.mean()),
+                     "mean_pt": float(f.labels["pt"].mean()) if split != "noise" else None,
+                     "above_15": float((f.labels["pt"] > 15).mean()) if split != "noise"
+                     else None})
+    figures = [plot_label_distributions(files["val"], run / "figures" / "labels.png").name,
+               plot_example_events(files["val"], run / "figures" / "examples.png").name]
+    return {"splits": rows, "figures": [f"figures/{name}" for name in figures]}
+
+
+def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
+    """Render ``RUN/report.html`` and ``RUN/summary.json``; returns the HTML path."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise HepxaiError(f"{run}: no such run directory; run 'hepxai demo muon --out {run}' "
+                          "first")
+    evaluation = _json(run / "evaluation" / "evaluation.json")
+    baselines = _json(run / "baselines" / "baselines.json")
+    if evaluation is None and baselines is None:
+        raise HepxaiError(f"{run}: holds neither evaluation/evaluation.json nor "
+                          "baselines/baselines.json; run 'hepxai demo muon' or the evaluate "
+                          "command into this directory first")
+    models = []
+    for history in sorted(run.glob("models/*/history.json")):
+        h = json.loads(history.read_text())
+        models.append({"name": history.parent.name, "history": h["history"],
+                       "identity": h["identity"],
+                       "curves": _rel(run, history.parent / "training_curves.png")})
+    explanations = []
+    for judging in sorted(run.glob("explain/*/judging.json")):
+        summary = json.loads(judging.read_text())
+        folder = judging.parent
+        explanations.append({
+            "name": folder.name, "summary": summary,
+            "agreement": _rel(run, folder / "agreement.png"),
+            "deletion": _rel(run, folder / "deletion_curves.png"),
+            "galleries": [{"category": p.stem.removeprefix("gallery_"), "path": _rel(run, p)}
+                          for p in sorted(folder.glob("gallery_*.png"))]})
+    trees = []
+    for tree in sorted(run.glob("explain/*/tree/tree.json")):
+        report = json.loads(tree.read_text())
+        trees.append({"name": tree.parent.parent.name, "report": report,
+                      "leaf_usage": _rel(run, tree.parent / "leaf_usage.png"),
+                      "figures": [{"category": e["category"], "summary": e["summary"],
+                                   "path": _rel(run, tree.parent / e["figure"])}
+                                  for e in report["examples"]]})
+    influence = _influence_section(run)
+    data = _data_section(run)
+    summary = {"run": str(run), "data": data and data["splits"],
+               "models": [_model_numbers(m) for m in (evaluation or {}).get("models", [])],
+               "baselines": {name: {k: b.get(k) for k in ("mae", "spread", "efficiency_15",
+                                                          "efficiency_10", "only_noise")}
+                             for name, b in (baselines or {}).get("baselines", {}).items()},
+               "training": {m["name"]: m["history"] for m in models},
+               "judging": {e["name"]: {k: e["summary"][k] for k in
+                                       ("categories", "scores", "agreement")}
+                           for e in explanations},
+               "decision_flow": {t["name"]: {k: t["report"].get(k) for k in
+                                             ("confidence", "leaves", "examples")}
+                                 for t in trees},
+               "influence": influence and influence["summary"]}
+    write_json_atomic(run / "summary.json", summary)
+    figure = {name: _rel(run, run / "evaluation" / f"{name}.png")
+              for name in ("turn_on_15", "turn_on_10", "resolution", "confusion_15")}
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                                     autoescape=jinja2.select_autoescape(["html", "j2"]),
+                                     undefined=jinja2.StrictUndefined)
+    environment.filters["num"] = _num
+    environment.filters["pct"] = _pct
+    html = environment.get_template("muon.html.j2").render(
+        run=run.name, data=data, models=models, evaluation=evaluation,
+        summary=summary, figure=figure, explanations=explanations, trees=trees,
+        influence=influence, conclusion=_conclusion(explanations))
+    target = run / "report.html"
+    with atomic_path(target) as tmp:
+        tmp.write_text(html)
+    return target
+
+
+def _influence_section(run: Path) -> dict[str, Any] | None:
+    """TracIn proponents/opponents per trigger set, from ``influence/categories_*.json``."""
+    found = sorted(run.glob("influence/categories_*.json"))
+    if not found:
+        return None
+    path = found[0]
+    variant = path.stem.removeprefix("categories_")
+    summary = json.loads(path.read_text())
+    store = None
+    if (path.parent / variant / "manifest.json").exists():
+        from hepxai.explain.influence import TracInStore
+
+        store = TracInStore.open(path.parent / variant)
+    figures = [{"set": name, "path": _rel(run, path.parent / f"category_{name}_{variant}.png")}
+               for name, s in summary["sets"].items() if s.get("n_events")]
+    return {"variant": variant, "summary": summary, "figures": figures,
+            "n_train": store and store.n_train, "epochs": store and store.epochs,
+            "explained": Path(summary.get("explained_model", "")).parent.name}
+
+
+def _model_numbers(m: dict[str, Any]) -> dict[str, Any]:
+    keys = ("label", "model", "preset", "loss", "mae", "spread", "efficiency_15",
+            "efficiency_10", "only_noise", "only_noise_10", "parameters", "size_bytes",
+            "throughput", "classification_report_15", "confusion_15")
+    return {k: m.get(k) for k in keys}
+
+
+def _rel(run: Path, path: Path) -> str | None:
+    return str(path.relative_to(run)) if path.exists() else None
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}f}"
+
+
+def _pct(value: Any, digits: int = 2) -> str:
+    return "–" if value is None or value != value else f"{100 * value:.{digits}f}%"
+
+
+def _conclusion(explanations: list[dict[str, Any]]) -> str:
+    """One paragraph stating what the judging and convergence tables show (from the numbers)."""
+    sentences = []
+    for e in explanations:
+        scores = e["summary"]["scores"]
+        tp = {m: s.get("TP", s["all"]).get("muon_share") for m, s in scores.items()}
+        tp = {m: v for m, v in tp.items() if v is not None and v == v}
+        methods = list(scores)
+        matrix = np.array(e["summary"]["agreement"]["spearman"]["all"], dtype=float)
+        if len(methods) > 1:
+            upper = np.triu_indices(len(methods), 1)
+            i = int(np.nanargmax(matrix[upper]))
+            pair = (methods[upper[0][i]], methods[upper[1][i]], matrix[upper][i])
+            mean = float(np.nanmean(matrix[upper]))
+        else:
+            pair, mean = None, float("nan")
+        verdict = "largely converge" if mean > 0.5 else "only partly converge" if mean > 0.2 \
+            else "do not converge"
+        text = f"For the {e['name']}, "
+        if tp:
+            best = max(tp, key=tp.get)
+            text += (f"{best} puts the largest share of its relevance on the muon's hits in "
+                     f"{'true-positive' if 'TP' in scores[best] else 'all'} events "
+                     f"({tp[best]:.0%}; a map blind to the muon would give the muon's share of "
+                     "the lit pixels). ")
+        if pair:
+            text += (f"The closest pair of methods is {pair[0]} and {pair[1]} (Spearman "
+                     f"{pair[2]:.2f} on lit pixels); the mean agreement over all pairs is "
+                     f"{mean:.2f}, so the methods {verdict} "
+                     "on which hits matter.")
+        sentences.append(text)
+    return " ".join(sentences) or "No explanation study in this run."

@@ -1,0 +1,213 @@
+"""The muon explanation study: pick events per trigger category, explain them with every
+method, judge and compare the explanations, write everything into a run directory.
+
+Output layout (``OUT``):
+    attributions/METHOD.npz   the :class:`Attribution` of every method (all events)
+    events.npz                event ids, source split, categories, images, truth, labels
+    judging.json              per-method scores per category, agreement matrices, curves
+    agreement.png, deletion_curves.png, gallery_CATEGORY.png
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hepxai.core.atomic import atomic_path, write_json_atomic
+from hepxai.core.errors import HepxaiError
+from hepxai.explain import attribution as _methods  # noqa: F401  (registers the methods)
+from hepxai.explain.attribution.base import ImageAttributionMethod
+from hepxai.explain.evaluate import CATEGORIES, judge, trigger_categories
+from hepxai.explain.registry import get, methods_for
+from hepxai.usecases.muon.loader import MuonDataset
+from hepxai.usecases.muon.models.base import MuonRegressor
+from hepxai.usecases.muon.store import MuonFile, split_path
+
+#: the study's methods: label -> (registry name, parameters)
+DEFAULT_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ram": ("ram", {}),
+    "saliency": ("saliency", {}),
+    "ig": ("ig", {"steps": 32}),
+    "ig-binary": ("ig-binary", {"mode": "thesis"}),
+    "ig-binary-exact": ("ig-binary", {"mode": "exact"}),
+    "shapley": ("ig-binary", {"mode": "shapley", "orders": 10}),
+    "smoothgrad": ("smoothgrad", {"copies": 20, "sigma": 0.02}),
+}
+
+
+def parse_methods(spec: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``"ram,ig,ig-binary:exact"`` -> study methods; ``name:mode`` sets a binary IG mode."""
+    chosen: dict[str, tuple[str, dict[str, Any]]] = {}
+    for item in (s.strip() for s in spec.split(",") if s.strip()):
+        if item in DEFAULT_METHODS:
+            chosen[item] = DEFAULT_METHODS[item]
+            continue
+        name, _, mode = item.partition(":")
+        get(name, "muon")  # one-line error naming the choices for an unknown method
+        chosen[item] = (name, {"mode": mode} if mode else {})
+    if not chosen:
+        raise HepxaiError(f"no explanation method in {spec!r}; choose from "
+                          f"{', '.join([*DEFAULT_METHODS, *methods_for('muon')])}")
+    return chosen
+
+
+@dataclass
+class StudyEvents:
+    """The explained events: ``images``/``truth`` bool ``(n, 9, 384)``, ``labels`` ``(n, 2)``."""
+
+    ids: np.ndarray
+    split: np.ndarray
+    categories: np.ndarray
+    images: np.ndarray
+    truth: np.ndarray
+    labels: np.ndarray
+    predictions: np.ndarray
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(handle, ids=self.ids, split=self.split.astype(str),
+                                categories=self.categories.astype(str), images=self.images,
+                                truth=self.truth, labels=self.labels,
+                                predictions=self.predictions)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> StudyEvents:
+        with np.load(path) as data:
+            return cls(data["ids"], data["split"].astype(object),
+                       data["categories"].astype(object), data["images"], data["truth"],
+                       data["labels"], data["predictions"])
+
+
+def select_events(model: MuonRegressor, data_dir: str | os.PathLike[str], per_category: int,
+                  pool: int = 5000, seed: int = 0, device: str = "cpu") -> StudyEvents:
+    """Up to ``per_category`` events of every category, drawn (seeded) from the first ``pool``
+    validation events and the only-noise split."""
+    from hepxai.usecases.muon.task import predict
+
+    rng = np.random.default_rng(seed)
+    val = MuonFile(split_path(data_dir, "val"))
+    rows = np.arange(min(pool, len(val)))
+    pred = predict(model, MuonDataset(val, rows=rows), device, desc="predictions for selection")
+    truth_pt = val.labels["pt"][rows]
+    categories = trigger_categories(truth_pt, pred[:, 0])
+    chosen, split = [], []
+    for category in CATEGORIES[:4]:
+        candidates = rows[categories == category]
+        chosen.append(rng.permutation(candidates)[:per_category])
+    chosen_rows = np.concatenate(chosen).astype(np.int64)
+    parts = {"val": (val, chosen_rows, pred[chosen_rows], categories[chosen_rows])}
+    noise_path = split_path(data_dir, "noise")
+    if noise_path.exists():
+        noise = MuonFile(noise_path)
+        noise_rows = np.sort(rng.permutation(min(pool, len(noise)))[:per_category])
+        noise_pred = predict(model, MuonDataset(noise, rows=noise_rows), device,
+                             desc="only-noise predictions")
+        parts["noise"] = (noise, noise_rows, noise_pred,
+                          np.array(["only-noise"] * len(noise_rows), dtype=object))
+    ids, images, truth, labels, preds, cats = [], [], [], [], [], []
+    for name, (file, r, p, c) in parts.items():
+        if len(r) == 0:
+            continue
+        ids.append(r)
+        split.append(np.array([name] * len(r), dtype=object))
+        images.append(file.images.to_dense(r).astype(bool))
+        truth.append(file.truth.to_dense(r).astype(bool) if file.truth is not None and
+                     name != "noise" else np.zeros((len(r), 9, 384), bool))
+        labels.append(np.stack([file.labels["pt"][r], file.labels["eta"][r]], 1))
+        preds.append(p)
+        cats.append(c)
+    if not ids:
+        raise HepxaiError(f"{data_dir}: no events to explain; simulate more events")
+    return StudyEvents(np.concatenate(ids), np.concatenate(split), np.concatenate(cats),
+                       np.concatenate(images), np.concatenate(truth),
+                       np.concatenate(labels).astype(np.float64), np.concatenate(preds))
+
+
+def build_methods(model: MuonRegressor, chosen: dict[str, tuple[str, dict[str, Any]]],
+                  seed: int = 0) -> dict[str, ImageAttributionMethod]:
+    """Construct every chosen method on ``model`` (the ones the model cannot support are left
+    out with a note, e.g. RAM on a model without convolutions)."""
+    methods: dict[str, ImageAttributionMethod] = {}
+    for label, (name, params) in chosen.items():
+        cls = get(name, "muon")
+        if "seed" in inspect.signature(cls).parameters:
+            params = {"seed": seed, **params}
+        try:
+            methods[label] = cls(model, **params)
+        except HepxaiError as error:
+            print(f"note: {label} skipped: {error}")
+    if not methods:
+        raise HepxaiError(f"{model.name}: none of the chosen methods applies to this model")
+    return methods
+
+
+def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
+                  out: str | os.PathLike[str], methods: str | None = None,
+                  per_category: int = 8, pool: int = 5000, seed: int = 0, target: str = "pt",
+                  device: str = "cpu", smoothgrad_copies: int | None = None) -> dict[str, Any]:
+    """Run the whole study and write it to ``out``; returns the judging summary."""
+    from hepxai.viz.explain import plot_agreement, plot_deletion_curves, plot_gallery
+
+    out = Path(out)
+    chosen = parse_methods(methods) if methods else dict(DEFAULT_METHODS)
+    if smoothgrad_copies is not None:
+        chosen = {label: (name, {**params, "copies": smoothgrad_copies}
+                          if name == "smoothgrad" else params)
+                  for label, (name, params) in chosen.items()}
+    events = select_events(model, data_dir, per_category, pool, seed, device)
+    events.save(out / "events.npz")
+    built = build_methods(model, chosen, seed)
+    result = judge(built, events.images, events.truth, events.categories,
+                   _study_ids(events), target=target, seed=seed)
+    for label, attribution in result.attributions.items():
+        attribution.save(out / "attributions" / f"{label}.npz")
+    summary = {"model": model.name, "preset": model.preset, "target": target,
+               "methods": {label: {"method": name, "params": built[label].recorded_params()}
+                           for label, (name, _) in chosen.items() if label in built},
+               **result.summary()}
+    write_json_atomic(out / "judging.json", summary)
+    plot_agreement(summary, out / "agreement.png")
+    plot_deletion_curves(summary, out / "deletion_curves.png", target)
+    for category in CATEGORIES:
+        rows = np.flatnonzero(events.categories == category)
+        if len(rows):
+            plot_gallery(events, result.attributions, rows[:3], target,
+                         out / f"gallery_{category}.png", title=f"{model.name}: {category}")
+    return summary
+
+
+def _study_ids(events: StudyEvents) -> np.ndarray:
+    # distinct ids across splits, so per-event seeds differ between val and noise events
+    return events.ids + np.where(events.split == "noise", 10**9, 0)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Plain-text tables: localization and faithfulness per method on TP events and overall,
+    and the Spearman agreement matrix over all events."""
+    lines = [f"Judging ({summary['model']}, target {summary['target']}); events per category: "
+             + ", ".join(f"{c} {n}" for c, n in summary["categories"].items())]
+    header = f"{'method':<17}{'share TP':>10}{'prec@k TP':>11}{'AUROC TP':>10}" \
+             f"{'del.gap':>9}{'complete':>10}{'stable':>8}"
+    lines += ["", header, "-" * len(header)]
+    for m in summary["scores"]:
+        tp = summary["scores"][m].get("TP", {})
+        al = summary["scores"][m]["all"]
+        lines.append(f"{m:<17}{_fmt(tp.get('muon_share')):>10}"
+                     f"{_fmt(tp.get('precision_at_k')):>11}{_fmt(tp.get('auroc')):>10}{_fmt(al.get('deletion_gap')):>9}"
+                     f"{_fmt(al.get('completeness_error')):>10}{_fmt(al.get('stability')):>8}")
+    matrix = summary["agreement"]["spearman"]["all"]
+    names = list(summary["scores"])
+    lines += ["", "Spearman agreement on lit pixels (all events)",
+              " " * 17 + "".join(f"{n[:8]:>9}" for n in names)]
+    for name, row in zip(names, matrix, strict=True):
+        lines.append(f"{name:<17}" + "".join(f"{_fmt(v):>9}" for v in row))
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None or value != value else f"{value:.3f}"

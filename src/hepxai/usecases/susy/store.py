@@ -1,0 +1,223 @@
+"""The SUSY HDF5 file: one file per split, the same events in three reconstructions.
+
+Layout (``format = "hepxai-susy"``, ``format_version = 1``)::
+
+    /event_id            (n,)    int64    process * 10**10 + generator candidate serial
+    /label               (n,)    int8     class index into the ``classes`` attribute
+    /weight              (n,)    float64  expected events at ``luminosity_fb`` per simulated event
+    /truth/features      (n, F)  float32  columns named by the ``features`` attribute
+    /truth/presel        (n,)    bool     the preselection of that reconstruction
+    /simplified/...      the same for the simplified (truth + light smearing) reconstruction
+    /full/...            the same for the full (detector-like) reconstruction
+    attributes: format, format_version, split, n_events, seed, block_candidates, features,
+                units, classes, levels, luminosity_fb, processes (per-process bookkeeping, JSON),
+                simulator_config (JSON), source, hepxai_version
+
+Row ``i`` is the same event in every group, which is what the simplified-vs-full comparison
+relies on. Files are written to a temporary name and renamed (:func:`hepxai.core.atomic_path`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from hepxai import __version__
+from hepxai.core.atomic import atomic_path
+from hepxai.core.errors import HepxaiError
+from hepxai.usecases.susy.simulator import CLASSES, FEATURE_INFO, FEATURES, LEVELS, SusyEvents
+
+FORMAT = "hepxai-susy"
+FORMAT_VERSION = 1
+SPLIT_FILES = {"train": "train.h5", "test": "test.h5"}
+SAMPLES = ("simplified", "full")  # the reconstructions models are trained on
+
+
+def split_path(data_dir: str | os.PathLike[str], split: str) -> Path:
+    """The file of ``split`` inside a SUSY data directory."""
+    return Path(data_dir) / SPLIT_FILES[split]
+
+
+def write_events(path: str | os.PathLike[str], events: SusyEvents, *, split: str,
+                 attrs: dict[str, Any]) -> Path:
+    """Write ``events`` to ``path`` atomically (see the module docstring for the layout)."""
+    if len(events) == 0:
+        raise HepxaiError(f"{path}: no events to write; ask for at least one event per class")
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "split": split,
+                            "n_events": len(events), "features": json.dumps(FEATURES),
+                            "units": json.dumps({k: v[0] for k, v in FEATURE_INFO.items()}),
+                            "classes": json.dumps(CLASSES), "levels": json.dumps(LEVELS),
+                            "hepxai_version": __version__})
+            f.attrs.update(attrs)
+            f.create_dataset("event_id", data=events.event_id)
+            f.create_dataset("label", data=events.label)
+            f.create_dataset("weight", data=events.weight)
+            for level in LEVELS:
+                group = f.create_group(level)
+                group.create_dataset("features", data=events.features[level],
+                                     chunks=(min(len(events), 65_536), len(FEATURES)))
+                group.create_dataset("presel", data=events.presel[level])
+    return Path(path)
+
+
+@dataclass
+class SusyTable:
+    """Events of one reconstruction, ready for a model.
+
+    x: float32 ``(n, F)`` in the units of :data:`~hepxai.usecases.susy.simulator.FEATURE_INFO`;
+    y: int64 ``(n,)`` class index; weight: float64 ``(n,)`` expected events at the file's
+    luminosity; event_id: int64 ``(n,)``; rows: the rows of the file they came from.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    event_id: np.ndarray
+    rows: np.ndarray
+    level: str
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+class SusyFile:
+    """A whole split file in memory (float32 tables are small: 64 bytes an event per level).
+
+    Raises :class:`HepxaiError` with a one-line message for a missing, foreign, corrupt or
+    inconsistent file, and for non-finite features or weights.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise HepxaiError(f"{self.path}: no such file; simulate data first with "
+                              "'hepxai simulate susy --out DIR'")
+        if self.path.is_dir():
+            raise HepxaiError(f"{self.path} is a directory, not a SUSY file; pass the data "
+                              "directory with --data")
+        try:
+            with h5py.File(self.path, "r") as f:
+                self._read(f)
+        except HepxaiError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise HepxaiError(f"{self.path}: not a readable hepxai SUSY file "
+                              f"({str(exc).splitlines()[0]}); re-create it with "
+                              "'hepxai simulate susy'") from None
+
+    def _read(self, f: h5py.File) -> None:
+        if f.attrs.get("format") != FORMAT:
+            raise HepxaiError(f"{self.path}: not a hepxai SUSY file (format attribute is "
+                              f"{_plain(f.attrs.get('format'))!r}); create it with "
+                              "'hepxai simulate susy'")
+        version = int(f.attrs.get("format_version", -1))
+        if version > FORMAT_VERSION:
+            raise HepxaiError(f"{self.path}: format version {version} is newer than this hepxai "
+                              f"reads ({FORMAT_VERSION}); upgrade hepxai")
+        self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
+        self.split = str(self.attrs.get("split", "?"))
+        self.feature_names = tuple(json.loads(self.attrs["features"]))
+        self.class_names = tuple(json.loads(self.attrs["classes"]))
+        self.event_id = f["event_id"][()]
+        self.label = f["label"][()]
+        self.weight = f["weight"][()]
+        self.features = {lv: f[lv]["features"][()] for lv in LEVELS if lv in f}
+        self.presel = {lv: f[lv]["presel"][()].astype(bool) for lv in LEVELS if lv in f}
+        self._check()
+
+    def _check(self) -> None:
+        where = str(self.path)
+        n = len(self.label)
+        if n == 0:
+            raise HepxaiError(f"{where}: the file holds no events; simulate at least one event "
+                              "per class")
+        missing = [lv for lv in SAMPLES if lv not in self.features]
+        if missing:
+            raise HepxaiError(f"{where}: no {' or '.join(missing)} reconstruction in the file; "
+                              "re-create it with 'hepxai simulate susy'")
+        if len(self.event_id) != n or len(self.weight) != n:
+            raise HepxaiError(f"{where}: event_id, label and weight disagree on the number of "
+                              "events; the file is corrupt, re-create it")
+        for level, table in self.features.items():
+            if table.ndim != 2 or table.shape != (n, len(self.feature_names)):
+                raise HepxaiError(f"{where}: /{level}/features has shape {table.shape}, expected "
+                                  f"({n}, {len(self.feature_names)}) for the features named in "
+                                  "the file; re-create it")
+            if not np.issubdtype(table.dtype, np.floating):
+                raise HepxaiError(f"{where}: /{level}/features has dtype {table.dtype}, expected "
+                                  "float32; re-create the file")
+            bad = ~np.isfinite(table)
+            if bad.any():
+                row, col = np.argwhere(bad)[0]
+                raise HepxaiError(f"{where}: /{level}/features holds {int(bad.sum())} NaN or "
+                                  f"infinite values (first: event row {row}, "
+                                  f"'{self.feature_names[col]}'); fix or re-create the file")
+            if len(self.presel[level]) != n:
+                raise HepxaiError(f"{where}: /{level}/presel has {len(self.presel[level])} "
+                                  f"entries for {n} events; re-create the file")
+        if not np.all(np.isfinite(self.weight)) or np.any(self.weight < 0):
+            raise HepxaiError(f"{where}: weights must be finite and >= 0; re-create the file")
+        if self.label.min() < 0 or self.label.max() >= len(self.class_names):
+            raise HepxaiError(f"{where}: labels outside 0..{len(self.class_names) - 1} "
+                              f"({', '.join(self.class_names)}); re-create the file")
+        if len(np.unique(self.event_id)) != n:
+            raise HepxaiError(f"{where}: event ids are not unique; re-create the file")
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    @property
+    def processes(self) -> dict[str, dict]:
+        """Per-process bookkeeping of the simulation (events, candidates, sigma x BR...)."""
+        return json.loads(self.attrs.get("processes", "{}"))
+
+    def selection(self, levels: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Rows preselected in *every* reconstruction of ``levels`` (sorted ``(m,)`` int64)."""
+        mask = np.ones(len(self), bool)
+        for level in levels:
+            mask &= self.presel[self._level(level)]
+        return np.flatnonzero(mask)
+
+    def _level(self, level: str) -> str:
+        if level not in self.features:
+            raise HepxaiError(f"unknown sample {level!r}; choose one of "
+                              f"{', '.join(self.features)}")
+        return level
+
+    def table(self, level: str, *, rows: np.ndarray | None = None, presel: bool = True,
+              max_events: int | None = None) -> SusyTable:
+        """The events of one reconstruction: the given ``rows``, or all rows (those preselected
+        in that reconstruction when ``presel``), the first ``max_events`` of them."""
+        self._level(level)
+        if rows is None:
+            rows = np.flatnonzero(self.presel[level]) if presel else np.arange(len(self))
+        rows = np.asarray(rows, np.int64)
+        if max_events is not None:
+            rows = rows[:max_events]
+        if len(rows) == 0:
+            raise HepxaiError(f"{self.path}: no {level} events selected (preselection or "
+                              "--max-events leave none); simulate more events")
+        return SusyTable(x=self.features[level][rows].astype(np.float32),
+                         y=self.label[rows].astype(np.int64), weight=self.weight[rows],
+                         event_id=self.event_id[rows], rows=rows, level=level,
+                         feature_names=self.feature_names, class_names=self.class_names)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value

@@ -1,0 +1,313 @@
+"""The SUSY explanation study: SHAP for the BDTs, IG and GradientSHAP for the MLPs, and the two
+questions the slides ask, answered with numbers.
+
+1. *Which variables have the largest impact on the signal class?* -- the global importance
+   ``mean |phi|`` over events of every feature for the signal-class margin (and every class),
+   per model and method (:func:`importance`).
+2. *Which differ most between the simplified and the full-reconstruction samples?* -- the BDT
+   trained on each sample explains the *same events* (rows preselected in both
+   reconstructions, matched by event id), each in its own reconstruction; per feature the
+   paired difference ``mean |phi_full - phi_simplified|``, the change of importance and rank,
+   the per-event correlation of the two SHAP values, and how much the variable itself moves
+   between the two reconstructions of the same events (RMS of the difference relative to the
+   simplified spread, and the Kolmogorov-Smirnov distance) (:func:`compare_samples`).
+3. *Do different model types agree?* -- the convergence of every pair of explanations:
+   Spearman and Kendall rank correlation of the global importances, top-5 overlap of the
+   rankings, and per event the Spearman correlation of ``|phi|`` across features, the top-3
+   overlap and the cosine similarity (:func:`convergence`).
+
+Cross-model comparisons use *class-centred* attributions ``phi_k - mean_j phi_j``: a softmax
+classifier's margins are defined up to a function added to every class (its probabilities do
+not change), and that common part is arbitrary (random in an MLP's logits, drifting in a BDT's),
+while the centred margins, and their attributions (every method here is linear in the
+explained output), are unique. Importances for question 1 and the SHAP figures use the raw
+margins, as ``shap`` shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from hepxai.core.atomic import write_json_atomic
+from hepxai.core.errors import HepxaiError
+from hepxai.explain import registry
+from hepxai.explain.evaluate.ranks import masked_spearman, top_k_mask
+from hepxai.explain.types import Attribution
+from hepxai.usecases.susy.evaluation import SIGNAL, check_compatible, load_runs
+from hepxai.usecases.susy.store import SusyFile, split_path
+
+METHODS_BY_KIND = {"bdt": ("shap-tree",), "mlp": ("gradient-shap-tabular", "ig-tabular")}
+METHOD_LABELS = {"shap-tree": "TreeSHAP", "gradient-shap-tabular": "GradientSHAP",
+                 "ig-tabular": "IG"}
+
+
+def _register_methods() -> None:
+    import hepxai.explain.attribution.tabular  # noqa: F401  (registers the susy methods)
+
+
+def importance(attribution: Attribution) -> np.ndarray:
+    """Global importance ``mean |phi|`` over events: ``(n_targets, n_features)``."""
+    return np.abs(attribution.values.astype(np.float64)).mean(axis=0)
+
+
+def centred(values: np.ndarray) -> np.ndarray:
+    """Class-centred attributions ``phi_k - mean_j phi_j`` of ``(n, K, F)`` values."""
+    values = values.astype(np.float64)
+    return values - values.mean(axis=1, keepdims=True)
+
+
+def ranking(scores: np.ndarray) -> np.ndarray:
+    """Rank of each feature (1 = most important) from ``(F,)`` importances."""
+    return stats.rankdata(-scores, method="min").astype(int)
+
+
+def _aligned(a: Attribution, b: Attribution) -> None:
+    if a.event_ids is None or b.event_ids is None or not np.array_equal(a.event_ids,
+                                                                        b.event_ids):
+        raise HepxaiError(f"{a.method} and {b.method} explain different events; compare "
+                          "attributions of the same events (same event ids, same order)")
+    if a.item_names != b.item_names or a.targets != b.targets:
+        raise HepxaiError("the two attributions name different features or classes")
+
+
+def compare_samples(simplified: Attribution, full: Attribution, x_simplified: np.ndarray,
+                    x_full: np.ndarray, target: str = SIGNAL) -> list[dict[str, Any]]:
+    """Per feature, how the explanation of ``target`` and the variable itself differ between
+    the simplified and the full reconstruction of the same events; sorted by the paired
+    difference ``mean |phi_full - phi_simplified|`` (largest first).
+
+    ``x_simplified`` / ``x_full``: the events' variables ``(n, F)`` in each reconstruction.
+    """
+    _aligned(simplified, full)
+    if x_simplified.shape != x_full.shape or len(x_full) != simplified.n_events:
+        raise HepxaiError("the variables of both reconstructions must be (n_events, n_features) "
+                          "for the explained events")
+    k = simplified.target_index(target)
+    phi_s = simplified.values[:, k].astype(np.float64)
+    phi_f = full.values[:, k].astype(np.float64)
+    imp_s, imp_f = np.abs(phi_s).mean(0), np.abs(phi_f).mean(0)
+    rank_s, rank_f = ranking(imp_s), ranking(imp_f)
+    rows = []
+    for j, name in enumerate(simplified.item_names):
+        xs, xf = x_simplified[:, j].astype(np.float64), x_full[:, j].astype(np.float64)
+        spread = xs.std()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.corrcoef(phi_s[:, j], phi_f[:, j])[0, 1]
+        rows.append({
+            "feature": name, "importance_simplified": float(imp_s[j]),
+            "importance_full": float(imp_f[j]), "rank_simplified": int(rank_s[j]),
+            "rank_full": int(rank_f[j]), "delta_importance": float(imp_f[j] - imp_s[j]),
+            "mean_abs_difference": float(np.abs(phi_f[:, j] - phi_s[:, j]).mean()),
+            "shap_correlation": float(corr) if np.isfinite(corr) else None,
+            "variable_rms_shift": float(np.sqrt(np.mean((xf - xs) ** 2)) / spread)
+            if spread > 0 else None,
+            "variable_ks": float(stats.ks_2samp(xs, xf, method="asymp").statistic)})
+    rows.sort(key=lambda r: -r["mean_abs_difference"])
+    return rows
+
+
+def convergence(attributions: dict[str, Attribution], target: str = SIGNAL,
+                top_global: int = 5, top_event: int = 3) -> list[dict[str, Any]]:
+    """Agreement of every pair of explanations of the same events (class-centred values).
+
+    Per pair: ``spearman`` / ``kendall`` of the global importances of ``target``,
+    ``top{top_global}_overlap`` of the two rankings, the same Spearman averaged over classes
+    (``spearman_all_classes``), and per event (``target``) the mean and median Spearman of
+    ``|phi|`` across features, the mean top-``top_event`` overlap and the mean cosine similarity
+    of the signed attribution vectors.
+    """
+    names = list(attributions)
+    rows = []
+    for i, a_name in enumerate(names):
+        for b_name in names[i + 1:]:
+            a, b = attributions[a_name], attributions[b_name]
+            _aligned(a, b)
+            k = a.target_index(target)
+            ca, cb = centred(a.values), centred(b.values)
+            imp_a, imp_b = np.abs(ca).mean(0), np.abs(cb).mean(0)  # (K, F)
+            rho = stats.spearmanr(imp_a[k], imp_b[k]).statistic
+            tau = stats.kendalltau(imp_a[k], imp_b[k]).statistic
+            top_a = set(np.argsort(-imp_a[k])[:top_global])
+            top_b = set(np.argsort(-imp_b[k])[:top_global])
+            rho_all = np.nanmean([stats.spearmanr(imp_a[c], imp_b[c]).statistic
+                                  for c in range(len(a.targets))])
+            ea, eb = np.abs(ca[:, k]), np.abs(cb[:, k])
+            mask = np.ones(ea.shape, bool)
+            per_event = masked_spearman(ea, eb, mask)
+            kk = np.full(len(ea), top_event)
+            overlap = (top_k_mask(ea, mask, kk) & top_k_mask(eb, mask, kk)).sum(1) / top_event
+            va, vb = ca[:, k], cb[:, k]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cosine = (va * vb).sum(1) / (np.linalg.norm(va, axis=1)
+                                             * np.linalg.norm(vb, axis=1))
+            rows.append({
+                "a": a_name, "b": b_name, "spearman": float(rho), "kendall": float(tau),
+                f"top{top_global}_overlap": len(top_a & top_b) / top_global,
+                "spearman_all_classes": float(rho_all),
+                "event_spearman_mean": float(np.nanmean(per_event)),
+                "event_spearman_median": float(np.nanmedian(per_event)),
+                f"event_top{top_event}_overlap": float(np.mean(overlap)),
+                "event_cosine_mean": float(np.nanmean(cosine))})
+    return rows
+
+
+def explain_runs(runs: list[str | os.PathLike[str]], data_dir: str | os.PathLike[str],
+                 out: str | os.PathLike[str], *, max_events: int = 5000, engine: str = "fast",
+                 n_jobs: int | None = None, seed: int = 0, reference_events: int = 20_000,
+                 figures: bool = True) -> dict[str, Any]:
+    """Explain every run on the same test events, answer the three questions, write
+    ``explain.json``, the attributions (``attributions/*.npz``) and the figures into ``out``.
+
+    Events: the first ``max_events`` test events preselected in *both* reconstructions, so
+    every model, whichever sample it was trained on, explains the same events.
+    """
+    _register_methods()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
+    models = load_runs(runs)
+    test = SusyFile(split_path(data_dir, "test"))
+    train = SusyFile(split_path(data_dir, "train"))
+    rows = test.selection(("simplified", "full"))[:max_events]
+    if len(rows) == 0:
+        raise HepxaiError(f"{test.path}: no test event is preselected in both reconstructions; "
+                          "simulate more events")
+    event_ids = test.event_id[rows]
+    attributions: dict[str, Attribution] = {}
+    info: dict[str, dict[str, Any]] = {}
+    inputs: dict[str, np.ndarray] = {}
+    for label, (run, model) in models.items():
+        check_compatible(model, test)
+        x = test.features[model.sample][rows]
+        inputs[label] = x
+        for method in METHODS_BY_KIND[model.kind]:
+            cls = registry.get(method, "susy")
+            if method == "shap-tree":
+                explainer = cls(model, engine=engine, n_jobs=n_jobs)
+            else:
+                reference = train.table(model.sample, max_events=reference_events).x
+                explainer = cls(model, reference=reference, **(
+                    {"seed": seed} if method == "gradient-shap-tabular" else {}))
+            start = time.perf_counter()
+            attribution = explainer.explain(x, event_ids=event_ids)
+            seconds = time.perf_counter() - start
+            name = f"{label} {METHOD_LABELS[method]}"
+            attributions[name] = attribution
+            path = attribution.save(out / "attributions" / f"{label}.{method}.npz")
+            error = attribution.completeness_error()
+            scale = np.abs(attribution.outputs - attribution.baseline_outputs)
+            imp = importance(attribution)
+            info[name] = {
+                "run": str(run), "label": label, "model": model.kind, "sample": model.sample,
+                "method": method, "seconds": seconds, "events_per_second": len(x) / seconds,
+                "path": str(path),
+                "completeness_abs_median": float(np.median(error)),
+                "completeness_rel_median": float(np.median(error / np.maximum(scale, 1e-12))),
+                "importance": {t: dict(zip(attribution.item_names, imp[i].tolist(),
+                                           strict=True))
+                               for i, t in enumerate(attribution.targets)}}
+    summary: dict[str, Any] = {
+        "data": str(test.path), "n_events": len(rows), "event_rows": "first test events "
+        "preselected in both reconstructions", "classes": list(test.class_names),
+        "features": list(test.feature_names), "engine": engine, "attributions": info}
+    bdts = {v["sample"]: name for name, v in info.items() if v["model"] == "bdt"}
+    if "simplified" in bdts and "full" in bdts:
+        summary["comparison"] = {
+            "simplified": bdts["simplified"], "full": bdts["full"],
+            "rows": compare_samples(attributions[bdts["simplified"]], attributions[bdts["full"]],
+                                    test.features["simplified"][rows],
+                                    test.features["full"][rows])}
+    if len(attributions) > 1:
+        summary["convergence"] = convergence(attributions)
+    if figures:
+        summary["figures"] = _figures(out, attributions, inputs, info, summary)
+    write_json_atomic(out / "explain.json", summary)
+    return summary
+
+
+def _figures(out: Path, attributions: dict[str, Attribution], inputs: dict[str, np.ndarray],
+             info: dict[str, dict], summary: dict[str, Any]) -> dict[str, Any]:
+    from hepxai.usecases.susy import figures as viz
+
+    figures: dict[str, Any] = {"models": {}}
+    for name, attribution in attributions.items():
+        x = inputs[info[name]["label"]]
+        slug = name.replace(" ", "-").lower()
+        entry: dict[str, Any] = {"summary": str(viz.plot_importance_stack(
+            attribution, out / "figures" / f"{slug}-importance.png", title=name))}
+        # BDT: every class (the slides' model); MLP: the signal class, to compare with it
+        bdt = info[name]["model"] == "bdt"
+        for target in attribution.targets if bdt else (SIGNAL,):
+            entry[target] = viz.plot_shap_class(
+                attribution, x, target, out / "figures" / slug, title=name, bar=bdt,
+                n_dependence=(3 if target == SIGNAL else 1) if bdt else 0)
+        figures["models"][name] = entry
+    if "comparison" in summary:
+        figures["comparison"] = str(viz.plot_sample_comparison(
+            summary["comparison"], out / "figures" / "simplified-vs-full.png"))
+    if "convergence" in summary:
+        figures["convergence"] = str(viz.plot_convergence(
+            attributions, summary["convergence"], out / "figures" / "convergence.png",
+            samples={name: item["sample"] for name, item in info.items()}))
+    return figures
+
+
+# -- tables ------------------------------------------------------------------------------------
+def importance_table(summary: dict[str, Any], target: str = SIGNAL) -> str:
+    """Markdown: features ranked by each explanation's signal-class importance."""
+    names = list(summary["attributions"])
+    features = summary["features"]
+    first = summary["attributions"][names[0]]["importance"][target]
+    order = sorted(features, key=lambda f: -first[f])
+    head = ["feature"] + [f"{n} mean abs (rank)" for n in names]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    ranks = {}
+    for n in names:
+        imp = summary["attributions"][n]["importance"][target]
+        values = np.array([imp[f] for f in features])
+        ranks[n] = dict(zip(features, ranking(values).tolist(), strict=True))
+    for f in order:
+        cells = [f] + [f"{summary['attributions'][n]['importance'][target][f]:.3f} "
+                       f"({ranks[n][f]})" for n in names]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def comparison_table(summary: dict[str, Any]) -> str:
+    """Markdown: the simplified-vs-full comparison, largest paired SHAP difference first."""
+    if "comparison" not in summary:
+        return "(needs a BDT trained on each sample)"
+    head = ["feature", "mean abs SHAP simplified (rank)", "full (rank)", "change",
+            "mean abs paired difference", "per-event SHAP corr", "variable RMS shift / spread",
+            "variable KS"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in summary["comparison"]["rows"]:
+        corr = "n/a" if r["shap_correlation"] is None else f"{r['shap_correlation']:.2f}"
+        shift = "n/a" if r["variable_rms_shift"] is None else f"{r['variable_rms_shift']:.3f}"
+        lines.append(f"| {r['feature']} | {r['importance_simplified']:.3f} "
+                     f"({r['rank_simplified']}) | {r['importance_full']:.3f} ({r['rank_full']}) "
+                     f"| {r['delta_importance']:+.3f} | {r['mean_abs_difference']:.3f} | {corr} "
+                     f"| {shift} | {r['variable_ks']:.3f} |")
+    return "\n".join(lines)
+
+
+def convergence_table(summary: dict[str, Any]) -> str:
+    """Markdown: agreement of every pair of explanations (signal class, centred)."""
+    if "convergence" not in summary:
+        return "(needs at least two explanations)"
+    head = ["explanation A", "explanation B", "Spearman (global)", "Kendall", "top-5 overlap",
+            "Spearman all classes", "per-event Spearman mean / median", "per-event top-3",
+            "per-event cosine"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in summary["convergence"]:
+        lines.append(f"| {r['a']} | {r['b']} | {r['spearman']:.3f} | {r['kendall']:.3f} | "
+                     f"{r['top5_overlap']:.2f} | {r['spearman_all_classes']:.3f} | "
+                     f"{r['event_spearman_mean']:.3f} / {r['event_spearman_median']:.3f} | "
+                     f"{r['event_top3_overlap']:.2f} | {r['event_cosine_mean']:.3f} |")
+    return "\n".join(lines)

@@ -1,0 +1,65 @@
+"""Training a SUSY classifier into a run directory (``model.json`` + the model's own files),
+keeping a finished run with the same settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hepxai.core.errors import HepxaiError
+
+# GeV-valued, heavy-tailed variables the MLP sees through log1p
+# (see hepxai.usecases.susy.models.MLPNet)
+MLP_LOG_FEATURES = ("met", "met_sig", "lep_pt", "mt", "ht", "jet1_pt", "mbb", "mct", "pt_bb",
+                    "mlb")
+
+
+def train_run(model_kind: str, sample: str, preset: str, data: Path, out: Path, *,
+              max_events: int | None = None, size: int | None = None,
+              weighting: str = "balanced", seed: int = 1, jobs: int | None = None,
+              overwrite: bool = False, echo=print) -> dict[str, Any]:
+    """Train one model (or keep the finished identical run); returns its model.json content."""
+    from hepxai.usecases.susy.models import class_weights, create
+    from hepxai.usecases.susy.store import SusyFile, split_path
+
+    train_file = SusyFile(split_path(data, "train"))
+    identity = {"model": model_kind, "sample": sample, "preset": preset, "seed": seed,
+                "weighting": weighting, "max_events": max_events, "size_override": size,
+                "data": str(train_file.path), "data_seed": train_file.attrs.get("seed"),
+                "data_events": len(train_file)}
+    meta_path = out / "model.json"
+    if meta_path.exists():
+        try:
+            existing = json.loads(meta_path.read_text())
+        except json.JSONDecodeError:
+            existing = {}
+        if all(existing.get(k) == v for k, v in identity.items()):
+            echo(f"{out}: already trained with these settings, kept (pass --overwrite and "
+                 "other settings to retrain)")
+            return existing
+        if not overwrite:
+            raise HepxaiError(f"{out} holds a model trained with other settings; pass "
+                              "--overwrite to replace it or choose another --out")
+    table = train_file.table(sample, max_events=max_events)
+    model = create(model_kind, preset, feature_names=table.feature_names,
+                   class_names=table.class_names, seed=seed, n_jobs=jobs,
+                   log_features=MLP_LOG_FEATURES if model_kind == "mlp" else (), size=size)
+    counts = ", ".join(f"{c} {n:,}" for c, n in zip(table.class_names, _counts(table),
+                                                    strict=True))
+    echo(f"training {model_kind} ({preset}) on {len(table):,} {sample} events ({counts})")
+    model.fit(table.x, table.y, class_weights(table.y, len(table.class_names), weighting))
+    model.save(out, identity)
+    from hepxai.usecases.susy.figures import plot_training
+
+    plot_training(model.meta["history"], out / "training_curves.png",
+                  title=f"{model_kind.upper()} ({sample}, {preset})",
+                  xlabel="boosting round" if model_kind == "bdt" else "epoch")
+    echo(f"trained in {model.meta['train_seconds']:.1f} s; saved {out / 'model.json'}")
+    return model.meta
+
+
+def _counts(table) -> list[int]:
+    import numpy as np
+
+    return np.bincount(table.y, minlength=len(table.class_names)).tolist()

@@ -1,0 +1,422 @@
+"""The command-line contract: a user error is one line on stderr, exit code 2, no traceback
+and no partial output; plus the help texts and one simulate -> baselines run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hepxai.cli import main
+from hepxai.usecases.muon.store import MuonFile
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def make_published(folder: Path, n_train: int = 30, n_test: int = 12, seed: int = 0) -> Path:
+    """A small, valid folder in the published numpy layout (straight tracks plus noise)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("test", n_test)):
+        clean = np.zeros((n, 9, 384), np.uint8)
+        strips = rng.integers(0, 384, n)
+        for layer in range(9):
+            on = rng.random(n) < 0.9
+            clean[np.flatnonzero(on), layer, strips[on]] = 1
+        noisy = clean | (rng.random(clean.shape) < 0.003).astype(np.uint8)
+        labels = np.zeros((n, 5), np.float32)
+        labels[:, 0] = rng.uniform(3, 20, n)
+        labels[:, 1] = rng.uniform(0, 1.05, n)
+        labels[:, 2] = rng.uniform(-np.pi, np.pi, n)
+        labels[:, 4] = clean.reshape(n, -1).sum(axis=1)
+        np.save(folder / f"{prefix}_images_with_noise.npy", noisy)
+        np.save(folder / f"{prefix}_images_without_noise.npy", clean)
+        np.save(folder / f"{prefix}_labels.npy", labels)
+    return folder
+
+
+def files_under(*folders: Path) -> set[Path]:
+    return {p for folder in folders if folder.exists() for p in folder.rglob("*") if p.is_file()}
+
+
+def run_cli(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse errors and --help
+        return int(exc.code or 0)
+
+
+def assert_user_error(capsys: pytest.CaptureFixture[str], argv: list[str],
+                      watch: list[Path]) -> str:
+    """Run ``hepxai argv`` in-process and check the user-error contract; return the message."""
+    before = files_under(*watch)
+    code = run_cli([str(a) for a in argv])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code == 2, captured.err
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("hepxai") and "error:" in lines[0]
+    assert "Traceback" not in captured.err + captured.out
+    after = files_under(*watch)
+    assert after == before, f"new files: {sorted(map(str, after - before))}"
+    assert not [p for p in after if p.name.endswith(".partial")]
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+def test_baselines_missing_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    message = assert_user_error(capsys, ["baselines", "muon", "--data", "/nonexistent/muon",
+                                         "--out", out], [tmp_path])
+    assert "/nonexistent/muon" in message and "no such file" in message
+    assert not out.exists()
+
+
+def test_import_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    message = assert_user_error(capsys, ["import", "muon", "/nonexistent", "--out",
+                                         tmp_path / "out"], [tmp_path])
+    assert "/nonexistent" in message
+
+
+def test_import_missing_labels_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = make_published(tmp_path / "src")
+    (src / "test_labels.npy").unlink()
+    message = assert_user_error(capsys, ["import", "muon", src, "--out", tmp_path / "out"],
+                                [tmp_path])
+    assert "test_labels.npy" in message
+
+
+def _wrong_shape(src: Path) -> str:
+    np.save(src / "train_images_with_noise.npy", np.zeros((30, 8, 384), np.uint8))
+    return "(30, 8, 384)"
+
+
+def _wrong_truth_shape(src: Path) -> str:
+    np.save(src / "test_images_without_noise.npy", np.zeros((12, 9, 383), np.uint8))
+    return "test_images_without_noise.npy"
+
+
+def _non_binary(src: Path) -> str:
+    # the train split is valid (and is converted first): the test split still stops everything
+    images = np.load(src / "test_images_with_noise.npy")
+    images[7, 3, 100] = 2
+    np.save(src / "test_images_with_noise.npy", images)
+    return "event 7"
+
+
+def _non_binary_float(src: Path) -> str:
+    images = np.load(src / "train_images_with_noise.npy").astype(np.float32)
+    images[5, 0, 0] = 0.5
+    np.save(src / "train_images_with_noise.npy", images)
+    return "0 or 1"
+
+
+def _non_numeric(src: Path) -> str:
+    np.save(src / "train_images_with_noise.npy", np.full((30, 9, 384), "1"))
+    return "numeric"
+
+
+def _nan_label(src: Path) -> str:
+    labels = np.load(src / "test_labels.npy")
+    labels[3, 0] = np.nan
+    np.save(src / "test_labels.npy", labels)
+    return "pt"
+
+
+def _inf_eta_label(src: Path) -> str:
+    labels = np.load(src / "train_labels.npy")
+    labels[[1, 2], 1] = np.inf
+    np.save(src / "train_labels.npy", labels)
+    return "eta"
+
+
+def _empty_file(src: Path) -> str:
+    (src / "train_images_with_noise.npy").write_bytes(b"")
+    return "train_images_with_noise.npy"
+
+
+def _zero_events(src: Path) -> str:
+    np.save(src / "train_images_with_noise.npy", np.zeros((0, 9, 384), np.uint8))
+    np.save(src / "train_images_without_noise.npy", np.zeros((0, 9, 384), np.uint8))
+    np.save(src / "train_labels.npy", np.zeros((0, 5), np.float32))
+    return "no events"
+
+
+def _label_count(src: Path) -> str:
+    np.save(src / "test_labels.npy", np.load(src / "test_labels.npy")[:-1])
+    return "11 labels for 12 images"
+
+
+def _label_columns(src: Path) -> str:
+    np.save(src / "train_labels.npy", np.load(src / "train_labels.npy")[:, :4])
+    return "(N, 5)"
+
+
+def _pickled_labels(src: Path) -> str:
+    np.save(src / "train_labels.npy", np.array([{"pt": 1}] * 30, dtype=object),
+            allow_pickle=True)
+    return "train_labels.npy"
+
+
+def _truth_not_subset(src: Path) -> str:
+    clean = np.load(src / "test_images_without_noise.npy")
+    noisy = np.load(src / "test_images_with_noise.npy")
+    clean[0, 0, np.flatnonzero(noisy[0, 0] == 0)[0]] = 1
+    np.save(src / "test_images_without_noise.npy", clean)
+    return "denoised"
+
+
+BAD_INPUTS: dict[str, Callable[[Path], str]] = {
+    "wrong-shape": _wrong_shape,
+    "wrong-truth-shape": _wrong_truth_shape,
+    "non-binary-in-test-split": _non_binary,
+    "non-binary-float": _non_binary_float,
+    "non-numeric": _non_numeric,
+    "nan-label": _nan_label,
+    "inf-label": _inf_eta_label,
+    "empty-file": _empty_file,
+    "zero-events": _zero_events,
+    "label-count": _label_count,
+    "label-columns": _label_columns,
+    "pickled-labels": _pickled_labels,
+    "truth-not-subset": _truth_not_subset,
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_import_bad_input(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = make_published(tmp_path / "src")
+    expected = BAD_INPUTS[case](src)
+    out = tmp_path / "out"
+    message = assert_user_error(capsys, ["import", "muon", src, "--out", out], [tmp_path])
+    assert expected in message
+    assert str(src) in message
+
+
+def test_import_bad_input_keeps_existing_output(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A failed import into a folder of earlier results leaves those files as they were."""
+    src = make_published(tmp_path / "src")
+    out = tmp_path / "out"
+    assert run_cli(["import", "muon", str(src), "--out", str(out)]) == 0
+    capsys.readouterr()
+    before = {p: p.read_bytes() for p in files_under(out)}
+    assert sorted(p.name for p in before) == ["train.h5", "val.h5"]
+    make_published(src, seed=1)  # new, valid train files ...
+    _non_binary(src)  # ... but a bad test split
+    assert_user_error(capsys, ["import", "muon", src, "--out", out], [tmp_path])
+    assert {p: p.read_bytes() for p in files_under(out)} == before
+
+
+def test_import_bad_noise_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = make_published(tmp_path / "src")
+    noise = tmp_path / "noise.npy"
+    np.save(noise, np.zeros((5, 384, 9), np.uint8))
+    message = assert_user_error(capsys, ["import", "muon", src, "--out", tmp_path / "out",
+                                         "--noise-file", noise], [tmp_path])
+    assert "noise.npy" in message
+    missing = tmp_path / "missing.npy"
+    message = assert_user_error(capsys, ["import", "muon", src, "--out", tmp_path / "out",
+                                         "--noise-file", missing], [tmp_path])
+    assert "missing.npy" in message
+
+
+@pytest.mark.parametrize("argv", [
+    ["--preset", "bogus"],
+    ["--n", "-5"],
+    ["--n", "ten"],
+    ["--n-val", "-1"],
+    ["--n", "1"],
+    ["--n", "0"],
+    ["--bogus-option"],
+], ids=["preset", "negative-n", "text-n", "negative-n-val", "n-1", "n-0", "unknown-option"])
+def test_simulate_bad_options(argv: list[str], tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert_user_error(capsys, ["simulate", "muon", "--out", out, "--workers", "1", *argv],
+                      [tmp_path])
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_unknown_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "bogus" in assert_user_error(capsys, ["bogus"], [tmp_path])
+    assert "higgs" in assert_user_error(capsys, ["simulate", "higgs"], [tmp_path])
+    assert_user_error(capsys, [], [tmp_path])
+
+
+@pytest.mark.parametrize("fmt,use_case", [("hepxai-muon", "muon"),
+                                           ("hepxai-darkjet", "darkjet"),
+                                           ("hepxai-susy", "susy")])
+def test_report_reads_the_use_case_from_the_data_format(fmt: str, use_case: str,
+                                                        tmp_path: Path) -> None:
+    import h5py
+
+    from hepxai.usecases import of_run_dir as use_case_of
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "broken.h5").write_bytes(b"not hdf5")  # skipped, not fatal
+    with h5py.File(tmp_path / "data" / "val.h5", "w") as f:
+        f.attrs["format"] = fmt
+    assert use_case_of(tmp_path) == use_case
+
+
+def test_report_of_a_directory_without_a_use_case(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert "cannot tell which use case" in assert_user_error(capsys, ["report", tmp_path],
+                                                             [tmp_path])
+    missing = tmp_path / "nothing"
+    assert "no such run directory" in assert_user_error(capsys, ["report", missing], [tmp_path])
+
+
+def test_simulate_refuses_other_settings(muon_dir: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(muon_dir, data)
+    before = {p: p.read_bytes() for p in files_under(data)}
+    message = assert_user_error(capsys, ["simulate", "muon", "--out", data, "--n-train", "500",
+                                         "--n-val", "160", "--n-noise", "200", "--seed", "8",
+                                         "--workers", "1"], [tmp_path])
+    assert "--overwrite" in message
+    assert {p: p.read_bytes() for p in files_under(data)} == before
+
+
+def test_baselines_max_events_zero(muon_dir: Path, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert_user_error(capsys, ["baselines", "muon", "--data", muon_dir, "--out",
+                               tmp_path / "out", "--max-events", "0"], [tmp_path, muon_dir])
+
+
+def test_baselines_without_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = make_published(tmp_path / "src")
+    for name in ("train_images_without_noise.npy", "test_images_without_noise.npy"):
+        (src / name).unlink()
+    assert run_cli(["import", "muon", str(src), "--out", str(tmp_path / "data")]) == 0
+    capsys.readouterr()
+    message = assert_user_error(capsys, ["baselines", "muon", "--data", tmp_path / "data",
+                                         "--out", tmp_path / "out"], [tmp_path])
+    assert "truth" in message
+
+
+def test_subprocess_exit_code_and_no_traceback(tmp_path: Path) -> None:
+    """The real process: exit status 2, one line on stderr, nothing on stdout, no files."""
+    src = make_published(tmp_path / "src")
+    _non_binary(src)
+    out = tmp_path / "out"
+    before = files_under(tmp_path)
+    script = Path(sys.executable).parent / "hepxai"
+    if not script.exists():
+        script = Path(shutil.which("hepxai") or "")
+    command = [str(script)] if script.is_file() else \
+        [sys.executable, "-c", "import sys; from hepxai.cli import main; sys.exit(main())"]
+    result = subprocess.run([*command, "import", "muon", str(src), "--out", str(out)],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "HEPXAI_PROGRESS": "0"})
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("hepxai: error:") and "pixels must be 0 or 1" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert files_under(tmp_path) == before
+
+
+# ------------------------------------------------------------------------------ edge cases
+
+
+@pytest.mark.parametrize("option", [["--seed", "-1"], ["--seed", str(2**64)],
+                                    ["--workers", "0"], ["--workers", "-2"]])
+def test_simulate_bad_seed_or_workers(option: list[str], tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert_user_error(capsys, ["simulate", "muon", "--out", tmp_path / "out", "--n", "10",
+                               *option], [tmp_path])
+
+
+def test_simulate_out_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "taken"
+    target.write_text("not a folder")
+    assert_user_error(capsys, ["simulate", "muon", "--out", target, "--n", "10",
+                               "--workers", "1"], [tmp_path])
+
+
+def test_export_missing_val_leaves_nothing(muon_dir: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(muon_dir / "train.h5", data / "train.h5")
+    assert_user_error(capsys, ["export", "muon", "--data", data, "--out", tmp_path / "npy"],
+                      [tmp_path])
+
+
+def test_baselines_too_few_training_events(muon_dir: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert_user_error(capsys, ["baselines", "muon", "--data", muon_dir, "--out",
+                               tmp_path / "out"], [tmp_path, muon_dir])
+
+
+def test_python_dash_m_entry_point(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "hepxai", "simulate", "muon",
+                             "--help"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "HEPXAI_PROGRESS": "0"})
+    assert result.returncode == 0, result.stderr
+    assert "--preset" in result.stdout
+
+
+# ------------------------------------------------------------------------------ positive
+
+
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["--help"]) == 0
+    text = capsys.readouterr().out
+    for verb in ("simulate", "import", "export", "baselines"):
+        assert verb in text
+    assert run_cli(["simulate", "muon", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option in ("--out", "--preset", "--n ", "--n-train", "--n-val", "--n-noise", "--seed",
+                   "--workers", "--overwrite", "paper", "fast", "quick"):
+        assert option in text, option
+    assert run_cli(["import", "muon", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--noise-file" in text and "source" in text
+    assert run_cli(["--version"]) == 0
+    assert "hepxai" in capsys.readouterr().out
+
+
+def test_simulate_then_baselines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, out = tmp_path / "data", tmp_path / "baselines"
+    argv = ["simulate", "muon", "--n", "4000", "--out", str(data), "--workers", "1"]
+    assert run_cli(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert sorted(p.name for p in data.iterdir()) == ["noise.h5", "train.h5", "val.h5"]
+    assert [len(MuonFile(data / f"{s}.h5")) for s in ("train", "val", "noise")] == \
+        [3600, 400, 4000]
+    assert run_cli(argv) == 0  # second run: everything kept
+    assert captured.out.count("kept") == 0 and capsys.readouterr().out.count("kept") == 3
+
+    assert run_cli(["baselines", "muon", "--data", str(data), "--out", str(out),
+                    "--max-events", "300"]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    results = json.loads((out / "baselines.json").read_text())
+    assert results["n_val"] == 300 and results["n_noise"] == 300
+    names = [row["baseline"] for row in results["table"]]
+    assert names == ["truth-hit fit", "noisy-image fit", "coincidence"]
+    for row in results["table"]:
+        for key in ("efficiency_15", "efficiency_10"):
+            assert 0.0 <= row[key] <= 1.0
+    assert results["table"][2]["spread_gev"] is None
+    assert results["table"][0]["spread_gev"] > 0
+    for name in names:
+        assert name in captured.out
+    assert {"turn_on_15.png", "turn_on_10.png", "resolution.png"} <= \
+        {p.name for p in out.iterdir()}
+    assert not [p for p in out.iterdir() if p.name.endswith(".partial")]

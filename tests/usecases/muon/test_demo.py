@@ -1,0 +1,118 @@
+"""The quick muon demo end to end: every report section, summary numbers equal to the metric
+functions on the saved predictions, resumable steps, and the report in a real browser."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hepxai.metrics.trigger import trigger_summary
+from hepxai.usecases.muon.demo import run_demo
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
+    out = tmp_path_factory.mktemp("demo") / "run"
+    return out, run_demo(out, quick=True, seed=1)
+
+
+def test_the_report_has_every_section(demo_run):
+    out, timings = demo_run
+    assert all(t > 0 for t in timings.values())  # a fresh directory runs every step
+    html = (out / "report.html").read_text()
+    for anchor in ("data", "models", "metrics", "explanations", "tree", "influence", "convergence",
+                   "explain-attribution-cnn", "explain-tracin-cnn", "tree-convsdt",
+                   "tree-convsdt-distilled"):
+        assert f'id="{anchor}"' in html
+    for method in ("ram", "saliency", "ig-binary-exact", "shapley", "smoothgrad"):
+        assert f"<td>{method}</td>" in html
+
+
+def test_summary_numbers_equal_the_metrics_on_the_saved_predictions(demo_run):
+    out, _ = demo_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["models"]) == 4
+    for model in summary["models"]:
+        slug = model["label"].replace(" ", "_").replace("(", "").replace(")", "")
+        saved = np.load(out / "evaluation" / "predictions" / f"{slug}.npz")
+        expected = trigger_summary(saved["targets"][:, 0], saved["val"][:, 0],
+                                   saved["targets"][:, 1], saved["val"][:, 1],
+                                   saved["noise"][:, 0])
+        for key in ("spread", "efficiency_15", "efficiency_10"):
+            assert model[key] == pytest.approx(expected[key], nan_ok=True)
+        assert model["only_noise"]["rate"] == pytest.approx(expected["only_noise"]["rate"])
+    judging = summary["judging"]["tracin-cnn"]
+    assert set(judging["scores"]) >= {"ram", "ig", "shapley"}
+    # TracIn: the report's table is the category study's JSON, and every explained event of a
+    # set has top-k proponents whose scores are positive and sorted
+    sets = summary["influence"]["sets"]
+    assert sets == json.loads((out / "influence" / "categories_last-layer.json").read_text())[
+        "sets"]
+    explained = [name for name, s in sets.items() if s.get("n_events")]
+    assert explained
+    for name in explained:
+        saved = np.load(out / "influence" / f"category_{name}_last-layer.npz")
+        scores = saved["proponent_scores"]
+        assert (np.diff(scores, axis=1) <= 0).all() and (scores[:, 0] > 0).all()
+
+
+def test_report_reads_the_use_case_from_the_run_directory(demo_run, capsys):
+    from hepxai.cli.app import main
+
+    out, _ = demo_run
+    assert main(["report", str(out)]) == 0  # no use case named: read from data/*.h5
+    assert str(out / "report.html") in capsys.readouterr().out
+
+
+def test_rerun_skips_and_a_deleted_output_reruns_only_its_step(demo_run):
+    out, _ = demo_run
+    assert all(t == 0 for t in run_demo(out, quick=True, seed=1).values())
+    (out / "explain" / "tracin-cnn" / "judging.json").unlink()
+    timings = run_demo(out, quick=True, seed=1)
+    assert {name for name, t in timings.items() if t > 0} == {"explain tracin-cnn", "report"}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                    "('make test' installs it)")
+def test_the_report_opens_in_a_real_browser(demo_run):
+    from playwright.sync_api import sync_playwright
+
+    out, _ = demo_run
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((out / "report.html").as_uri())
+        page.wait_for_load_state("load")
+        images = page.eval_on_selector_all(
+            "img", "els => els.map(e => [e.getAttribute('src'), e.complete && e.naturalWidth])")
+        assert images and all(width > 0 for _, width in images), images
+        links = page.eval_on_selector_all("nav a", "els => els.map(e => e.getAttribute('href'))")
+        for href in links:
+            assert page.query_selector(href) is not None, f"table of contents link {href} broken"
+        page.screenshot(path=str(out / "report_screenshot.png"), full_page=False)
+        browser.close()
+    assert not errors, errors
+    assert (out / "report_screenshot.png").stat().st_size > 10_000
+
+
+def test_the_distilled_convsdt_learns_from_the_teachers_last_epoch(tmp_path):
+    from hepxai.usecases.muon.demo import SIZES, muon_steps
+
+    for size in SIZES.values():
+        step = next(s for s in muon_steps(tmp_path, size, 1)
+                    if s.name == "train convsdt-distilled")
+        teacher = Path(step.argv[step.argv.index("--teacher") + 1])
+        # not best.pt, which the efficiency criterion can set to an early, biased epoch
+        assert teacher == (tmp_path / "models" / "attribution-cnn" / "checkpoints"
+                           / f"epoch_{size.epochs:03d}.pt")
+        assert teacher in step.inputs

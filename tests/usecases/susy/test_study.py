@@ -1,0 +1,127 @@
+"""The SUSY explanation study: the simplified-vs-full comparison is computed from the two samples
+of the same events, and the convergence measures behave as rank statistics should."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+from susy_samples import data_dir
+
+from hepxai.core.errors import HepxaiError
+from hepxai.explain.types import Attribution
+from hepxai.usecases.susy.task import train_run
+from hepxai.usecases.susy.store import SusyFile, split_path
+from hepxai.usecases.susy.study import centred, compare_samples, convergence, explain_runs
+
+FEATURES = tuple(f"f{i}" for i in range(6))
+CLASSES = ("signal", "b1", "b2")
+
+
+def attribution(values: np.ndarray, ids: np.ndarray | None = None) -> Attribution:
+    n = len(values)
+    return Attribution(values=values, targets=CLASSES, method="test", kind="feature",
+                       event_ids=np.arange(n) if ids is None else ids, item_names=FEATURES)
+
+
+def test_convergence_of_identical_and_reversed_explanations() -> None:
+    rng = np.random.default_rng(0)
+    # importance grows with the feature index; per event the same order plus noise
+    values = rng.normal(size=(200, 3, 6)) * np.arange(1, 7) * 2
+    same = convergence({"a": attribution(values), "b": attribution(values.copy())})[0]
+    assert same["spearman"] == pytest.approx(1.0) and same["kendall"] == pytest.approx(1.0)
+    assert same["top5_overlap"] == 1.0 and same["event_top3_overlap"] == 1.0
+    assert same["event_cosine_mean"] == pytest.approx(1.0)
+    reversed_ = attribution(values[:, :, ::-1].copy())
+    rows = convergence({"a": attribution(values), "b": reversed_})[0]
+    assert rows["spearman"] == pytest.approx(-1.0)
+    assert rows["top5_overlap"] == pytest.approx(4 / 5)  # 6 features: two top-5 share 4
+
+
+def test_convergence_ignores_a_term_shared_by_all_classes() -> None:
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(100, 3, 6))
+    shifted = values + rng.normal(size=(100, 1, 6)) * 5  # softmax-invisible common part
+    rows = convergence({"a": attribution(values), "b": attribution(shifted)})[0]
+    assert rows["spearman"] == pytest.approx(1.0)
+    assert rows["event_cosine_mean"] == pytest.approx(1.0)
+    np.testing.assert_allclose(centred(shifted), centred(values), atol=1e-12)
+
+
+def test_convergence_needs_the_same_events() -> None:
+    values = np.ones((10, 3, 6))
+    with pytest.raises(HepxaiError, match="different events"):
+        convergence({"a": attribution(values), "b": attribution(values, np.arange(10) + 1)})
+
+
+def test_compare_samples_by_hand() -> None:
+    rng = np.random.default_rng(2)
+    phi_s, phi_f = rng.normal(size=(300, 3, 6)), rng.normal(size=(300, 3, 6))
+    phi_f[:, 0, 2] = phi_s[:, 0, 2]  # feature 2: same explanation in both samples
+    x_s = rng.normal(size=(300, 6))
+    x_f = x_s + rng.normal(size=(300, 6)) * np.arange(6) * 0.1
+    rows = {r["feature"]: r for r in compare_samples(attribution(phi_s), attribution(phi_f),
+                                                     x_s, x_f)}
+    for j, name in enumerate(FEATURES):
+        row = rows[name]
+        assert row["importance_simplified"] == pytest.approx(np.abs(phi_s[:, 0, j]).mean(),
+                                                             rel=1e-6)
+        assert row["mean_abs_difference"] == pytest.approx(
+            np.abs(phi_f[:, 0, j] - phi_s[:, 0, j]).mean(), rel=1e-5)
+        shift = np.sqrt(np.mean((x_f[:, j] - x_s[:, j]) ** 2)) / x_s[:, j].std()
+        assert row["variable_rms_shift"] == pytest.approx(shift, rel=1e-9)
+        assert row["variable_ks"] == pytest.approx(stats.ks_2samp(x_s[:, j], x_f[:, j]).statistic)
+    assert rows["f2"]["mean_abs_difference"] == 0.0
+    assert rows["f2"]["shap_correlation"] == pytest.approx(1.0, abs=1e-12)  # summation order
+    assert rows["f0"]["variable_rms_shift"] == 0.0
+    ordered = compare_samples(attribution(phi_s), attribution(phi_f), x_s, x_f)
+    assert ordered[-1]["feature"] == "f2"  # sorted by the paired difference
+
+
+def test_compare_samples_refuses_different_events() -> None:
+    values = np.zeros((5, 3, 6))
+    with pytest.raises(HepxaiError, match="different events"):
+        compare_samples(attribution(values), attribution(values, np.arange(5)[::-1].copy()),
+                        np.zeros((5, 6)), np.zeros((5, 6)))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    out = tmp_path_factory.mktemp("susy-runs")
+    paths = []
+    for kind, size in (("bdt", 10), ("mlp", 2)):
+        for sample in ("simplified", "full"):
+            path = out / f"{kind}-{sample}"
+            train_run(kind, sample, "quick", data_dir(), path, size=size, jobs=1,
+                      echo=lambda *_: None)
+            paths.append(path)
+    return paths
+
+
+def test_explain_runs_compares_the_same_events(runs: list[Path], tmp_path: Path) -> None:
+    summary = explain_runs(runs, data_dir(), tmp_path, max_events=300, n_jobs=1, figures=False)
+    test = SusyFile(split_path(data_dir(), "test"))
+    rows = test.selection(("simplified", "full"))[:300]
+    saved = sorted((tmp_path / "attributions").glob("*.npz"))
+    assert len(saved) == 6  # 2 BDT x TreeSHAP, 2 MLP x (GradientSHAP, IG)
+    for path in saved:
+        loaded = Attribution.load(path)
+        np.testing.assert_array_equal(loaded.event_ids, test.event_id[rows])
+    comparison = {r["feature"]: r for r in summary["comparison"]["rows"]}
+    simplified = Attribution.load(tmp_path / "attributions" / "bdt-simplified.shap-tree.npz")
+    full = Attribution.load(tmp_path / "attributions" / "bdt-full.shap-tree.npz")
+    j = test.feature_names.index("mbb")
+    assert comparison["mbb"]["mean_abs_difference"] == pytest.approx(
+        np.abs(full.values[:, 0, j].astype(float) - simplified.values[:, 0, j]).mean(), rel=1e-5)
+    xs, xf = test.features["simplified"][rows, j], test.features["full"][rows, j]
+    assert comparison["mbb"]["variable_rms_shift"] == pytest.approx(
+        np.sqrt(np.mean((xf.astype(float) - xs) ** 2)) / xs.std(), rel=1e-5)
+    assert len(summary["convergence"]) == 15  # 6 explanations, every pair
+    stored = json.loads((tmp_path / "explain.json").read_text())
+    assert stored["n_events"] == 300
+    for info in stored["attributions"].values():
+        if info["method"] == "shap-tree":
+            assert info["completeness_rel_median"] < 1e-4  # exact
