@@ -1,0 +1,122 @@
+"""Reuse a finished output, or refuse to replace one made with other settings.
+
+Every command that writes something expensive (a simulated split, a trained model) keeps the
+settings it was made with next to it (HDF5 attributes, ``model.json``). Running the command
+again with the same settings keeps the output, so an interrupted run resumes where it stopped
+and never loses a finished piece; with other settings it refuses, in one line, unless the user
+passes ``--overwrite``, so nothing a user made is silently replaced. :func:`reuse_or_refuse` is
+that decision; :func:`make_splits` is the simulate driver built on it (one file per split).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hepxai.core.errors import HepxaiError
+from hepxai.core.progress import progress
+
+__all__ = ["make_splits", "reuse_or_refuse"]
+
+
+def reuse_or_refuse(path: str | os.PathLike[str], wanted: Mapping[str, Any],
+                    found: Mapping[str, Any] | None, *, overwrite: bool,
+                    settings: str = "seed, size or simulator config") -> bool:
+    """Decide what to do with the output at ``path``: True = reuse it, False = (re)make it.
+
+    ``wanted`` holds the settings the output must have been made with, ``found`` the settings
+    read back from the existing output (it may hold more keys), or None when there is nothing
+    readable at ``path``. Returns True when every wanted key has the wanted value (even with
+    ``overwrite``: an identical output is never re-made), False when ``path`` does not exist or
+    ``overwrite`` is set. Otherwise raises a one-line :class:`HepxaiError` naming ``settings``
+    (what may differ, for the message), or saying that the existing file could not be read:
+    an existing file is replaced only on request.
+
+    Example::
+
+        wanted = {"seed": 1, "n_events": 1000}
+        found = SusyFile(path).attrs if path.exists() else None
+        if not reuse_or_refuse(path, wanted, found, overwrite=args.overwrite):
+            write_events(path, simulate(...), attrs=wanted)
+    """
+    if found is not None and all(found.get(key) == value for key, value in wanted.items()):
+        return True
+    if overwrite or not Path(path).exists():
+        return False
+    if found is None:
+        raise HepxaiError(f"{path} exists but cannot be read back (damaged, or not made by "
+                          "hepxai); pass --overwrite to replace it or choose another --out")
+    raise HepxaiError(f"{path} exists with other settings ({settings}); pass --overwrite to "
+                      "replace it or choose another --out")
+
+
+def make_splits(out_dir: str | os.PathLike[str], sizes: Mapping[str, int], *,
+                path: Callable[[Path, str], Path], wanted: Callable[[str, int], dict],
+                read_attrs: Callable[[Path], Mapping[str, Any]],
+                write: Callable[[Path, str, int, dict, Any], Mapping[str, Any] | None],
+                overwrite: bool, unit: str = "ev", noun: str = "events",
+                settings: str = "seed, size or simulator config",
+                reused_extra: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+                ) -> dict[str, dict]:
+    """Make one file per split in ``out_dir``, keeping those already made with these settings.
+
+    For every split of ``sizes`` with a size above 0, in order: the file ``path(out, split)``
+    is kept when :func:`reuse_or_refuse` says so (its settings read by ``read_attrs(file)``,
+    which raises :class:`HepxaiError` for an unreadable file), else made by
+    ``write(file, split, n, attrs, bar)`` under a progress bar of ``n`` ``unit``. ``write`` must
+    write the file atomically (an interrupted run then leaves only finished splits) and stamp it
+    with ``attrs`` (= ``wanted(split, n)``); it returns extra summary entries, or None. A file
+    with other settings is refused before anything of its split is made, an ``out_dir`` that is
+    a file before anything at all.
+
+    Returns per split ``{"path", noun, "reused", "seconds", "bytes", ...extra}``, the extra
+    entries from ``write`` or, for a kept file, from ``reused_extra(attrs)``.
+
+    Example::
+
+        summary = make_splits("data/pion", {"train": 900, "val": 100},
+                              path=lambda out, split: out / f"{split}.h5",
+                              wanted=lambda split, n: {"seed": 1, "n_events": n},
+                              read_attrs=lambda p: PionFile(p).attrs,
+                              write=lambda p, split, n, attrs, bar: write_pions(...),
+                              overwrite=False)
+        summary["train"]["reused"]   # True on the second run
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, dict] = {}
+    for split, n in sizes.items():
+        if n == 0:
+            continue
+        target = path(out, split)
+        attrs = wanted(split, n)
+        found = _read_or_none(read_attrs, target)
+        if reuse_or_refuse(target, attrs, found, overwrite=overwrite,
+                           settings=settings):
+            extra = {} if reused_extra is None or found is None else reused_extra(found)
+            summary[split] = {"path": str(target), noun: n, "reused": True, "seconds": 0.0,
+                              "bytes": target.stat().st_size, **(extra or {})}
+            continue
+        start = time.perf_counter()
+        with progress(desc=f"simulate {split}", total=n, unit=unit) as bar:
+            extra = write(target, split, n, attrs, bar)
+        summary[split] = {"path": str(target), noun: n, "reused": False,
+                          "seconds": round(time.perf_counter() - start, 3),
+                          "bytes": target.stat().st_size, **(extra or {})}
+    return summary
+
+
+def _read_or_none(read: Callable[[Path], Mapping[str, Any]],
+                  path: Path) -> Mapping[str, Any] | None:
+    """``read(path)``, or None when there is no file or it is not readable."""
+    if not path.exists():
+        return None
+    try:
+        return read(path)
+    except HepxaiError:
+        return None
