@@ -16,17 +16,15 @@ Arrays are contiguous and unfiltered so they can be memory-mapped. Written atomi
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from hepxai import __version__
-from hepxai.core.atomic import atomic_path
 from hepxai.core.errors import HepxaiError
-from hepxai.core.progress import progress
+from hepxai.io.h5 import H5File
+from hepxai.pipeline.cache import make_splits
 from hepxai.usecases.darkjet.simulator import (
     CLUSTER_DTYPE,
     JET_DTYPE,
@@ -61,14 +59,10 @@ def split_sizes(n_per_class: int) -> dict[str, int]:
 def write_jets(path: str | os.PathLike[str], jets: Jets, attrs: dict[str, Any]) -> Path:
     if len(jets) == 0:
         raise HepxaiError(f"{path}: no jets to write; ask for at least one jet")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION,
-                            "n_events": len(jets), "hepxai_version": __version__})
-            f.attrs.update(attrs)
-            f.create_dataset("clusters", data=jets.clusters)
-            f.create_dataset("offsets", data=jets.offsets)
-            f.create_dataset("jets", data=jets.jets)
+    with DarkJetFile.create(path, n_events=len(jets), attrs=attrs) as f:
+        f.create_dataset("clusters", data=jets.clusters)
+        f.create_dataset("offsets", data=jets.offsets)
+        f.create_dataset("jets", data=jets.jets)
     return Path(path)
 
 
@@ -119,85 +113,36 @@ def simulate_dataset(out_dir: str | os.PathLike[str], n_per_class: int = DEFAULT
     config = config or DarkJetSimConfig()
     if not 0 <= seed < 2**63:
         raise HepxaiError(f"seed must be in [0, 2**63), got {seed}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, dict] = {}
-    for split, n in split_sizes(n_per_class).items():
-        path = split_path(out, split)
-        wanted = _wanted(config, seed, split, n)
-        if _is_done(path, wanted):
-            summary[split] = {"path": str(path), "jets": 2 * n, "reused": True, "seconds": 0.0,
-                              "bytes": path.stat().st_size}
-            continue
-        if path.exists() and not overwrite:
-            raise HepxaiError(f"{path} exists with other settings (seed, size or simulator "
-                              "config); pass --overwrite to replace it or choose another --out")
-        start = time.perf_counter()
-        with progress(desc=f"simulate {split}", total=2 * n, unit="jet") as bar:
-            jets = simulate_split(config, seed, split, n, bar)
-        write_jets(path, jets, wanted)
-        summary[split] = {"path": str(path), "jets": 2 * n, "reused": False,
-                          "seconds": round(time.perf_counter() - start, 3),
-                          "bytes": path.stat().st_size}
-    return summary
+    sizes = {split: 2 * n for split, n in split_sizes(n_per_class).items()}  # both classes
+
+    def write(path: Path, split: str, n_jets: int, attrs: dict, bar) -> None:
+        write_jets(path, simulate_split(config, seed, split, n_jets // 2, bar), attrs)
+
+    return make_splits(out_dir, sizes, path=split_path,
+                       wanted=lambda split, n_jets: _wanted(config, seed, split, n_jets // 2),
+                       read_attrs=lambda path: DarkJetFile(path, load=False).attrs,
+                       write=write, overwrite=overwrite, unit="jet", noun="jets")
 
 
-def _is_done(path: Path, wanted: dict) -> bool:
-    if not path.exists():
-        return False
-    try:
-        attrs = DarkJetFile(path, load=False).attrs
-    except HepxaiError:
-        return False
-    return all(attrs.get(k) == v for k, v in wanted.items())
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
-
-
-class DarkJetFile:
+class DarkJetFile(H5File):
     """One split file, read whole into memory (a 320k-jet training file is ~120 MB).
 
     Attributes: ``clusters`` (flat, :data:`CLUSTER_DTYPE`), ``offsets`` ``(n + 1,)``, ``jets``
     (:data:`JET_DTYPE`), ``attrs``. One-line :class:`HepxaiError` for a missing, corrupt or
-    foreign file.
+    foreign file (see :class:`~hepxai.io.h5.H5File`).
     """
 
-    def __init__(self, path: str | os.PathLike[str], load: bool = True):
-        self.path = Path(path)
-        if not self.path.exists():
-            raise HepxaiError(f"{self.path}: no such file; simulate jets first with "
-                              "'hepxai simulate darkjet --out DIR'")
-        try:
-            with h5py.File(self.path, "r") as f:
-                self._read(f, load)
-        except HepxaiError:
-            raise
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise HepxaiError(f"{self.path}: not a readable hepxai darkjet file "
-                              f"({str(exc).splitlines()[0]}); re-create it with "
-                              "'hepxai simulate darkjet'") from None
+    FORMAT, FORMAT_VERSION = FORMAT, FORMAT_VERSION  # the module's constants
+    KIND, MAKE = "darkjet", "hepxai simulate darkjet"
+    MISSING_HINT = "simulate jets first with 'hepxai simulate darkjet --out DIR'"
+    FOREIGN_HINT = "simulate one with 'hepxai simulate darkjet'"
 
-    def _read(self, f: h5py.File, load: bool) -> None:
-        if f.attrs.get("format") != FORMAT:
-            raise HepxaiError(f"{self.path}: not a hepxai darkjet file (format attribute is "
-                              f"{_plain(f.attrs.get('format'))!r}); simulate one with "
-                              "'hepxai simulate darkjet'")
-        version = int(f.attrs.get("format_version", -1))
-        if version > FORMAT_VERSION:
-            raise HepxaiError(f"{self.path}: format version {version} is newer than this hepxai "
-                              f"reads ({FORMAT_VERSION}); upgrade hepxai")
-        self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
-        if not load:
+    def __init__(self, path: str | os.PathLike[str], load: bool = True):
+        self._load = load  # False: only the attributes (is a finished split reusable?)
+        super().__init__(path)
+
+    def _read(self, f: h5py.File) -> None:
+        if not self._load:
             return
         clusters, jets = f["clusters"][()], f["jets"][()]
         offsets = np.asarray(f["offsets"][()], np.int64)

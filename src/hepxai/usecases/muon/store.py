@@ -26,10 +26,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from hepxai import __version__
-from hepxai.core.atomic import atomic_path
 from hepxai.core.errors import HepxaiError
 from hepxai.core.sparse import INDEX_DTYPE, OFFSET_DTYPE, SparseImages
+from hepxai.io.h5 import H5File
 from hepxai.usecases.muon.geometry import MuonSimConfig
 from hepxai.usecases.muon.simulator import BOOKKEEPING_DTYPE, LABEL_DTYPE, MuonEvents
 
@@ -62,56 +61,35 @@ def write_events(path: str | os.PathLike[str], chunks: Iterable[MuonEvents], *, 
     del parts
     if len(events) == 0:
         raise HepxaiError(f"{path}: no events to write; ask for at least one event")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "split": split,
-                            "n_events": len(events), "image_shape": events.images.shape,
-                            "hepxai_version": __version__})
-            f.attrs.update(attrs)
-            for name, images in (("images", events.images), ("truth", events.truth)):
-                group = f.create_group(name)
-                group.create_dataset("indices", data=np.asarray(images.indices, INDEX_DTYPE))
-                group.create_dataset("offsets", data=np.asarray(images.offsets, OFFSET_DTYPE))
-            f.create_dataset("labels", data=events.labels)
-            f.create_dataset("bookkeeping", data=events.bookkeeping)
+    with MuonFile.create(path, split=split, n_events=len(events),
+                         header={"image_shape": events.images.shape}, attrs=attrs) as f:
+        for name, images in (("images", events.images), ("truth", events.truth)):
+            group = f.create_group(name)
+            group.create_dataset("indices", data=np.asarray(images.indices, INDEX_DTYPE))
+            group.create_dataset("offsets", data=np.asarray(images.offsets, OFFSET_DTYPE))
+        f.create_dataset("labels", data=events.labels)
+        f.create_dataset("bookkeeping", data=events.bookkeeping)
     return Path(path)
 
 
-class MuonFile:
+class MuonFile(H5File):
     """Read-only view of one split file; pixel lists are memory-mapped, labels loaded.
 
     >>> data = MuonFile("data/muon/val.h5")
     >>> x = data.images.to_dense(np.arange(8))   # (8, 9, 384) uint8
     >>> data.labels["pt"][:8]                     # GeV
 
-    Raises :class:`HepxaiError` with a one-line message for a missing, corrupt or foreign file.
+    Raises :class:`HepxaiError` with a one-line message for a missing, corrupt or foreign file
+    (see :class:`~hepxai.io.h5.H5File`).
     """
 
-    def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
-        if not self.path.exists():
-            raise HepxaiError(f"{self.path}: no such file; simulate data first with "
-                              "'hepxai simulate muon --out DIR' or convert files with "
-                              "'hepxai import muon'")
-        try:
-            with h5py.File(self.path, "r") as f:
-                self._read(f)
-        except HepxaiError:
-            raise
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise HepxaiError(f"{self.path}: not a readable hepxai muon file ({exc}); "
-                              "re-create it with 'hepxai simulate muon'") from None
+    FORMAT, FORMAT_VERSION = FORMAT, FORMAT_VERSION  # the module's constants
+    KIND, MAKE = "muon", "hepxai simulate muon"
+    MISSING_HINT = ("simulate data first with 'hepxai simulate muon --out DIR' or convert files "
+                    "with 'hepxai import muon'")
+    FOREIGN_HINT = "convert it with 'hepxai import muon'"
 
     def _read(self, f: h5py.File) -> None:
-        if f.attrs.get("format") != FORMAT:
-            raise HepxaiError(f"{self.path}: not a hepxai muon file (format attribute is "
-                              f"{f.attrs.get('format')!r}); convert it with 'hepxai import muon'")
-        version = int(f.attrs.get("format_version", -1))
-        if version > FORMAT_VERSION:
-            raise HepxaiError(f"{self.path}: format version {version} is newer than this hepxai "
-                              f"reads ({FORMAT_VERSION}); upgrade hepxai")
-        self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
-        self.split = str(self.attrs["split"])
         shape = tuple(int(s) for s in self.attrs["image_shape"])
         self.shape: tuple[int, int] = (shape[0], shape[1])
         self.images = self._sparse(f, "images")
@@ -133,8 +111,8 @@ class MuonFile:
                               "events; the file is corrupt, re-create it")
 
     def _sparse(self, f: h5py.File, name: str) -> SparseImages:
-        offsets = _memmap_or_read(self.path, f[f"{name}/offsets"])
-        indices = _memmap_or_read(self.path, f[f"{name}/indices"])
+        offsets = self.memmap_or_read(f[f"{name}/offsets"])
+        indices = self.memmap_or_read(f[f"{name}/indices"])
         if offsets.ndim != 1 or offsets.size == 0 or offsets[0] != 0 \
                 or offsets[-1] != indices.size:
             raise HepxaiError(f"{self.path}: /{name} offsets do not match its indices; the "
@@ -159,24 +137,6 @@ class MuonFile:
         bookkeeping = self.bookkeeping[rows] if self.bookkeeping is not None else \
             np.zeros(rows.size, BOOKKEEPING_DTYPE)
         return MuonEvents(self.images.take(rows), truth, self.labels[rows], bookkeeping)
-
-
-def _memmap_or_read(path: Path, dataset: h5py.Dataset) -> np.ndarray:
-    """A read-only memory map of a contiguous unfiltered dataset, else the data in memory."""
-    offset = dataset.id.get_offset()
-    if offset is None or dataset.chunks is not None or dataset.size == 0:
-        return dataset[()]
-    return np.memmap(path, dtype=dataset.dtype, mode="r", offset=offset, shape=dataset.shape)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def check_labels(labels: np.ndarray, source: str) -> None:

@@ -28,9 +28,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from hepxai import __version__
-from hepxai.core.atomic import atomic_path
 from hepxai.core.errors import HepxaiError
+from hepxai.io.h5 import H5File
 from hepxai.usecases.susy.simulator import CLASSES, FEATURE_INFO, FEATURES, LEVELS, SusyEvents
 
 FORMAT = "hepxai-susy"
@@ -49,22 +48,19 @@ def write_events(path: str | os.PathLike[str], events: SusyEvents, *, split: str
     """Write ``events`` to ``path`` atomically (see the module docstring for the layout)."""
     if len(events) == 0:
         raise HepxaiError(f"{path}: no events to write; ask for at least one event per class")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "split": split,
-                            "n_events": len(events), "features": json.dumps(FEATURES),
-                            "units": json.dumps({k: v[0] for k, v in FEATURE_INFO.items()}),
-                            "classes": json.dumps(CLASSES), "levels": json.dumps(LEVELS),
-                            "hepxai_version": __version__})
-            f.attrs.update(attrs)
-            f.create_dataset("event_id", data=events.event_id)
-            f.create_dataset("label", data=events.label)
-            f.create_dataset("weight", data=events.weight)
-            for level in LEVELS:
-                group = f.create_group(level)
-                group.create_dataset("features", data=events.features[level],
-                                     chunks=(min(len(events), 65_536), len(FEATURES)))
-                group.create_dataset("presel", data=events.presel[level])
+    header = {"features": json.dumps(FEATURES),
+              "units": json.dumps({k: v[0] for k, v in FEATURE_INFO.items()}),
+              "classes": json.dumps(CLASSES), "levels": json.dumps(LEVELS)}
+    with SusyFile.create(path, split=split, n_events=len(events), header=header,
+                         attrs=attrs) as f:
+        f.create_dataset("event_id", data=events.event_id)
+        f.create_dataset("label", data=events.label)
+        f.create_dataset("weight", data=events.weight)
+        for level in LEVELS:
+            group = f.create_group(level)
+            group.create_dataset("features", data=events.features[level],
+                                 chunks=(min(len(events), 65_536), len(FEATURES)))
+            group.create_dataset("presel", data=events.presel[level])
     return Path(path)
 
 
@@ -90,42 +86,19 @@ class SusyTable:
         return len(self.y)
 
 
-class SusyFile:
+class SusyFile(H5File):
     """A whole split file in memory (float32 tables are small: 64 bytes an event per level).
 
     Raises :class:`HepxaiError` with a one-line message for a missing, foreign, corrupt or
-    inconsistent file, and for non-finite features or weights.
+    inconsistent file (see :class:`~hepxai.io.h5.H5File`), and for non-finite features or
+    weights.
     """
 
-    def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
-        if not self.path.exists():
-            raise HepxaiError(f"{self.path}: no such file; simulate data first with "
-                              "'hepxai simulate susy --out DIR'")
-        if self.path.is_dir():
-            raise HepxaiError(f"{self.path} is a directory, not a SUSY file; pass the data "
-                              "directory with --data")
-        try:
-            with h5py.File(self.path, "r") as f:
-                self._read(f)
-        except HepxaiError:
-            raise
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise HepxaiError(f"{self.path}: not a readable hepxai SUSY file "
-                              f"({str(exc).splitlines()[0]}); re-create it with "
-                              "'hepxai simulate susy'") from None
+    FORMAT, FORMAT_VERSION = FORMAT, FORMAT_VERSION  # the module's constants
+    KIND, MAKE = "SUSY", "hepxai simulate susy"
+    MISSING_HINT = "simulate data first with 'hepxai simulate susy --out DIR'"
 
     def _read(self, f: h5py.File) -> None:
-        if f.attrs.get("format") != FORMAT:
-            raise HepxaiError(f"{self.path}: not a hepxai SUSY file (format attribute is "
-                              f"{_plain(f.attrs.get('format'))!r}); create it with "
-                              "'hepxai simulate susy'")
-        version = int(f.attrs.get("format_version", -1))
-        if version > FORMAT_VERSION:
-            raise HepxaiError(f"{self.path}: format version {version} is newer than this hepxai "
-                              f"reads ({FORMAT_VERSION}); upgrade hepxai")
-        self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
-        self.split = str(self.attrs.get("split", "?"))
         self.feature_names = tuple(json.loads(self.attrs["features"]))
         self.class_names = tuple(json.loads(self.attrs["classes"]))
         self.event_id = f["event_id"][()]
@@ -211,13 +184,3 @@ class SusyFile:
                          y=self.label[rows].astype(np.int64), weight=self.weight[rows],
                          event_id=self.event_id[rows], rows=rows, level=level,
                          feature_names=self.feature_names, class_names=self.class_names)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
