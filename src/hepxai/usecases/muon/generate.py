@@ -8,12 +8,11 @@ at the split it was writing and never loses a finished one.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from hepxai.core.errors import HepxaiError
-from hepxai.core.progress import progress
+from hepxai.pipeline.cache import make_splits
 from hepxai.usecases.muon.geometry import MuonSimConfig
 from hepxai.usecases.muon.simulator import BLOCK_EVENTS, SPLITS, simulate_chunks
 from hepxai.usecases.muon.store import MuonFile, split_path, write_events
@@ -73,17 +72,6 @@ def _wanted_attrs(config: MuonSimConfig, seed: int, n_events: int) -> dict:
             "simulator_config": config.to_json(), "source": "hepxai simulator"}
 
 
-def _is_done(path: Path, wanted: dict) -> bool:
-    """True when ``path`` is a complete file with exactly the wanted contents."""
-    if not path.exists():
-        return False
-    try:
-        existing = MuonFile(path).attrs
-    except HepxaiError:
-        return False  # unreadable: regenerate it
-    return all(existing.get(k) == v for k, v in wanted.items())
-
-
 def simulate_dataset(out_dir: str | os.PathLike[str], sizes: SplitSizes, *, seed: int = 1,
                      config: MuonSimConfig | None = None, workers: int | None = None,
                      overwrite: bool = False) -> dict[str, dict]:
@@ -96,29 +84,13 @@ def simulate_dataset(out_dir: str | os.PathLike[str], sizes: SplitSizes, *, seed
     config = config or MuonSimConfig()
     if not 0 <= seed < 2**63:
         raise HepxaiError(f"seed must be in [0, 2**63), got {seed}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, dict] = {}
-    for split in SPLITS:
-        n_events = getattr(sizes, split)
-        if n_events == 0:
-            continue
-        path = split_path(out, split)
-        wanted = _wanted_attrs(config, seed, n_events)
-        if _is_done(path, wanted):
-            summary[split] = {"path": str(path), "events": n_events, "reused": True,
-                              "seconds": 0.0, "bytes": path.stat().st_size}
-            continue
-        if path.exists() and not overwrite:
-            raise HepxaiError(f"{path} exists with other settings (seed, size or simulator "
-                              "config); pass --overwrite to replace it or choose another --out")
-        start = time.perf_counter()
-        with progress(desc=f"simulate {split}", total=n_events, unit="ev") as bar:
-            write_events(path, simulate_chunks(config, seed, split, n_events, workers=workers),
-                         split=split, attrs=wanted, on_chunk=bar.update)
-        summary[split] = {"path": str(path), "events": n_events, "reused": False,
-                          "seconds": round(time.perf_counter() - start, 3),
-                          "bytes": path.stat().st_size}
-    return summary
+    sizes_of = {split: getattr(sizes, split) for split in SPLITS}
+
+    def write(path: Path, split: str, n_events: int, attrs: dict, bar) -> None:
+        write_events(path, simulate_chunks(config, seed, split, n_events, workers=workers),
+                     split=split, attrs=attrs, on_chunk=bar.update)
+
+    return make_splits(out_dir, sizes_of, path=split_path,
+                       wanted=lambda split, n_events: _wanted_attrs(config, seed, n_events),
+                       read_attrs=lambda path: MuonFile(path).attrs, write=write,
+                       overwrite=overwrite)

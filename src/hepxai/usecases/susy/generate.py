@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from hepxai.core.errors import HepxaiError
-from hepxai.core.progress import progress
+from hepxai.pipeline.cache import make_splits
 from hepxai.usecases.susy.simulator import (
     BLOCK_CANDIDATES,
     CLASSES,
@@ -70,16 +69,6 @@ def _wanted_attrs(config: SusySimConfig, seed: int, n_events: int) -> dict:
             "luminosity_fb": config.luminosity_fb}
 
 
-def _is_done(path: Path, wanted: dict) -> bool:
-    if not path.exists():
-        return False
-    try:
-        existing = SusyFile(path).attrs
-    except HepxaiError:
-        return False  # unreadable: regenerate it
-    return all(existing.get(k) == v for k, v in wanted.items())
-
-
 def simulate_dataset(out_dir: str | os.PathLike[str], sizes: SplitSizes, *, seed: int = 1,
                      config: SusySimConfig | None = None,
                      overwrite: bool = False) -> dict[str, dict]:
@@ -92,31 +81,15 @@ def simulate_dataset(out_dir: str | os.PathLike[str], sizes: SplitSizes, *, seed
     config = config or SusySimConfig()
     if not 0 <= seed < 2**63:
         raise HepxaiError(f"seed must be in [0, 2**63), got {seed}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, dict] = {}
-    for split in SPLITS:
-        n_events = getattr(sizes, split)
-        if n_events == 0:
-            continue
-        path = split_path(out, split)
-        wanted = _wanted_attrs(config, seed, n_events)
-        if _is_done(path, wanted):
-            summary[split] = {"path": str(path), "events": n_events, "reused": True,
-                              "seconds": 0.0, "bytes": path.stat().st_size,
-                              "processes": SusyFile(path).processes}
-            continue
-        if path.exists() and not overwrite:
-            raise HepxaiError(f"{path} exists with other settings (seed, size or simulator "
-                              "config); pass --overwrite to replace it or choose another --out")
-        start = time.perf_counter()
-        with progress(desc=f"simulate {split}", total=n_events, unit="ev") as bar:
-            events, info = simulate_split(config, seed, split, n_events, on_events=bar.update)
-        write_events(path, events, split=split,
-                     attrs={**wanted, "processes": json.dumps(info)})
-        summary[split] = {"path": str(path), "events": n_events, "reused": False,
-                          "seconds": round(time.perf_counter() - start, 3),
-                          "bytes": path.stat().st_size, "processes": info}
-    return summary
+    sizes_of = {split: getattr(sizes, split) for split in SPLITS}
+
+    def write(path: Path, split: str, n_events: int, attrs: dict, bar) -> dict:
+        events, info = simulate_split(config, seed, split, n_events, on_events=bar.update)
+        write_events(path, events, split=split, attrs={**attrs, "processes": json.dumps(info)})
+        return {"processes": info}
+
+    return make_splits(out_dir, sizes_of, path=split_path,
+                       wanted=lambda split, n_events: _wanted_attrs(config, seed, n_events),
+                       read_attrs=lambda path: SusyFile(path).attrs, write=write,
+                       overwrite=overwrite, reused_extra=lambda attrs: {
+                           "processes": json.loads(attrs.get("processes", "{}"))})

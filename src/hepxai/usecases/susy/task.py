@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hepxai.core.errors import HepxaiError
+from hepxai.pipeline.cache import reuse_or_refuse
 
 # GeV-valued, heavy-tailed variables the MLP sees through log1p
 # (see hepxai.usecases.susy.models.MLPNet)
@@ -29,18 +29,13 @@ def train_run(model_kind: str, sample: str, preset: str, data: Path, out: Path, 
                 "data": str(train_file.path), "data_seed": train_file.attrs.get("seed"),
                 "data_events": len(train_file)}
     meta_path = out / "model.json"
-    if meta_path.exists():
-        try:
-            existing = json.loads(meta_path.read_text())
-        except json.JSONDecodeError:
-            existing = {}
-        if all(existing.get(k) == v for k, v in identity.items()):
-            echo(f"{out}: already trained with these settings, kept (pass --overwrite and "
-                 "other settings to retrain)")
-            return existing
-        if not overwrite:
-            raise HepxaiError(f"{out} holds a model trained with other settings; pass "
-                              "--overwrite to replace it or choose another --out")
+    existing = _read_meta(meta_path)
+    if reuse_or_refuse(meta_path, identity, existing, overwrite=overwrite,
+                       settings="model, sample, preset, seed, weighting, max events, size "
+                                "or data"):
+        echo(f"{out}: already trained with these settings, kept (pass --overwrite and "
+             "other settings to retrain)")
+        return existing or {}
     table = train_file.table(sample, max_events=max_events)
     model = create(model_kind, preset, feature_names=table.feature_names,
                    class_names=table.class_names, seed=seed, n_jobs=jobs,
@@ -57,6 +52,15 @@ def train_run(model_kind: str, sample: str, preset: str, data: Path, out: Path, 
                   xlabel="boosting round" if model_kind == "bdt" else "epoch")
     echo(f"trained in {model.meta['train_seconds']:.1f} s; saved {out / 'model.json'}")
     return model.meta
+
+
+def _read_meta(path: Path) -> dict[str, Any] | None:
+    """The settings in a run's ``model.json``; None when it is missing or not a JSON object."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return meta if isinstance(meta, dict) else None
 
 
 def _counts(table) -> list[int]:
