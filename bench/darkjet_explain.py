@@ -32,8 +32,8 @@ METHODS = ("saliency-graph", "ig-graph", "gnnexplainer")
 
 def train(data: Path, out: Path, model: str, epochs: int, max_jets: int, seed: int) -> dict:
     """Train ``model`` on gnn-1 graphs unless ``out`` holds the finished run; best val AUC."""
-    from hepxai.usecases.darkjet.study import train_run
     from hepxai.usecases.darkjet.graphs import GraphSettings
+    from hepxai.usecases.darkjet.study import train_run
 
     seconds = None
     if not (out / "best.pt").exists():
@@ -130,9 +130,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from hepxai.usecases.darkjet.attribution import explain
-    from hepxai.usecases.darkjet.study import cross_model_run, explain_run
     from hepxai.usecases.darkjet.graphs import GraphSettings, load_graphs
     from hepxai.usecases.darkjet.store import simulate_dataset, split_path
+    from hepxai.usecases.darkjet.study import cross_model_run, explain_run
 
     work, data = args.work, args.work / "data"
     simulate_dataset(data, args.n, seed=2)

@@ -22,12 +22,13 @@ sys.path.insert(0, str(HERE))
 
 from run import publish_section  # noqa: E402
 
-from hepxai.explain.attribution import (  # noqa: E402
+from hepxai.explain import (  # noqa: E402
     BinaryPathIG,
     IntegratedGradients,
     RegressionActivationMap,
     Saliency,
     SmoothGrad,
+    salt_and_pepper,
 )
 from hepxai.usecases.muon.models import create  # noqa: E402
 from hepxai.usecases.muon.store import MuonFile  # noqa: E402
@@ -76,10 +77,12 @@ def main() -> None:
              "pT; validation events with "
              f"{', '.join(str(int(counts[r])) for r in rows)} hits).", ""]
 
-    smooth = SmoothGrad(model, targets="pt", copies=100, sigma=0.02)
-    smooth.explain(images[:1])  # warm-up (fused copy, allocator)
+    smooth = SmoothGrad(BinaryPathIG(model, mode="thesis"), noise=salt_and_pepper(0.02),
+                        n_samples=100)
+    images = images[:, None]  # (n, 1, 9, 384)
+    smooth.attribute(images[:1], target="pt")  # warm-up (fused copy, allocator)
     started = time.perf_counter()
-    smooth.explain(images)
+    smooth.attribute(images, target="pt")
     ours = (time.perf_counter() - started) / len(rows)
 
     started = time.perf_counter()
@@ -94,17 +97,17 @@ def main() -> None:
               f"| speed-up | {reference / ours:.1f}x |", ""]
 
     rows_methods = []
-    for label, method in [("saliency", Saliency(model, targets="pt")),
-                          ("RAM (grad-cam form)", RegressionActivationMap(model, targets="pt")),
-                          ("IG, 50 steps", IntegratedGradients(model, targets="pt", steps=50)),
-                          ("binary IG, thesis", BinaryPathIG(model, targets="pt")),
-                          ("binary IG, exact", BinaryPathIG(model, targets="pt", mode="exact")),
+    for label, method in [("saliency", Saliency(model)),
+                          ("RAM (grad-cam form)", RegressionActivationMap(model)),
+                          ("IG, 50 steps", IntegratedGradients(model, n_steps=50)),
+                          ("binary IG, thesis", BinaryPathIG(model)),
+                          ("binary IG, exact", BinaryPathIG(model, mode="exact")),
                           ("binary IG, shapley, 20 orders",
-                           BinaryPathIG(model, targets="pt", mode="shapley", orders=20))]:
-        batch = np.repeat(images, 8, axis=0)
-        method.explain(batch[:2])
+                           BinaryPathIG(model, mode="shapley", orders=20))]:
+        batch = np.repeat(images, 8, axis=0)[:, None]
+        method.attribute(batch[:2], target="pt")
         started = time.perf_counter()
-        method.explain(batch)
+        method.attribute(batch, target="pt")
         per_event_ms = (time.perf_counter() - started) / len(batch) * 1e3
         rows_methods.append(f"| {label} | {per_event_ms:.1f} |")
     lines += ["| method (16 events per call) | ms / event |", "|---|---:|", *rows_methods, ""]

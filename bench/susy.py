@@ -56,21 +56,24 @@ def time_treeshap(run: Path, data: Path, jobs: int) -> dict:
     """TreeSHAP of the full-sample BDT on 100k preselected test events, three engines."""
     import xgboost as xgb
 
-    from hepxai.explain.attribution.tabular import TreeShap
+    from hepxai.explain.attribution.tree_shap import TreeShap
+    from hepxai.explain.modality import Table
     from hepxai.usecases.susy.models import load_model
     from hepxai.usecases.susy.store import SusyFile, split_path
 
     model = load_model(run)
     test = SusyFile(split_path(data, "test")).table(model.sample, max_events=N_SHAP)
     x = test.x
-    method = TreeShap(model, engine="fast", n_jobs=jobs)
+    table = Table(feature_names=model.feature_names)
+    classes = list(model.class_names)
+    method = TreeShap(model, engine="fast", n_jobs=jobs, modality=table)
     start = time.perf_counter()
-    method._tree_tables()  # parse the model and tabulate the leaves (once per model)
-    method.explain(x[:16])  # load the compiled kernel (numba's on-disk cache)
+    method.tables()  # parse the model and tabulate the leaves (once per model)
+    method.attribute(x[:16], target=classes)  # load the compiled kernel (numba's disk cache)
     prepare = time.perf_counter() - start
     load = os.getloadavg()[0]  # other jobs on the machine at the time of the measurement
     start, cpu = time.perf_counter(), time.process_time()
-    attribution = method.explain(x, test.event_id)
+    attribution = method.attribute(x, target=classes, ids=test.event_id)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     # references on a subset, extrapolated: XGBoost's own TreeSHAP and shap.TreeExplainer
     n_ref = 5_000
@@ -80,7 +83,7 @@ def time_treeshap(run: Path, data: Path, jobs: int) -> dict:
                                                  nthread=jobs), pred_contribs=True)
     xgb_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    TreeShap(model, engine="shap").explain(x[:n_ref])
+    TreeShap(model, engine="shap", modality=table).attribute(x[:n_ref], target=classes)
     shap_seconds = time.perf_counter() - start
     difference = float(np.abs(attribution.values[:n_ref] - contribs[:, :, :-1]).max())
     additivity = float(attribution.completeness_error().max())

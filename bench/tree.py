@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hepxai.explain.intrinsic.tree import DecisionFlow, tree_input
 from hepxai.io.checkpoint import load_model, read_checkpoint
 from hepxai.usecases.muon.decision_flow import confidence_study, feature_maps, flow_of_dataset
+from hepxai.usecases.muon.flow import DecisionFlow, tree_input
+from hepxai.usecases.muon.flow_figures import plot_decision_flow
 from hepxai.usecases.muon.loader import MuonDataset
 from hepxai.usecases.muon.store import MuonFile, split_path
-from hepxai.viz.tree import plot_decision_flow
 
 HERE = Path(__file__).resolve().parent
 

@@ -12,16 +12,19 @@ from captum.attr import IntegratedGradients as CaptumIG
 from captum.attr import ShapleyValueSampling
 
 from hepxai.core.errors import HepxaiError
-from hepxai.explain import get
-from hepxai.explain.attribution import (
+from hepxai.explain import (
     BinaryPathIG,
     IntegratedGradients,
     RegressionActivationMap,
     Saliency,
     SmoothGrad,
+    get,
     salt_and_pepper,
 )
 from hepxai.usecases.muon.models import create
+from hepxai.usecases.muon.study import HIT_MAPS
+
+BOTH = ["pt", "eta"]  # explained together, as the study does: values (n, 2, 1, 9, 384)
 
 
 def _randomise_batchnorm(model: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -60,44 +63,46 @@ def _events(n: int, lit: int, seed: int) -> torch.Tensor:
 
 def test_integrated_gradients_equal_captum(attribution_cnn):
     x = _events(3, 25, seed=1)
-    ours = IntegratedGradients(attribution_cnn, steps=16, fused=False).explain(x)
+    ours = IntegratedGradients(attribution_cnn, n_steps=16, fused=False).attribute(x,
+                                                                                   target=BOTH)
     for t in range(2):
         ref = CaptumIG(attribution_cnn).attribute(x, baselines=torch.zeros_like(x), target=t,
                                                   n_steps=16, method="gausslegendre")
         ref = ref.detach().numpy()[:, 0]
-        assert np.abs(ours.values[:, t] - ref).max() <= 1e-5 * np.abs(ref).max()
+        assert np.abs(ours.items(t) - ref).max() <= 1e-5 * np.abs(ref).max()
 
 
 def test_the_fused_inference_copy_is_the_same_function(tracin_cnn):
     x = _events(4, 40, seed=11)
     with torch.no_grad():
         original = tracin_cnn(x)
-    fused = IntegratedGradients(tracin_cnn, steps=8)
-    plain = IntegratedGradients(tracin_cnn, steps=8, fused=False)
+    fused = IntegratedGradients(tracin_cnn, n_steps=8)
+    plain = IntegratedGradients(tracin_cnn, n_steps=8, fused=False)
     with torch.no_grad():
-        torch.testing.assert_close(fused.outputs(x), original, rtol=1e-5, atol=1e-5)
-    a, b = fused.explain(x).values, plain.explain(x).values
+        torch.testing.assert_close(fused.runner(x), original, rtol=1e-5, atol=1e-5)
+    a = fused.attribute(x, target=BOTH).values
+    b = plain.attribute(x, target=BOTH).values
     # float32 rounding of the folded weights, relative to the attributions' scale
     assert np.abs(a - b).max() <= 1e-3 * np.abs(b).max()
 
 
 def test_saliency_is_the_absolute_input_gradient(attribution_cnn):
     x = _events(2, 30, seed=2).requires_grad_(True)
-    ours = Saliency(attribution_cnn, targets="eta").explain(x.detach())
+    ours = Saliency(attribution_cnn).attribute(x.detach(), target=["eta"])
     grad = torch.autograd.grad(attribution_cnn(x)[:, 1].sum(), x)[0]
-    np.testing.assert_allclose(ours.values[:, 0], grad.abs().numpy()[:, 0], rtol=1e-4,
+    np.testing.assert_allclose(ours.values[:, 0], grad.abs().numpy(), rtol=1e-4,
                                atol=1e-7)
 
 
 def test_exact_binary_ig_is_complete(tracin_cnn):
     x = _events(4, 40, seed=3)
-    a = BinaryPathIG(tracin_cnn, mode="exact").explain(x)
+    a = BinaryPathIG(tracin_cnn, mode="exact").attribute(x, target=BOTH)
     with torch.no_grad():  # the original (unfused) model: an independent F
         delta = (tracin_cnn(x) - tracin_cnn(torch.zeros_like(x[:1]))).double().numpy()
     sums = a.values.reshape(4, 2, -1).sum(-1, dtype=np.float64)
     assert np.abs(sums - delta).max() <= 1e-4 * np.abs(delta).max()
     unlit = (x[:, 0] == 0).numpy()
-    assert (a.values.transpose(1, 0, 2, 3)[:, unlit] == 0).all()  # only lit pixels count
+    assert (a.values[:, :, 0].transpose(1, 0, 2, 3)[:, unlit] == 0).all()  # only lit pixels
 
 
 def _brute_force_shapley(model, x: torch.Tensor) -> np.ndarray:
@@ -124,7 +129,8 @@ def _brute_force_shapley(model, x: torch.Tensor) -> np.ndarray:
 
 def test_shapley_mode_equals_brute_force_over_all_orders(tracin_cnn):
     x = _events(2, 4, seed=4)
-    a = BinaryPathIG(tracin_cnn, mode="shapley", orders="all", fused=False).explain(x)
+    a = BinaryPathIG(tracin_cnn, mode="shapley", orders="all", fused=False).attribute(
+        x, target=BOTH)
     for e in range(2):
         lit = torch.nonzero(x[e].view(-1)).ravel().numpy()
         phi = _brute_force_shapley(tracin_cnn, x[e])
@@ -137,8 +143,9 @@ def test_sampled_shapley_agrees_with_captum_within_sampling_error(tracin_cnn):
     x = _events(1, 5, seed=5)
     lit = torch.nonzero(x.view(-1)).ravel()
     phi = _brute_force_shapley(tracin_cnn, x[0])[:, 0]
-    ours = BinaryPathIG(tracin_cnn, targets="pt", mode="shapley", orders=200, seed=1).explain(x)
-    ours = ours.values[0, 0].ravel()[lit.numpy()]
+    ours = BinaryPathIG(tracin_cnn, mode="shapley", orders=200, seed=1).attribute(
+        x, target="pt")
+    ours = ours.values[0].ravel()[lit.numpy()]
     mask = torch.zeros(9 * 384, dtype=torch.long)  # unlit pixels: one dummy feature 0
     mask[lit] = torch.arange(1, len(lit) + 1)
     torch.manual_seed(0)
@@ -156,7 +163,7 @@ def test_sampled_shapley_agrees_with_captum_within_sampling_error(tracin_cnn):
 
 def test_thesis_mode_is_the_trapezoid_average_of_path_gradients(attribution_cnn):
     x = _events(1, 6, seed=6)
-    a = BinaryPathIG(attribution_cnn, targets="pt", mode="thesis", fused=False).explain(x)
+    a = BinaryPathIG(attribution_cnn, mode="thesis", fused=False).attribute(x, target=["pt"])
     lit = torch.nonzero(x.view(-1)).ravel()  # top-down order
     grads = []
     for k in range(len(lit) + 1):  # the reference: one image at a time, plain model
@@ -166,12 +173,12 @@ def test_thesis_mode_is_the_trapezoid_average_of_path_gradients(attribution_cnn)
         grads.append(torch.autograd.grad(attribution_cnn(image)[0, 0], image)[0])
     n = len(lit)
     expected = sum(g * (0.5 if k in (0, n) else 1.0) for k, g in enumerate(grads)) / n
-    np.testing.assert_allclose(a.values[0, 0], expected[0, 0].numpy(), rtol=1e-4, atol=1e-8)
+    np.testing.assert_allclose(a.items("pt")[0], expected[0, 0].numpy(), rtol=1e-4, atol=1e-8)
 
 
 def test_cam_on_a_linear_head_sums_back_to_the_output(tracin_cnn):
     x = _events(3, 30, seed=7)
-    a = RegressionActivationMap(tracin_cnn).explain(x)
+    a = RegressionActivationMap(tracin_cnn).attribute(x, target=BOTH)
     assert a.params["form"] == "cam"
     with torch.no_grad():
         out = tracin_cnn(x).double().numpy()
@@ -181,44 +188,46 @@ def test_cam_on_a_linear_head_sums_back_to_the_output(tracin_cnn):
 
 
 def test_ram_on_a_nonlinear_head_is_gradient_weighted(attribution_cnn):
-    a = RegressionActivationMap(attribution_cnn).explain(_events(2, 20, seed=8))
+    a = RegressionActivationMap(attribution_cnn).attribute(_events(2, 20, seed=8), target=BOTH)
     assert a.params["form"] == "grad-cam" and a.baseline_outputs is None
     assert np.isfinite(a.values).all() and np.abs(a.values).max() > 0
 
 
 def test_salt_and_pepper_only_adds_hits_at_the_requested_rate():
     x = _events(5, 30, seed=9)
-    noisy = salt_and_pepper(x, copies=200, sigma=0.02, seeds=np.arange(5))
+    noisy = salt_and_pepper(0.02)(x, copies=200, seeds=np.arange(5))
     original = x.repeat_interleave(200, dim=0)
     assert (noisy >= original).all()  # lit pixels stay lit
     added = (noisy - original).sum() / ((1 - original).sum())
     n = float((1 - original).sum())
     assert abs(float(added) - 0.02) < 5 * math.sqrt(0.02 * 0.98 / n)
-    again = salt_and_pepper(x[2:3], copies=200, sigma=0.02, seeds=np.array([2]))
+    again = salt_and_pepper(0.02)(x[2:3], copies=200, seeds=np.array([2]))
     assert torch.equal(again, noisy[400:600])  # an event's noise does not depend on its batch
 
 
 def test_smoothgrad_without_noise_is_its_base_method(tracin_cnn):
     x = _events(2, 15, seed=10)
-    base = BinaryPathIG(tracin_cnn, mode="exact").explain(x)
-    smooth = SmoothGrad(tracin_cnn, copies=3, sigma=0.0, base="ig-binary",
-                        base_params={"mode": "exact"}).explain(x)
+    base = BinaryPathIG(tracin_cnn, mode="exact").attribute(x, target=BOTH)
+    smooth = SmoothGrad(BinaryPathIG(tracin_cnn, mode="exact"), noise=salt_and_pepper(0.0),
+                        n_samples=3).attribute(x, target=BOTH)
     np.testing.assert_allclose(smooth.values, base.values, rtol=1e-6, atol=1e-9)
 
 
 def test_registry_and_bad_input(tracin_cnn):
-    assert get("smoothgrad", "muon") is SmoothGrad
+    assert get("smoothgrad") is SmoothGrad
     with pytest.raises(HepxaiError, match="unknown explanation method"):
-        get("lime", "muon")
+        get("lime")
     with pytest.raises(HepxaiError, match="convolution layer"):
         RegressionActivationMap(create("sdt", "fast"))
     with pytest.raises(HepxaiError, match=r"\(n, 1, 9, 384\)"):
-        Saliency(tracin_cnn).explain(torch.zeros(2, 9, 380))
+        Saliency(tracin_cnn, modality=HIT_MAPS).attribute(torch.zeros(2, 9, 380), target=0)
     with pytest.raises(HepxaiError, match="binary"):
-        Saliency(tracin_cnn).explain(torch.full((1, 9, 384), 0.5))
+        Saliency(tracin_cnn, modality=HIT_MAPS).attribute(torch.full((1, 9, 384), 0.5),
+                                                          target=0)
     with pytest.raises(HepxaiError, match="NaN"):
-        Saliency(tracin_cnn).explain(torch.full((1, 9, 384), float("nan")))
+        Saliency(tracin_cnn, modality=HIT_MAPS).attribute(
+            torch.full((1, 9, 384), float("nan")), target=0)
     with pytest.raises(HepxaiError, match="unknown target"):
-        Saliency(tracin_cnn, targets="phi")
+        Saliency(tracin_cnn).attribute(_events(1, 3, seed=1), target="phi")
     with pytest.raises(HepxaiError, match="mode"):
         BinaryPathIG(tracin_cnn, mode="fast")

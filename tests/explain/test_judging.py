@@ -9,14 +9,10 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from hepxai.core.errors import HepxaiError
-from hepxai.explain.evaluate import (
-    agreement,
-    deletion_curves,
-    deletion_gap,
-    localization,
-    trigger_categories,
-)
-from hepxai.explain.evaluate.ranks import masked_auroc, masked_spearman
+from hepxai.explain.judge import agreement, deletion_gap, localization
+from hepxai.explain.judge import path_deletion_curves as deletion_curves
+from hepxai.explain.judge.ranks import masked_auroc, masked_spearman
+from hepxai.usecases.muon.categories import trigger_categories
 
 
 def _event(lit: list[int], muon: list[int], values: dict[int, float]):
@@ -33,7 +29,7 @@ def _event(lit: list[int], muon: list[int], values: dict[int, float]):
 def test_localization_on_a_hand_made_map():
     # lit: 0, 1, 2, 3 (muon 0, 1); relevance |a|: 0:3, 1:1, 2:-2 (abs 2), 3:0, unlit 9: 100
     image, truth, a = _event([0, 1, 2, 3], [0, 1], {0: 3.0, 1: 1.0, 2: -2.0, 9: 100.0})
-    scores = localization(a[None], image[None], truth[None])
+    scores = localization(a[None], image[None], truth[None], name="muon")
     assert scores["muon_share"][0] == pytest.approx(4 / 6)  # unlit pixel 9 ignored
     assert scores["precision_at_k"][0] == pytest.approx(0.5)  # top-2 lit: 0 and 2
     # muon {3, 1} vs noise {2, 0}: pairs won 3>2, 3>0, 1>0 of 4 -> 0.75
@@ -42,7 +38,7 @@ def test_localization_on_a_hand_made_map():
 
 def test_localization_is_undefined_without_muon_hits():
     image, truth, a = _event([5, 6], [], {5: 1.0})
-    scores = localization(a[None], image[None], truth[None])
+    scores = localization(a[None], image[None], truth[None], name="muon")
     assert np.isnan(scores["muon_share"][0]) and np.isnan(scores["auroc"][0])
 
 
@@ -92,5 +88,5 @@ def test_trigger_categories_and_bad_input():
     cats = trigger_categories(np.array([20, 20, 10, 10, 0]), np.array([16, 15, 16, 3, 30]),
                               only_noise=np.array([0, 0, 0, 0, 1], bool))
     assert list(cats) == ["TP", "FN", "FP", "TN", "only-noise"]
-    with pytest.raises(HepxaiError, match=r"9, 384"):
-        localization(np.zeros((2, 10)), np.zeros((2, 10)), np.zeros((2, 10)))
+    with pytest.raises(HepxaiError, match=r"\(2, 10\)"):
+        localization(np.zeros((2, 10)), np.zeros((2, 10)), np.zeros((2, 11)))

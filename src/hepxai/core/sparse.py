@@ -14,31 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hepxai.core import ragged
+
 INDEX_DTYPE = np.uint16  # 3,456 pixels < 65,536
 OFFSET_DTYPE = np.int64
 
 
 def ragged_positions(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions in the flat array of the elements of ``rows``, and the output row of each.
-
-    Parameters
-    ----------
-    offsets : (n + 1,) int array, non-decreasing.
-    rows : (b,) int array of row numbers (any order, repeats allowed).
-
-    Returns
-    -------
-    positions : (m,) int64, the flat positions of all elements of the selected rows, row by row.
-    owner : (m,) int64, for each position the index *into ``rows``* it belongs to.
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    starts = offsets[rows]
-    counts = offsets[rows + 1] - starts
-    owner = np.repeat(np.arange(rows.size, dtype=np.int64), counts)
-    # position = start of its row + rank inside the row; rank = global rank - rows before it
-    first_of_row = np.cumsum(counts) - counts
-    positions = np.arange(owner.size, dtype=np.int64) - first_of_row[owner] + starts[owner]
-    return positions, owner
+    """Positions in the flat array of the elements of ``rows``, and the output row of each
+    (:func:`hepxai.core.ragged.take`)."""
+    return ragged.take(offsets, rows)
 
 
 @dataclass(frozen=True)

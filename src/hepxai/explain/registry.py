@@ -1,44 +1,53 @@
-"""Explanation methods by name, so the CLI, the report and the convergence analysis iterate over
-methods instead of hard-coding them. Adding a method is one module with one ``@register`` call.
-
-A method is a class built as ``Method(model, **params)`` whose ``explain(inputs, ...)`` returns an
-:class:`~hepxai.explain.types.Attribution` (or another explanation type), in the spirit of
-Captum's one-class-per-method ``attribute`` API.
+"""Explanation methods by name, so the CLI, the studies and the reports iterate over methods
+instead of hard-coding them. Importing this module imports no method: each is looked up (and
+imported) when asked for. Adding a method is one new file and one line here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from importlib import import_module
 
 from hepxai.core.errors import HepxaiError
 
-METHODS: dict[str, type] = {}
-USE_CASES: dict[str, tuple[str, ...]] = {}
+#: registry name -> "module:Class"
+EXPLAINERS: dict[str, str] = {
+    "saliency": "hepxai.explain.attribution.saliency:Saliency",
+    "ig": "hepxai.explain.attribution.integrated_gradients:IntegratedGradients",
+    "ig-binary": "hepxai.explain.attribution.binary_paths:BinaryPathIG",
+    "smoothgrad": "hepxai.explain.attribution.smooth:SmoothGrad",
+    "ram": "hepxai.explain.attribution.cam:RegressionActivationMap",
+    "gradient-shap": "hepxai.explain.attribution.gradient_shap:GradientShap",
+    "tree-shap": "hepxai.explain.attribution.tree_shap:TreeShap",
+    "gnnexplainer": "hepxai.explain.attribution.gnnexplainer:GNNExplainer",
+}
 
 
-def register(name: str, *use_cases: str) -> Callable[[type], type]:
-    """Class decorator: make ``cls`` available as method ``name`` for ``use_cases``."""
-
-    def decorate(cls: type) -> type:
-        if name in METHODS and METHODS[name] is not cls:
-            raise RuntimeError(f"explanation method {name!r} registered twice")
-        METHODS[name] = cls
-        USE_CASES[name] = use_cases
-        cls.method_name = name
-        return cls
-
-    return decorate
+def names() -> list[str]:
+    """Every registered method, in registration order."""
+    return list(EXPLAINERS)
 
 
-def methods_for(use_case: str) -> list[str]:
-    """Names of the methods registered for ``use_case``, in registration order."""
-    return [name for name, cases in USE_CASES.items() if use_case in cases]
-
-
-def get(name: str, use_case: str | None = None) -> type:
-    """The method class registered as ``name``; a one-line error naming the choices otherwise."""
-    if name not in METHODS or (use_case is not None and use_case not in USE_CASES[name]):
-        choices = methods_for(use_case) if use_case else sorted(METHODS)
+def get(name: str) -> type:
+    """The explainer class registered as ``name``; a one-line error naming the choices
+    otherwise."""
+    if name not in EXPLAINERS:
         raise HepxaiError(f"unknown explanation method {name!r}; choose from "
-                          f"{', '.join(choices) or '(none registered)'}")
-    return METHODS[name]
+                          f"{', '.join(EXPLAINERS)}")
+    module, _, cls = EXPLAINERS[name].partition(":")
+    return getattr(import_module(module), cls)
+
+
+def applicable(model, modality=None) -> dict[str, str | None]:
+    """For every method: ``None`` when it applies to ``model`` (and ``modality``), else the
+    one-line reason it does not."""
+    out: dict[str, str | None] = {}
+    for name in EXPLAINERS:
+        cls = get(name)
+        if name == "smoothgrad":
+            out[name] = None  # applies wherever the explainer it wraps does
+            continue
+        if modality is not None and modality.name not in cls.modalities:
+            out[name] = f"explains {' or '.join(cls.modalities)} inputs, not {modality.name}s"
+            continue
+        out[name] = cls.supports(model)
+    return out

@@ -1,12 +1,15 @@
-"""The explanation types every use case shares: :class:`Attribution` and :class:`Influence`.
+"""The explanation types every use case shares: :class:`Attribution`, :class:`Influence` and
+:class:`TreePath`.
 
-One attribution type serves pixels (muon images), features (SUSY tables), nodes and edges
-(dark-jet graphs): ``values`` is either dense, ``(n_events, n_targets, *item_shape)``, or
-ragged, ``(n_items_total, n_targets)`` with ``offsets`` ``(n_events + 1,)`` when every event has
-its own number of items (graph nodes or edges). Producing and judging are separate: explainers
-return these objects, :mod:`hepxai.explain.evaluate` scores them, the figures draw them.
+One attribution type serves pixels (images), features (tables), nodes and edges (graphs), in the
+shape Captum returns: ``values`` has the explained inputs' shape, ``(n, *input_shape)`` for one
+target and ``(n, n_targets, *input_shape)`` for a list of targets (``target_axis``). Graphs are
+ragged: their node values are ``(n_nodes_total, *node_shape)`` (targets after the node axis),
+with ``offsets`` ``(n_graphs + 1,)``, and their edge values an :attr:`Attribution.edges` of the
+same kind. Producing and judging are separate: explainers return these objects,
+:mod:`hepxai.explain.judge` scores them, the figures draw them.
 
-Both types save to and load from ``.npz`` (atomic write; parameters as JSON) so a run directory
+All three save to and load from ``.npz`` (atomic write; parameters as JSON) so a run directory
 keeps every explanation it computed.
 """
 
@@ -24,26 +27,35 @@ from hepxai.core.atomic import atomic_path
 from hepxai.core.errors import HepxaiError
 
 KINDS = ("pixel", "feature", "node", "edge")
+REDUCTIONS = ("sum", "max_abs")
+FORMAT_VERSION = 2
 
 
 @dataclass
 class Attribution:
-    """Relevance of every input item for every output target of a batch of events.
+    """Relevance of every input item for one or more outputs of a batch of examples.
 
     Attributes:
-        values: float32, dense ``(n_events, n_targets, *item_shape)`` (e.g. ``(n, 2, 9, 384)``
-            for muon images, ``(n, 1, n_features)`` for tables) or ragged
-            ``(n_items_total, n_targets)`` when ``offsets`` is given (graph nodes or edges).
-        targets: names of the explained outputs, e.g. ``("pt", "eta")`` or ``("signal",)``.
+        values: float32 in the explained inputs' shape: dense ``(n, *input_shape)`` for one
+            target, ``(n, n_targets, *input_shape)`` with ``target_axis`` (e.g. ``(n, 2, 1, 9,
+            384)`` for the two outputs of a muon model); ragged ``(n_items_total,
+            *item_shape)`` / ``(n_items_total, n_targets, *item_shape)`` when ``offsets`` is
+            given (graph nodes ``(n_nodes_total, n_features)``, an object mask ``(.., 1)``).
+        targets: names of the explained outputs, e.g. ``("pt", "eta")`` or ``("dark_photon",)``.
         method: registry name of the method that produced it, e.g. ``"ig-binary"``.
         params: the method's parameters (steps, mode, noise rate, seed...), JSON-serialisable.
         kind: what the items are: ``"pixel"``, ``"feature"``, ``"node"`` or ``"edge"``.
-        offsets: int64 ``(n_events + 1,)`` for ragged values, else ``None``.
-        outputs: model output at the inputs, ``(n_events, n_targets)``, in the units the method
-            explains (path methods: the quantity their completeness refers to), or ``None``.
-        baseline_outputs: model output at the baseline, ``(n_events, n_targets)``, or ``None``.
-        event_ids: int64 ``(n_events,)``: the events' rows in their dataset, or ``None``.
+        offsets: int64 ``(n + 1,)`` for ragged values, else ``None``.
+        outputs: model output at the inputs, ``(n, n_targets)``, in the units the method
+            explains (the quantity completeness refers to), or ``None``.
+        baseline_outputs: model output at the baseline, ``(n, n_targets)``, or ``None``.
+        event_ids: int64 ``(n,)``: the examples' rows in their dataset, or ``None``.
         item_names: names of the items for tabular data (feature names), or ``None``.
+        target_axis: whether ``values`` carries the target axis (a list of targets was asked).
+        reduction: how an item's relevance is made from its values over channels or node
+            features (:meth:`items`): ``"sum"`` (additive methods: completeness carries over) or
+            ``"max_abs"`` (saliency: Simonyan et al.'s maximum over channels).
+        edges: the edge attribution of a graph attribution (``kind="edge"``), or ``None``.
     """
 
     values: np.ndarray
@@ -56,27 +68,34 @@ class Attribution:
     baseline_outputs: np.ndarray | None = None
     event_ids: np.ndarray | None = None
     item_names: tuple[str, ...] | None = None
+    target_axis: bool = True
+    reduction: str = "sum"
+    edges: Attribution | None = None
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=np.float32)
         self.targets = tuple(self.targets)
         if self.kind not in KINDS:
             raise HepxaiError(f"attribution kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.reduction not in REDUCTIONS:
+            raise HepxaiError(f"attribution reduction {self.reduction!r} is not one of "
+                              f"{', '.join(REDUCTIONS)}")
+        if not self.target_axis and len(self.targets) != 1:
+            raise HepxaiError(f"values without a target axis explain one target, not "
+                              f"{self.targets}")
         if self.offsets is not None:
             self.offsets = np.asarray(self.offsets, dtype=np.int64)
-            if self.values.ndim != 2 or self.offsets[-1] != len(self.values):
+            if self.values.ndim < 1 or self.offsets[-1] != len(self.values):
                 raise HepxaiError(
                     f"ragged attribution values {self.values.shape} do not match offsets ending "
-                    f"at {self.offsets[-1]}; expected (n_items_total, n_targets)")
-            n_targets_axis = 1
-        else:
-            if self.values.ndim < 2:
-                raise HepxaiError(f"dense attribution values need (n_events, n_targets, ...), "
-                                  f"got shape {self.values.shape}")
-            n_targets_axis = 1
-        if self.values.shape[n_targets_axis] != len(self.targets):
-            raise HepxaiError(f"attribution has {self.values.shape[n_targets_axis]} target "
-                              f"columns but names {self.targets}")
+                    f"at {self.offsets[-1]}; expected (n_items_total, ...)")
+        elif self.values.ndim < 2:
+            raise HepxaiError(f"dense attribution values need (n, ...) per example, got shape "
+                              f"{self.values.shape}")
+        if self.target_axis and (self.values.ndim < 2
+                                 or self.values.shape[1] != len(self.targets)):
+            raise HepxaiError(f"attribution has {self.values.shape[1:2]} target columns but "
+                              f"names {self.targets}")
         for name in ("outputs", "baseline_outputs"):
             array = getattr(self, name)
             if array is not None:
@@ -95,6 +114,12 @@ class Attribution:
     def n_events(self) -> int:
         return len(self.offsets) - 1 if self.is_ragged else len(self.values)
 
+    @property
+    def per_target(self) -> np.ndarray:
+        """``values`` with the target axis, whether or not it was asked for:
+        ``(n, n_targets, *input_shape)`` (ragged: ``(n_items_total, n_targets, ...)``)."""
+        return self.values if self.target_axis else self.values[:, None]
+
     def target_index(self, target: str | int) -> int:
         """Column of ``target`` (a name from :attr:`targets` or an index)."""
         if isinstance(target, int | np.integer):
@@ -106,53 +131,98 @@ class Attribution:
                               f"{', '.join(self.targets)}")
         return self.targets.index(target)
 
-    def for_target(self, target: str | int) -> np.ndarray:
-        """Values of one target: dense ``(n_events, *item_shape)``, ragged ``(n_items_total,)``."""
-        return self.values[:, self.target_index(target)]
+    def for_target(self, target: str | int = 0) -> np.ndarray:
+        """Values of one target in the inputs' shape: ``(n, *input_shape)`` (ragged
+        ``(n_items_total, *item_shape)``)."""
+        return self.per_target[:, self.target_index(target)]
+
+    def items(self, target: str | int = 0) -> np.ndarray:
+        """One relevance value per item for ``target``, what judging and figures read:
+        pixels ``(n, H, W)`` (the channel axis reduced), features ``(n, F)``, nodes
+        ``(n_nodes_total,)`` (node features reduced), edges ``(n_edges_total,)``; the
+        reduction is :attr:`reduction`."""
+        v = self.for_target(target)
+        if self.kind == "pixel":
+            axes = tuple(range(1, v.ndim - 2))  # channels: everything before (H, W)
+        elif self.kind in ("node", "edge"):
+            axes = tuple(range(1, v.ndim))
+        else:
+            axes = tuple(range(1, v.ndim - 1))
+        if not axes:
+            return v
+        if self.reduction == "max_abs":
+            return np.abs(v).max(axis=axes)
+        return v.sum(axis=axes, dtype=np.float64).astype(np.float32)
 
     def event(self, i: int) -> np.ndarray:
-        """One event's values: ``(n_targets, *item_shape)`` or ragged ``(n_items, n_targets)``."""
+        """One example's values: dense ``values[i]``, ragged its items' rows."""
         if self.is_ragged:
             return self.values[self.offsets[i]:self.offsets[i + 1]]
         return self.values[i]
 
     def completeness_error(self) -> np.ndarray:
-        """``|sum(values) - (outputs - baseline_outputs)|`` per event and target ``(n, n_targets)``.
+        """``|sum(values) - (outputs - baseline_outputs)|`` per example and target
+        ``(n, n_targets)``.
 
-        Only defined when both outputs are recorded (path methods, exact CAM).
+        Only defined when both outputs are recorded (path methods, exact CAM, TreeSHAP).
         """
         if self.outputs is None or self.baseline_outputs is None:
             raise HepxaiError(f"method {self.method!r} records no outputs/baseline outputs; "
-                              "completeness is only defined for path methods")
+                              "completeness is only defined for complete methods")
+        values = self.per_target
         if self.is_ragged:
-            running = np.zeros((len(self.values) + 1, len(self.targets)))
-            np.cumsum(self.values, axis=0, dtype=np.float64, out=running[1:])
+            flat = values.reshape(len(values), len(self.targets), -1).sum(-1, dtype=np.float64)
+            running = np.zeros((len(values) + 1, len(self.targets)))
+            np.cumsum(flat, axis=0, out=running[1:])
             sums = running[self.offsets[1:]] - running[self.offsets[:-1]]
         else:
-            flat = self.values.reshape(self.n_events, len(self.targets), -1)
+            flat = values.reshape(self.n_events, len(self.targets), -1)
             sums = flat.sum(-1, dtype=np.float64)
         return np.abs(sums - (self.outputs - self.baseline_outputs))
 
     # -- persistence ------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write to ``path`` (``.npz``) atomically."""
-        meta = {"type": "Attribution", "targets": list(self.targets), "method": self.method,
-                "params": self.params, "kind": self.kind,
+    def _parts(self, prefix: str = "") -> tuple[dict, dict[str, np.ndarray]]:
+        meta = {"targets": list(self.targets), "method": self.method, "params": self.params,
+                "kind": self.kind, "target_axis": self.target_axis, "reduction": self.reduction,
                 "item_names": None if self.item_names is None else list(self.item_names)}
-        arrays = {"values": self.values}
+        arrays = {f"{prefix}values": self.values}
         for name in ("offsets", "outputs", "baseline_outputs", "event_ids"):
             if getattr(self, name) is not None:
-                arrays[name] = getattr(self, name)
+                arrays[f"{prefix}{name}"] = getattr(self, name)
+        return meta, arrays
+
+    @classmethod
+    def _from_parts(cls, meta: dict, arrays: dict[str, np.ndarray], prefix: str = ""
+                    ) -> Attribution:
+        return cls(values=arrays[f"{prefix}values"], targets=tuple(meta["targets"]),
+                   method=meta["method"], params=meta["params"], kind=meta["kind"],
+                   offsets=arrays.get(f"{prefix}offsets"),
+                   outputs=arrays.get(f"{prefix}outputs"),
+                   baseline_outputs=arrays.get(f"{prefix}baseline_outputs"),
+                   event_ids=arrays.get(f"{prefix}event_ids"),
+                   item_names=None if meta["item_names"] is None else tuple(meta["item_names"]),
+                   target_axis=meta.get("target_axis", True),
+                   reduction=meta.get("reduction", "sum"))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write to ``path`` (``.npz``) atomically, the edge attribution with it."""
+        meta, arrays = self._parts()
+        meta.update({"type": "Attribution", "format_version": FORMAT_VERSION})
+        if self.edges is not None:
+            meta["edges"], edge_arrays = self.edges._parts("edges_")
+            arrays.update(edge_arrays)
         return _save_npz(path, meta, arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Attribution:
         meta, arrays = _load_npz(path, "Attribution")
-        return cls(values=arrays["values"], targets=tuple(meta["targets"]), method=meta["method"],
-                   params=meta["params"], kind=meta["kind"], offsets=arrays.get("offsets"),
-                   outputs=arrays.get("outputs"), baseline_outputs=arrays.get("baseline_outputs"),
-                   event_ids=arrays.get("event_ids"),
-                   item_names=None if meta["item_names"] is None else tuple(meta["item_names"]))
+        if int(meta.get("format_version", 1)) > FORMAT_VERSION:
+            raise HepxaiError(f"{path}: attribution format {meta['format_version']} is newer "
+                              f"than this hepxai reads ({FORMAT_VERSION}); upgrade hepxai")
+        attribution = cls._from_parts(meta, arrays)
+        if meta.get("edges"):
+            attribution.edges = cls._from_parts(meta["edges"], arrays, "edges_")
+        return attribution
 
 
 @dataclass

@@ -17,14 +17,16 @@ from torch.fx.experimental import optimization
 
 
 class InferenceCopy(nn.Module):
-    """Wraps the fused module; feeds it channels-last inputs."""
+    """Wraps the fused module; feeds it channels-last images."""
 
     def __init__(self, fused: nn.Module):
         super().__init__()
         self.fused = fused
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fused(x.contiguous(memory_format=torch.channels_last))
+    def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if x.ndim == 4:  # images; other inputs (tables, node features) go in as they are
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.fused(x, *args, **kwargs)
 
 
 def inference_copy(model: nn.Module) -> nn.Module:

@@ -87,7 +87,7 @@ def plot_gallery(events: Any, attributions: dict[str, Any], rows: np.ndarray, ta
                      f"{events.predictions[row][1]:.2f}", fontsize=9, loc="left")
         for c, method in enumerate(methods, start=1):
             ax = axes[r * n_cols + c][0]
-            values = attributions[method].for_target(target)[row]
+            values = attributions[method].items(target)[row]
             scale = float(np.abs(values).max()) or 1.0
             ax.imshow(values, aspect="auto", cmap="RdBu_r", interpolation="nearest",
                       norm=TwoSlopeNorm(0.0, -scale, scale))

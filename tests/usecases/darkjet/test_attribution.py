@@ -11,9 +11,8 @@ from torch_geometric.explain.algorithm import CaptumExplainer
 from torch_geometric.explain.algorithm.utils import clear_masks, set_masks
 
 from hepxai.core.errors import HepxaiError
-from hepxai.explain import methods_for
 from hepxai.explain.types import Attribution
-from hepxai.usecases.darkjet.attribution import GraphAttributions, explain, top_k
+from hepxai.usecases.darkjet.attribution import METHODS, GraphAttributions, explain, top_k
 from hepxai.usecases.darkjet.graphs import GraphSettings, build_graphs
 from hepxai.usecases.darkjet.models import create
 from hepxai.usecases.darkjet.simulator import DarkJetSimConfig, Jets, simulate_jets
@@ -36,7 +35,7 @@ def model():
 
 
 def test_methods_are_registered_for_darkjet():
-    assert {"saliency-graph", "ig-graph", "gnnexplainer"} <= set(methods_for("darkjet"))
+    assert {"saliency-graph", "ig-graph", "gnnexplainer"} <= set(METHODS)
 
 
 def test_saliency_equals_autograd(graphs, model):
@@ -46,7 +45,7 @@ def test_saliency_equals_autograd(graphs, model):
     batch = graphs.batch(ROWS)
     x = batch.x.clone().requires_grad_()
     model(x, batch.edge_index, batch.edge_weight, batch.batch).sum().backward()
-    np.testing.assert_allclose(result.node.values[:, 0], x.grad.abs().amax(1).numpy(),
+    np.testing.assert_allclose(result.node.items(), x.grad.abs().amax(1).numpy(),
                                rtol=1e-5, atol=1e-7)
     mask = torch.ones(batch.edge_index.shape[1], requires_grad=True)
     set_masks(model, mask, batch.edge_index, apply_sigmoid=False)
@@ -54,7 +53,7 @@ def test_saliency_equals_autograd(graphs, model):
         model(batch.x, batch.edge_index, batch.edge_weight, batch.batch).sum().backward()
     finally:
         clear_masks(model)
-    np.testing.assert_allclose(result.edge.values[:, 0], mask.grad.abs().numpy(), rtol=1e-5,
+    np.testing.assert_allclose(result.edge.items(), mask.grad.abs().numpy(), rtol=1e-5,
                                atol=1e-7)
     # ragged layout and truth alongside
     sub = graphs.subset(ROWS)
@@ -75,10 +74,12 @@ def test_batched_saliency_equals_pyg_per_graph_explainer(graphs, model):
         data = graphs.data(int(row))
         explanation = explainer(data.x, data.edge_index, edge_weight=data.edge_weight,
                                 batch=torch.zeros(data.num_nodes, dtype=torch.long))
-        np.testing.assert_allclose(result.node.event(k)[:, 0],
+        a, b = result.node.offsets[k], result.node.offsets[k + 1]
+        np.testing.assert_allclose(result.node.items()[a:b],
                                    explanation.node_mask.abs().amax(1).numpy(), rtol=1e-5,
                                    atol=1e-7)
-        np.testing.assert_allclose(result.edge.event(k)[:, 0],
+        a, b = result.edge.offsets[k], result.edge.offsets[k + 1]
+        np.testing.assert_allclose(result.edge.items()[a:b],
                                    explanation.edge_mask.abs().numpy(), rtol=1e-5, atol=1e-7)
 
 
@@ -106,14 +107,14 @@ def test_gnnexplainer_masks_top_k_and_files(graphs, model, tmp_path):
     assert np.all((result.edge.values >= 0) & (result.edge.values <= 1))
     again = explain("gnnexplainer", model, graphs, ROWS[:3], epochs=20, seed=1)
     np.testing.assert_array_equal(result.node.values, again.node.values)  # seeded
-    tops = top_k(result.node, 3)
+    tops = top_k(result.node.items(), result.node.offsets, 3)
     for k, picks in enumerate(tops):
         values = result.node.event(k)[:, 0]
         assert len(picks) == min(3, len(values))
         assert values[picks[0]] == values.max()
         assert np.all(np.diff(values[picks]) <= 0)
     paths = result.save(tmp_path, "gnnexplainer")
-    loaded = Attribution.load(paths["node"])
+    loaded = Attribution.load(paths["attribution"])
     np.testing.assert_array_equal(loaded.values, result.node.values)
     np.testing.assert_array_equal(loaded.offsets, result.node.offsets)
     with np.load(paths["truth"]) as truth:

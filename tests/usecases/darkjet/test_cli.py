@@ -53,7 +53,7 @@ def test_train_evaluate_explain(data_dir, tmp_path, capsys):
                 str(data_dir), "--out", str(explained), "--method", "saliency-graph",
                 "--method", "ig-graph", "--steps", "8", "--n-jets", "10", "--views", "1",
                 "--cnn-checkpoint", str(cnn / "best.pt")]) == 0
-    node = Attribution.load(explained / "saliency-graph-node.npz")
+    node = Attribution.load(explained / "saliency-graph.npz")
     assert node.kind == "node" and node.n_events == 10
     assert (explained / "saliency-graph-layers.png").exists()
     judging = json.loads((explained / "judging.json").read_text())

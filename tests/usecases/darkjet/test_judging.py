@@ -10,21 +10,20 @@ import numpy as np
 import pytest
 import torch
 
+from hepxai.core.ragged import pad
+from hepxai.core.ragged import ranks_within as ranks_in_jet
+from hepxai.explain.judge import agreement as row_agreement
+from hepxai.explain.judge import deletion_outputs, localization, removed_counts
+from hepxai.explain.judge.study import pair_agreement as judged_pair_agreement
 from hepxai.explain.types import Attribution
-from hepxai.usecases.darkjet.attribution import GraphAttributions, explain
+from hepxai.usecases.darkjet.attribution import GRAPHS, explain
 from hepxai.usecases.darkjet.graphs import GraphSettings, build_graphs
 from hepxai.usecases.darkjet.judging import (
-    agreement,
     cnn_voxel_saliency,
     cross_model,
-    deletion_logits,
     judge_graphs,
     judging_summary,
-    localization,
     node_voxel_relevance,
-    pair_agreement,
-    ranks_in_jet,
-    removed_counts,
     shuffle_within,
     tagging_categories,
 )
@@ -56,8 +55,20 @@ NOISE = np.array([0, 0, 1, 1, 0, 0, 0, 1, 0], bool)
 VALUES = np.array([3.0, 1.0, 1.0, 0.0, 1.0, 2.0, 3.0, -2.0, 2.0])
 
 
+def _rows(values, offsets=OFFSETS):
+    return pad(np.asarray(values, np.float64), offsets)
+
+
+def agreement(a, b, offsets, k):
+    """The one row-wise agreement on ragged jets (padded rows)."""
+    rows_a, mask = _rows(a, offsets)
+    rows_b, _ = _rows(b, offsets)
+    return row_agreement(rows_a, rows_b, mask, k)
+
+
 def test_localization_by_hand():
-    scores = localization(VALUES, OFFSETS, NOISE)
+    rows, mask = _rows(VALUES)
+    scores = localization(rows, mask, _rows(~NOISE)[0] > 0.5, name="signal")
     # jet 0: 4 of 5 on the two signal nodes; AUROC: pairs (3>1, 3>0, 1=1, 1>0) = 3.5 / 4
     # jet 1: no noise (AUROC undefined); jet 2: |-2| on noise, 2 on signal: a tie
     np.testing.assert_allclose(scores["signal_share"], [0.8, 1.0, 0.5])
@@ -81,18 +92,22 @@ def test_agreement_identical_and_reversed():
                                [0.0, 0.5, 1.0])
 
 
-def _attribution(values, offsets, ids, noise, method="m"):
-    node = Attribution(values=np.asarray(values)[:, None], targets=("dark_photon",),
+def _attribution(values, offsets, ids, method="m"):
+    return Attribution(values=np.asarray(values)[:, None], targets=("dark_photon",),
                        method=method, kind="node", offsets=offsets, event_ids=ids)
-    return GraphAttributions(node=node, edge=node, node_is_noise=noise,
-                             labels=np.zeros(len(ids)))
+
+
+def pair_agreement(a, b, universe, k):
+    """The judge's pair agreement on the jets ``universe`` (all nodes real)."""
+    return judged_pair_agreement(a, b, ids=universe, real=np.ones(OFFSETS[-1], bool),
+                                 offsets=OFFSETS, k=k)
 
 
 def test_pair_agreement_aligns_jets_by_id():
-    full = _attribution(VALUES, OFFSETS, np.array([3, 7, 9]), NOISE)
+    full = _attribution(VALUES, OFFSETS, np.array([3, 7, 9]))
     # the second method explained only jets 9 and 3 (in that order), with jet 3 reversed
     part = _attribution(np.concatenate([VALUES[7:9], VALUES[0:4][::-1]]),
-                        np.array([0, 2, 6]), np.array([9, 3]), NOISE[:6])
+                        np.array([0, 2, 6]), np.array([9, 3]))
     out = pair_agreement(full, part, np.array([3, 7, 9]), k=1)
     assert out["spearman"][0] == pytest.approx(-1.0)  # ranks (4, 2.5, 2.5, 1) vs reversed
     assert out["top_k_overlap"][0] == 0.0
@@ -132,7 +147,13 @@ def test_deletion_equals_removing_nodes_by_hand(graphs, model):
     sub = graphs.subset(ROWS)
     scores = np.random.default_rng(4).random(sub.node_offsets[-1])
     fractions = (0.0, 0.2, 0.5)
-    batched = deletion_logits(model, graphs, ROWS, scores, fractions, batch_size=4)
+    batch = GRAPHS.prepare(graphs.batch(ROWS))
+
+    def forward(part):
+        return GRAPHS.forward(model, part)[:, 0]
+
+    batched = deletion_outputs(forward, GRAPHS, batch, scores, np.ones(len(scores), bool),
+                               fractions)
     for i, row in enumerate(ROWS):
         a, b = sub.node_offsets[i], sub.node_offsets[i + 1]
         for j, fraction in enumerate(fractions):

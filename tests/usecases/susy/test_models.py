@@ -16,11 +16,13 @@ from susy_samples import data_dir
 
 from hepxai.core.errors import HepxaiError
 from hepxai.explain import registry
-from hepxai.explain.attribution.tabular import TabularGradientShap, TabularIG, TreeShap
-from hepxai.explain.attribution.treeshap import parse_booster, shap_values
+from hepxai.explain.attribution.gradient_shap import GradientShap
+from hepxai.explain.attribution.tree_shap import TreeShap, parse_booster, shap_values
+from hepxai.explain.modality import Table
 from hepxai.explain.types import Attribution
 from hepxai.usecases.susy.models import class_weights, create, load_model
 from hepxai.usecases.susy.store import SusyFile, split_path
+from hepxai.usecases.susy.study import METHODS_BY_KIND, explain_model
 
 LOG = ("met", "met_sig", "lep_pt", "mt", "ht", "jet1_pt", "mbb", "mct", "pt_bb", "mlb")
 
@@ -48,10 +50,20 @@ def mlp():
     return model.fit(train.x, train.y, class_weights(train.y, 5))
 
 
+def _gradient_shap(model, **options) -> GradientShap:
+    return GradientShap(model.net, modality=Table(feature_names=model.feature_names),
+                        output_names=model.class_names, **options)
+
+
+def _all(model) -> list[str]:
+    return list(model.class_names)
+
+
 def test_methods_are_registered_for_susy() -> None:
-    names = registry.methods_for("susy")
-    assert {"shap-tree", "ig-tabular", "gradient-shap-tabular"} <= set(names)
-    assert registry.get("shap-tree", "susy") is TreeShap
+    names = registry.names()
+    assert {"tree-shap", "ig", "gradient-shap"} <= set(names)
+    assert {m for kind in METHODS_BY_KIND.values() for m in kind} <= set(names)
+    assert registry.get("tree-shap") is TreeShap
 
 
 def test_models_learn() -> None:
@@ -65,8 +77,8 @@ def test_models_learn() -> None:
 def test_treeshap_is_additive_to_the_bdt_margin() -> None:
     _, test = tables()
     model = bdt()
-    attribution = TreeShap(model, engine="fast", n_jobs=1).explain(test.x[:500],
-                                                                   test.event_id[:500])
+    attribution = explain_model(model, "tree-shap", test.x[:500], test.event_id[:500],
+                                engine="fast", n_jobs=1)
     names = list(test.feature_names)
     margin = model.booster.predict(xgb.DMatrix(test.x[:500], feature_names=names),
                                    output_margin=True)
@@ -82,7 +94,7 @@ def test_treeshap_matches_xgboost_pred_contribs(engine: str) -> None:
     _, test = tables()
     model = bdt()
     x = test.x[:300]
-    ours = TreeShap(model, engine=engine, n_jobs=2).explain(x)
+    ours = explain_model(model, "tree-shap", x, engine=engine, n_jobs=2)
     contribs = model.booster.predict(xgb.DMatrix(x, feature_names=list(test.feature_names)),
                                      pred_contribs=True)  # (n, K, F + 1)
     np.testing.assert_allclose(ours.values, contribs[:, :, :-1], atol=2e-5)
@@ -109,9 +121,8 @@ def test_ig_matches_captum() -> None:
 
     train, test = tables()
     model = mlp()
-    method = TabularIG(model, reference=train.x, steps=32)
-    attribution = method.explain(test.x[:64])
-    baseline = torch.as_tensor(method.baseline, dtype=torch.float32)[None]
+    attribution = explain_model(model, "ig", test.x[:64], reference=train.x, steps=32)
+    baseline = torch.as_tensor(train.x.astype(np.float64).mean(0), dtype=torch.float32)[None]
     captum = IntegratedGradients(model.net)
     for k in range(len(test.class_names)):
         reference = captum.attribute(torch.as_tensor(test.x[:64]), baselines=baseline, target=k,
@@ -129,11 +140,12 @@ def test_gradient_shap_is_exact_on_a_linear_model() -> None:
                     class_names=train.class_names, size=1)
     linear.net = type(linear.net)(16, 5, (), None)  # no hidden layer: an affine map
     linear.net.fit_scaler(train.x)
-    method = TabularGradientShap(linear, reference=train.x, n_baselines=1, n_samples=3)
-    attribution = method.explain(test.x[:50])
+    method = _gradient_shap(linear, n_baselines=1, n_samples=3)
+    attribution = method.attribute(test.x[:50], target=_all(linear), baselines=train.x)
     weight = linear.net.body[0].weight.detach().double().numpy() / \
         linear.net.std.double().numpy()  # d logit_k / d x_j
-    expected = weight[None] * (test.x[:50, None, :].astype(np.float64) - method.baselines[0])
+    expected = weight[None] * (test.x[:50, None, :].astype(np.float64)
+                               - method.reference(train.x).double().numpy()[0])
     np.testing.assert_allclose(attribution.values, expected, rtol=2e-4, atol=2e-5)
     assert attribution.completeness_error().max() < 1e-4
 
@@ -144,21 +156,23 @@ def test_gradient_shap_agrees_with_captum_in_expectation() -> None:
     train, test = tables()
     model = mlp()
     x = test.x[:8]
-    ours = TabularGradientShap(model, reference=train.x, n_baselines=1, n_samples=3000).explain(x)
-    baseline = torch.as_tensor(TabularGradientShap(model, reference=train.x,
-                                                   n_baselines=1).baselines)
+    ours = _gradient_shap(model, n_baselines=1, n_samples=3000).attribute(
+        x, target=_all(model), baselines=train.x)
+    baseline = _gradient_shap(model, n_baselines=1).reference(train.x)
     torch.manual_seed(0)
     theirs = np.stack([GradientShap(model.net).attribute(
         torch.as_tensor(x), baselines=baseline, n_samples=3000, target=k).numpy()
         for k in range(5)], axis=1)
     # with one baseline both estimate the same path integral (= IG from that baseline)
-    ig = TabularIG(model, baseline=baseline.numpy()[0], steps=64).explain(x).values
+    ig = explain_model(model, "ig", x, reference=baseline.numpy(), steps=64).values
     scale = np.abs(ig).max()
     assert np.abs(ours.values - ig).max() < 0.05 * scale
     assert np.abs(theirs - ig).max() < 0.05 * scale
     # and GradientSHAP's draws do not depend on the batch size
-    a = TabularGradientShap(model, reference=train.x, batch_size=3).explain(test.x[:10])
-    b = TabularGradientShap(model, reference=train.x, batch_size=10).explain(test.x[:10])
+    a = _gradient_shap(model, batch_size=3).attribute(test.x[:10], target=_all(model),
+                                                      baselines=train.x)
+    b = _gradient_shap(model, batch_size=10).attribute(test.x[:10], target=_all(model),
+                                                       baselines=train.x)
     np.testing.assert_allclose(a.values, b.values, atol=1e-6)
 
 
@@ -174,7 +188,7 @@ def test_save_and_load_keep_predictions(tmp_path: Path) -> None:
 
 def test_attribution_round_trip(tmp_path: Path) -> None:
     _, test = tables()
-    attribution = TreeShap(bdt(), n_jobs=1).explain(test.x[:20], test.event_id[:20])
+    attribution = explain_model(bdt(), "tree-shap", test.x[:20], test.event_id[:20], n_jobs=1)
     loaded = Attribution.load(attribution.save(tmp_path / "a.npz"))
     np.testing.assert_array_equal(loaded.values, attribution.values)
     np.testing.assert_array_equal(loaded.event_ids, test.event_id[:20])
@@ -183,11 +197,12 @@ def test_attribution_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("call, message", [
     (lambda: TreeShap(mlp()), "explains a BDT"),
-    (lambda: TabularIG(bdt(), reference=np.zeros((3, 16))), "explains a MLP"),
-    (lambda: TabularIG(mlp()), "reference events"),
+    (lambda: explain_model(bdt(), "ig", np.zeros((3, 16)), reference=np.zeros((3, 16))),
+     "explains a MLP"),
+    (lambda: explain_model(mlp(), "ig", np.zeros((3, 16))), "reference events"),
     (lambda: TreeShap(bdt(), engine="magic"), "unknown TreeSHAP engine"),
-    (lambda: TreeShap(bdt()).explain(np.zeros((4, 15))), r"\(n_events, 16\)"),
-    (lambda: TreeShap(bdt()).explain(np.full((4, 16), np.nan)), "NaN"),
+    (lambda: explain_model(bdt(), "tree-shap", np.zeros((4, 15))), r"\(n_events, 16\)"),
+    (lambda: explain_model(bdt(), "tree-shap", np.full((4, 16), np.nan)), "NaN"),
     (lambda: bdt().predict_proba(np.zeros((0, 16))), "no events"),
 ])
 def test_bad_input_one_line_errors(call, message: str) -> None:

@@ -13,9 +13,9 @@ from susy_samples import data_dir
 
 from hepxai.core.errors import HepxaiError
 from hepxai.explain.types import Attribution
-from hepxai.usecases.susy.task import train_run
 from hepxai.usecases.susy.store import SusyFile, split_path
 from hepxai.usecases.susy.study import centred, compare_samples, convergence, explain_runs
+from hepxai.usecases.susy.task import train_run
 
 FEATURES = tuple(f"f{i}" for i in range(6))
 CLASSES = ("signal", "b1", "b2")
@@ -111,8 +111,8 @@ def test_explain_runs_compares_the_same_events(runs: list[Path], tmp_path: Path)
         loaded = Attribution.load(path)
         np.testing.assert_array_equal(loaded.event_ids, test.event_id[rows])
     comparison = {r["feature"]: r for r in summary["comparison"]["rows"]}
-    simplified = Attribution.load(tmp_path / "attributions" / "bdt-simplified.shap-tree.npz")
-    full = Attribution.load(tmp_path / "attributions" / "bdt-full.shap-tree.npz")
+    simplified = Attribution.load(tmp_path / "attributions" / "bdt-simplified.tree-shap.npz")
+    full = Attribution.load(tmp_path / "attributions" / "bdt-full.tree-shap.npz")
     j = test.feature_names.index("mbb")
     assert comparison["mbb"]["mean_abs_difference"] == pytest.approx(
         np.abs(full.values[:, 0, j].astype(float) - simplified.values[:, 0, j]).mean(), rel=1e-5)
@@ -123,5 +123,5 @@ def test_explain_runs_compares_the_same_events(runs: list[Path], tmp_path: Path)
     stored = json.loads((tmp_path / "explain.json").read_text())
     assert stored["n_events"] == 300
     for info in stored["attributions"].values():
-        if info["method"] == "shap-tree":
+        if info["method"] == "tree-shap":
             assert info["completeness_rel_median"] < 1e-4  # exact

@@ -1,11 +1,12 @@
 """Binary paths through the model: images that gain one lit pixel per step.
 
-A *path* is an ordered list of pixels ``p_1 .. p_n``; its images are ``x_0`` (empty) and
-``x_k`` = pixels ``p_1 .. p_k`` lit. Binary-path IG, Shapley sampling, SmoothGrad on top of
-them, and the deletion curves of the judging code all evaluate many such paths; this module
-builds their images chunk by chunk (all paths of many events in one batch, vectorised with
-offsets, never pixel by pixel) and returns the model outputs at every step and, on request, the
-trapezoid-weighted sum of the input gradients along each path.
+A *path* is an ordered list of pixels ``p_1 .. p_n`` (flat indices into one image of shape
+``(C, H, W)``); its images are ``x_0`` (empty) and ``x_k`` = pixels ``p_1 .. p_k`` lit.
+Binary-path IG, Shapley sampling, SmoothGrad on top of them, and the deletion curves of the
+judging code all evaluate many such paths; this module builds their images chunk by chunk (all
+paths of many events in one batch, vectorised with offsets, never pixel by pixel) and returns
+the model outputs at every step and, on request, the trapezoid-weighted sum of the input
+gradients along each path.
 """
 
 from __future__ import annotations
@@ -21,15 +22,19 @@ import torch
 from hepxai.core.errors import HepxaiError
 from hepxai.core.sparse import ragged_positions
 
-N_PIXELS = 9 * 384
-
 
 @dataclass
 class Paths:
-    """Ragged pixel orders: path ``p`` is ``pixels[offsets[p]:offsets[p + 1]]`` (flat indices)."""
+    """Ragged pixel orders: path ``p`` is ``pixels[offsets[p]:offsets[p + 1]]`` (flat indices
+    into images of ``shape``)."""
 
     offsets: np.ndarray  # (n_paths + 1,) int64
     pixels: np.ndarray  # (n_total,) int64
+    shape: tuple[int, ...]  # (C, H, W) of one image
+
+    @property
+    def n_pixels(self) -> int:
+        return int(np.prod(self.shape))
 
     @property
     def n_paths(self) -> int:
@@ -46,12 +51,12 @@ class Paths:
 
 
 def lit_pixels(x: torch.Tensor) -> Paths:
-    """Lit pixels of ``(b, 1, 9, 384)`` images in top-down (row-major) order, one path each."""
+    """Lit pixels of ``(b, C, H, W)`` images in top-down (row-major) order, one path each."""
     flat = x.reshape(len(x), -1)
     event, pixel = torch.nonzero(flat, as_tuple=True)  # row-major, sorted by event
     counts = np.bincount(event.numpy(), minlength=len(x))
     return Paths(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-                 pixel.numpy().astype(np.int64))
+                 pixel.numpy().astype(np.int64), tuple(x.shape[1:]))
 
 
 def random_orders(paths: Paths, repeats: int, seeds: np.ndarray) -> tuple[Paths, np.ndarray]:
@@ -70,7 +75,7 @@ def random_orders(paths: Paths, repeats: int, seeds: np.ndarray) -> tuple[Paths,
     owner = np.repeat(np.arange(paths.n_paths * repeats), np.repeat(lengths, repeats))
     order = np.lexsort((keys, owner))  # within each repeated path, sort by its random keys
     source, _ = ragged_positions(paths.offsets, np.repeat(np.arange(paths.n_paths), repeats))
-    return Paths(out_offsets, paths.pixels[source][order]), \
+    return Paths(out_offsets, paths.pixels[source][order], paths.shape), \
         np.repeat(np.arange(paths.n_paths), repeats)
 
 
@@ -94,20 +99,20 @@ def all_orders(paths: Paths, max_pixels: int = 8) -> tuple[Paths, np.ndarray]:
     owner = np.concatenate(owners)
     lengths = paths.lengths[owner]
     return Paths(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-                 np.concatenate(pieces)), owner
+                 np.concatenate(pieces), paths.shape), owner
 
 
 def path_images(paths: Paths, image_ids: np.ndarray) -> torch.Tensor:
-    """Dense images ``(m, 1, 9, 384)`` for global image numbers ``image_ids`` of ``paths``."""
+    """Dense images ``(m, C, H, W)`` for global image numbers ``image_ids`` of ``paths``."""
     path_of, step_of = image_index(paths)
     path, step = path_of[image_ids], step_of[image_ids]
     # image j holds the first step[j] pixels of its path
     owner = np.repeat(np.arange(len(image_ids)), step)
     rank = np.arange(len(owner)) - np.repeat(np.cumsum(step) - step, step)
     positions = paths.offsets[path][owner] + rank
-    dense = torch.zeros(len(image_ids), N_PIXELS)
+    dense = torch.zeros(len(image_ids), paths.n_pixels)
     dense[torch.from_numpy(owner), torch.from_numpy(paths.pixels[positions])] = 1.0
-    return dense.view(-1, 1, 9, 384)
+    return dense.view(-1, *paths.shape)
 
 
 def image_index(paths: Paths) -> tuple[np.ndarray, np.ndarray]:
@@ -124,10 +129,10 @@ def evaluate_paths(forward: Callable[[torch.Tensor], torch.Tensor], paths: Paths
     """Model outputs at every step of every path, and optionally the trapezoid-averaged gradients.
 
     Parameters:
-        forward: images ``(m, 1, 9, 384)`` -> outputs ``(m, T)``.
+        forward: images ``(m, C, H, W)`` -> outputs ``(m, T)``.
         paths: the pixel orders.
         batch_images: images per forward pass.
-        gradients: also return ``(n_paths, T, 9*384)``: for each path and output, the average of
+        gradients: also return ``(n_paths, T, C*H*W)``: for each path and output, the average of
             ``dF/dx`` along the path by the trapezoid rule (weights ``1/2n, 1/n, ..., 1/2n``);
             zero for empty paths.
 
@@ -157,12 +162,12 @@ def evaluate_paths(forward: Callable[[torch.Tensor], torch.Tensor], paths: Paths
             out = forward(x)
             n_out = out.shape[1]
             if summed is None:
-                summed = torch.zeros(paths.n_paths, n_out, N_PIXELS)
+                summed = torch.zeros(paths.n_paths, n_out, paths.n_pixels)
             w = torch.from_numpy(weights[ids]).float().view(-1, 1)
             owner = torch.from_numpy(path_of[ids])
             for t in range(n_out):
                 grad = torch.autograd.grad(out[:, t].sum(), x, retain_graph=t + 1 < n_out)[0]
-                summed[:, t].index_add_(0, owner, grad.view(len(ids), -1) * w)
+                summed[:, t].index_add_(0, owner, grad.reshape(len(ids), -1) * w)
         outputs.append(out.detach().double().numpy())
     return np.concatenate(outputs), summed
 

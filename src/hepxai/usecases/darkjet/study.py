@@ -117,7 +117,7 @@ def cross_model_run(cnn_checkpoint: Path, data: Path, graphs, results: dict, out
     for name, result in results.items():
         ids = result.node.event_ids
         where = np.searchsorted(rows, ids)
-        numbers = cross_model(result.node.values[:, 0], graphs.subset(ids), saliency[where],
+        numbers = cross_model(result.node.items(), graphs.subset(ids), saliency[where],
                               n_permutations=n_permutations, seed=seed)
         figure[name] = numbers
         found[name] = {k: v for k, v in numbers.items() if k not in ("spearman", "permuted")}
@@ -185,15 +185,16 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
         results[name] = result
         files = result.save(out, name)
         node = result.node
-        values = np.abs(node.values[:, 0]) if name != "ig-graph" else node.values[:, 0]
+        values = node.items()  # per node: |.| for saliency and the masks, signed for IG
         sub = graphs.subset(chosen)
         table = layer_relevance(values, node.offsets, sub.layer)
         positions = np.searchsorted(rows, chosen)
         plot_layer_saliency(graphs.pt[chosen], ratio[positions], table, graphs.y[chosen],
                             out / f"{name}-layers.png", method=name)
         figures = {"layers": str(out / f"{name}-layers.png")}
-        tops = pick_top_k(node, top_k)
-        edge_tops = pick_top_k(result.edge, top_k)
+        tops = pick_top_k(values, node.offsets, top_k)
+        edge_values = result.edge.items()
+        edge_tops = pick_top_k(edge_values, result.edge.offsets, top_k)
         noise_share = float(np.mean([sub.is_noise[node.offsets[i] + t].mean()
                                      for i, t in enumerate(tops)]))
         for label, picks in by_class.items():
@@ -201,8 +202,8 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
                 if row not in set(chosen.tolist()):
                     continue
                 i = int(np.flatnonzero(chosen == row)[0])
-                v = node.event(i)[:, 0]
-                e = result.edge.event(i)[:, 0]
+                v = values[node.offsets[i]:node.offsets[i + 1]]
+                e = edge_values[result.edge.offsets[i]:result.edge.offsets[i + 1]]
                 kind = "dp" if label else "qcd"
                 stem = out / f"{name}-{kind}-{row}"
                 plot_graph_3d(graphs, int(row), f"{stem}-3d.png", values=v, value_label=name)
@@ -218,7 +219,7 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
             "top_k_noise_share": noise_share,
             "top_k_edges_example": edge_tops[0].tolist() if edge_tops else [],
             "completeness_error_median": (float(np.median(node.completeness_error()))
-                                          if node.outputs is not None else None)}
+                                          if node.baseline_outputs is not None else None)}
     judge_run(model, graphs, results, out, top_k=top_k, seed=seed)
     summary["judging"] = str(out / "judging.json")
     if cnn_checkpoint is not None:

@@ -191,7 +191,8 @@ def _precompute(args: argparse.Namespace) -> None:
 def _query(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from hepxai.usecases.muon.influence import predict_events, trigger_categories
+    from hepxai.usecases.muon.categories import trigger_categories
+    from hepxai.usecases.muon.influence import predict_events
     from hepxai.usecases.muon.influence_figures import plot_proponents
     from hepxai.usecases.muon.loader import MuonDataset
     from hepxai.usecases.muon.store import split_path

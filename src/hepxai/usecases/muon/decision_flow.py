@@ -17,9 +17,9 @@ from sklearn.metrics import roc_auc_score
 
 from hepxai.core.atomic import write_json_atomic
 from hepxai.core.progress import progress
-from hepxai.explain.intrinsic.tree import DecisionFlow, plain_language
 from hepxai.explain.types import TreePath
 from hepxai.metrics.trigger import efficiency, fake_rate
+from hepxai.usecases.muon.flow import DecisionFlow, plain_language
 from hepxai.usecases.muon.loader import MuonDataset, muon_loader
 from hepxai.usecases.muon.models.base import MuonRegressor
 from hepxai.usecases.muon.store import MuonFile, split_path
@@ -94,8 +94,8 @@ def tree_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
                out: str | os.PathLike[str], per_category: int = 1, pool: int = 5000,
                seed: int = 0, device: str = "cpu") -> str:
     """Run the decision-flow study; returns a plain-text report (also in ``tree.json``)."""
+    from hepxai.usecases.muon.flow_figures import plot_decision_flow, plot_leaf_usage
     from hepxai.usecases.muon.study import select_events
-    from hepxai.viz.tree import plot_decision_flow, plot_leaf_usage
 
     out = Path(out)
     # the plain model, not the BN-folded copy: the confidence cut then acts on exactly the

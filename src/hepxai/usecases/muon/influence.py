@@ -19,26 +19,14 @@ from scipy import stats
 from hepxai.core.errors import HepxaiError
 from hepxai.explain.influence.tracin import TracInStore
 from hepxai.explain.types import Influence
-from hepxai.metrics import trigger
+from hepxai.usecases.muon.categories import NOISE, THRESHOLD_GEV, trigger_categories
 from hepxai.usecases.muon.loader import MuonDataset
 from hepxai.usecases.muon.models.base import MuonRegressor
 from hepxai.usecases.muon.store import MuonFile
 
-CATEGORIES = ("TP", "FP", "FN", "TN")
-NOISE = "only-noise"
-THRESHOLD_GEV = 15.0
+CATEGORIES = ("TP", "FP", "FN", "TN")  # the order of the TracIn tables
 HIGH_NOISE_QUANTILE = 0.9
 PT_WINDOW_GEV = 2.0
-
-
-def trigger_categories(pt_true: np.ndarray, pt_pred: np.ndarray,
-                       threshold: float = THRESHOLD_GEV) -> np.ndarray:
-    """``"TP"``/``"FP"``/``"FN"``/``"TN"`` per event ``(n,)``: positive = true pT > threshold,
-    selected = predicted pT > threshold (both strict, as :mod:`hepxai.metrics.trigger`)."""
-    positive = np.asarray(pt_true, dtype=np.float64) > threshold
-    selected = trigger.selected_by(pt_pred, threshold)
-    out = np.where(positive, np.where(selected, "TP", "FN"), np.where(selected, "FP", "TN"))
-    return out.astype("<U2")
 
 
 def predict_events(model: MuonRegressor, dataset: MuonDataset, positions: np.ndarray,

@@ -10,7 +10,6 @@ Output layout (``OUT``):
 
 from __future__ import annotations
 
-import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,39 +19,53 @@ import numpy as np
 
 from hepxai.core.atomic import atomic_path, write_json_atomic
 from hepxai.core.errors import HepxaiError
-from hepxai.explain import attribution as _methods  # noqa: F401  (registers the methods)
-from hepxai.explain.attribution.base import ImageAttributionMethod
-from hepxai.explain.evaluate import CATEGORIES, judge, trigger_categories
-from hepxai.explain.registry import get, methods_for
+from hepxai.explain.attribution.binary_paths import BinaryPathIG
+from hepxai.explain.attribution.cam import RegressionActivationMap
+from hepxai.explain.attribution.integrated_gradients import IntegratedGradients
+from hepxai.explain.attribution.saliency import Saliency
+from hepxai.explain.attribution.smooth import SmoothGrad, salt_and_pepper
+from hepxai.explain.base import Explainer, event_seeds
+from hepxai.explain.judge import judge
+from hepxai.explain.modality import Image
+from hepxai.usecases.muon.categories import CATEGORIES, trigger_categories
 from hepxai.usecases.muon.loader import MuonDataset
-from hepxai.usecases.muon.models.base import MuonRegressor
+from hepxai.usecases.muon.models.base import OUTPUTS, MuonRegressor
 from hepxai.usecases.muon.store import MuonFile, split_path
 
-#: the study's methods: label -> (registry name, parameters)
+#: what the muon explainers read: the (1, 9, 384) binary hit maps of the RPC layers
+HIT_MAPS = Image(shape=(1, 9, 384), binary=True, what="hit maps")
+STABILITY_HITS = 3  # extra noise hits of the stability score
+
+#: the study's methods: label -> (method, parameters); "smoothgrad" wraps binary IG (thesis)
 DEFAULT_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "ram": ("ram", {}),
     "saliency": ("saliency", {}),
-    "ig": ("ig", {"steps": 32}),
+    "ig": ("ig", {"n_steps": 32}),
     "ig-binary": ("ig-binary", {"mode": "thesis"}),
     "ig-binary-exact": ("ig-binary", {"mode": "exact"}),
     "shapley": ("ig-binary", {"mode": "shapley", "orders": 10}),
-    "smoothgrad": ("smoothgrad", {"copies": 20, "sigma": 0.02}),
+    "smoothgrad": ("smoothgrad", {"n_samples": 20, "rate": 0.02}),
 }
+BINARY_MODES = ("thesis", "exact", "shapley")
 
 
 def parse_methods(spec: str) -> dict[str, tuple[str, dict[str, Any]]]:
-    """``"ram,ig,ig-binary:exact"`` -> study methods; ``name:mode`` sets a binary IG mode."""
+    """``"ram,ig,ig-binary:exact"`` -> study methods; ``ig-binary:MODE`` sets a binary IG
+    mode."""
     chosen: dict[str, tuple[str, dict[str, Any]]] = {}
     for item in (s.strip() for s in spec.split(",") if s.strip()):
         if item in DEFAULT_METHODS:
             chosen[item] = DEFAULT_METHODS[item]
             continue
         name, _, mode = item.partition(":")
-        get(name, "muon")  # one-line error naming the choices for an unknown method
-        chosen[item] = (name, {"mode": mode} if mode else {})
+        if name != "ig-binary" or mode not in BINARY_MODES:
+            raise HepxaiError(f"unknown explanation method {item!r}; choose from "
+                              f"{', '.join(DEFAULT_METHODS)} or ig-binary:MODE with MODE in "
+                              f"{', '.join(BINARY_MODES)}")
+        chosen[item] = ("ig-binary", {"mode": mode})
     if not chosen:
         raise HepxaiError(f"no explanation method in {spec!r}; choose from "
-                          f"{', '.join([*DEFAULT_METHODS, *methods_for('muon')])}")
+                          f"{', '.join(DEFAULT_METHODS)}")
     return chosen
 
 
@@ -128,22 +141,50 @@ def select_events(model: MuonRegressor, data_dir: str | os.PathLike[str], per_ca
                        np.concatenate(labels).astype(np.float64), np.concatenate(preds))
 
 
+def build_method(model: MuonRegressor, name: str, params: dict[str, Any],
+                 seed: int = 0) -> Explainer:
+    """One study method on ``model``, reading the hit maps."""
+    if name == "ram":
+        return RegressionActivationMap(model, modality=HIT_MAPS)
+    if name == "saliency":
+        return Saliency(model, modality=HIT_MAPS)
+    if name == "ig":
+        return IntegratedGradients(model, modality=HIT_MAPS, **params)
+    if name == "ig-binary":
+        shapley = params.get("mode") == "shapley"
+        return BinaryPathIG(model, modality=HIT_MAPS, **({"seed": seed} if shapley else {}),
+                            **params)
+    if name == "smoothgrad":
+        return SmoothGrad(BinaryPathIG(model, mode="thesis", modality=HIT_MAPS),
+                          noise=salt_and_pepper(params.get("rate", 0.02)),
+                          n_samples=params.get("n_samples", 20), seed=seed)
+    raise HepxaiError(f"unknown study method {name!r}")
+
+
 def build_methods(model: MuonRegressor, chosen: dict[str, tuple[str, dict[str, Any]]],
-                  seed: int = 0) -> dict[str, ImageAttributionMethod]:
+                  seed: int = 0) -> dict[str, Explainer]:
     """Construct every chosen method on ``model`` (the ones the model cannot support are left
     out with a note, e.g. RAM on a model without convolutions)."""
-    methods: dict[str, ImageAttributionMethod] = {}
+    methods: dict[str, Explainer] = {}
     for label, (name, params) in chosen.items():
-        cls = get(name, "muon")
-        if "seed" in inspect.signature(cls).parameters:
-            params = {"seed": seed, **params}
         try:
-            methods[label] = cls(model, **params)
+            methods[label] = build_method(model, name, params, seed)
         except HepxaiError as error:
             print(f"note: {label} skipped: {error}")
     if not methods:
         raise HepxaiError(f"{model.name}: none of the chosen methods applies to this model")
     return methods
+
+
+def add_noise_hits(images: np.ndarray, n_hits: int, seeds: np.ndarray) -> np.ndarray:
+    """Each hit map with ``n_hits`` extra hits on distinct unlit pixels (seeded per event): the
+    perturbation of the stability score (detector noise only adds hits)."""
+    images = np.asarray(images).astype(bool)
+    flat = images.reshape(len(images), -1).copy()
+    for i, seed in enumerate(seeds):  # one draw per event
+        free = np.flatnonzero(~flat[i])
+        flat[i, np.random.default_rng(int(seed)).choice(free, n_hits, replace=False)] = True
+    return flat.reshape(images.shape)
 
 
 def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
@@ -156,14 +197,18 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
     out = Path(out)
     chosen = parse_methods(methods) if methods else dict(DEFAULT_METHODS)
     if smoothgrad_copies is not None:
-        chosen = {label: (name, {**params, "copies": smoothgrad_copies}
+        chosen = {label: (name, {**params, "n_samples": smoothgrad_copies}
                           if name == "smoothgrad" else params)
                   for label, (name, params) in chosen.items()}
     events = select_events(model, data_dir, per_category, pool, seed, device)
     events.save(out / "events.npz")
     built = build_methods(model, chosen, seed)
-    result = judge(built, events.images, events.truth, events.categories,
-                   _study_ids(events), target=target, seed=seed)
+    ids = _study_ids(events)
+    result = judge(built, events.images, truth=events.truth, categories=events.categories,
+                   target=target, targets=list(OUTPUTS), modality=HIT_MAPS, ids=ids,
+                   perturb=lambda images, event_ids: add_noise_hits(
+                       images, STABILITY_HITS, event_seeds(seed + 29, event_ids)),
+                   truth_name="muon", category_order=CATEGORIES, seed=seed)
     for label, attribution in result.attributions.items():
         attribution.save(out / "attributions" / f"{label}.npz")
     summary = {"model": model.name, "preset": model.preset, "target": target,

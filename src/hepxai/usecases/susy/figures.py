@@ -327,7 +327,7 @@ def plot_convergence(attributions: Mapping[str, Any], rows: list[Mapping[str, An
     left.minorticks_off()
     left.set_title("global importance, Spearman (signal)", fontsize=11)
     fig.colorbar(image, ax=left, fraction=0.046)
-    from hepxai.explain.evaluate.ranks import masked_spearman
+    from hepxai.explain.judge.ranks import masked_spearman
     from hepxai.usecases.susy.study import centred
 
     samples = samples or {}
@@ -337,7 +337,7 @@ def plot_convergence(attributions: Mapping[str, Any], rows: list[Mapping[str, An
     for r in rows:
         same_sample = samples.get(r["a"]) is not None and samples.get(r["a"]) == \
             samples.get(r["b"])
-        both_trees = method[r["a"]] == method[r["b"]] == "shap-tree"
+        both_trees = method[r["a"]] == method[r["b"]] == "tree-shap"
         if not (same_sample or both_trees or not samples):
             continue
         a, b = attributions[r["a"]], attributions[r["b"]]

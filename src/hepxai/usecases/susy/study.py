@@ -36,19 +36,55 @@ from scipy import stats
 
 from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
-from hepxai.explain import registry
-from hepxai.explain.evaluate.ranks import masked_spearman, top_k_mask
+from hepxai.explain.judge.ranks import masked_spearman, top_k_mask
 from hepxai.explain.types import Attribution
 from hepxai.usecases.susy.evaluation import SIGNAL, check_compatible, load_runs
+from hepxai.usecases.susy.models import SusyModel, check_table
 from hepxai.usecases.susy.store import SusyFile, split_path
 
-METHODS_BY_KIND = {"bdt": ("shap-tree",), "mlp": ("gradient-shap-tabular", "ig-tabular")}
-METHOD_LABELS = {"shap-tree": "TreeSHAP", "gradient-shap-tabular": "GradientSHAP",
-                 "ig-tabular": "IG"}
+METHODS_BY_KIND = {"bdt": ("tree-shap",), "mlp": ("gradient-shap", "ig")}
+METHOD_LABELS = {"tree-shap": "TreeSHAP", "gradient-shap": "GradientSHAP", "ig": "IG"}
+IG_STEPS = 32
 
 
-def _register_methods() -> None:
-    import hepxai.explain.attribution.tabular  # noqa: F401  (registers the susy methods)
+def explain_model(model: SusyModel, method: str, x: np.ndarray,
+                  event_ids: np.ndarray | None = None, *, reference: np.ndarray | None = None,
+                  engine: str = "fast", n_jobs: int | None = None, seed: int = 0,
+                  steps: int = IG_STEPS) -> Attribution:
+    """Every class margin of ``model`` explained by ``method`` for the events ``x`` ``(n, F)``:
+    ``tree-shap`` (the BDT's exact TreeSHAP), ``gradient-shap`` (the MLP's logits over the
+    ``reference`` events, e.g. training events: the same background distribution as TreeSHAP)
+    or ``ig`` (the MLP's logits from the mean of ``reference``, a neutral, data-like point: an
+    all-zero event, no MET and no lepton, is unphysical). Values ``(n, K, F)`` in margin
+    units."""
+    from hepxai.explain.attribution.gradient_shap import GradientShap
+    from hepxai.explain.attribution.integrated_gradients import IntegratedGradients
+    from hepxai.explain.attribution.tree_shap import TreeShap
+    from hepxai.explain.modality import Table
+
+    table = Table(feature_names=model.feature_names)
+    targets = list(model.class_names)
+    kind = "bdt" if method == "tree-shap" else "mlp"
+    if method not in METHOD_LABELS:
+        raise HepxaiError(f"unknown SUSY method {method!r}; choose one of "
+                          f"{', '.join(METHOD_LABELS)}")
+    if model.kind != kind:
+        raise HepxaiError(f"method {method!r} explains a {kind.upper()}, got a "
+                          f"{model.kind.upper()}")
+    if method == "tree-shap":
+        return TreeShap(model, engine=engine, n_jobs=n_jobs, modality=table).attribute(
+            x, target=targets, ids=event_ids)
+    if reference is None:
+        raise HepxaiError(f"{method} needs reference events (e.g. training events) for its "
+                          "baseline; pass reference=")
+    reference = check_table(reference, len(model.feature_names), "reference events")
+    if method == "gradient-shap":
+        return GradientShap(model.net, seed=seed, modality=table,
+                            output_names=model.class_names).attribute(
+            x, target=targets, baselines=reference, ids=event_ids)
+    return IntegratedGradients(model.net, n_steps=steps, batch_size=512, modality=table,
+                               output_names=model.class_names).attribute(
+        x, target=targets, baselines=reference.astype(np.float64).mean(0), ids=event_ids)
 
 
 def importance(attribution: Attribution) -> np.ndarray:
@@ -167,7 +203,6 @@ def explain_runs(runs: list[str | os.PathLike[str]], data_dir: str | os.PathLike
     Events: the first ``max_events`` test events preselected in *both* reconstructions, so
     every model, whichever sample it was trained on, explains the same events.
     """
-    _register_methods()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
@@ -187,15 +222,11 @@ def explain_runs(runs: list[str | os.PathLike[str]], data_dir: str | os.PathLike
         x = test.features[model.sample][rows]
         inputs[label] = x
         for method in METHODS_BY_KIND[model.kind]:
-            cls = registry.get(method, "susy")
-            if method == "shap-tree":
-                explainer = cls(model, engine=engine, n_jobs=n_jobs)
-            else:
-                reference = train.table(model.sample, max_events=reference_events).x
-                explainer = cls(model, reference=reference, **(
-                    {"seed": seed} if method == "gradient-shap-tabular" else {}))
+            reference = None if method == "tree-shap" else \
+                train.table(model.sample, max_events=reference_events).x
             start = time.perf_counter()
-            attribution = explainer.explain(x, event_ids=event_ids)
+            attribution = explain_model(model, method, x, event_ids, reference=reference,
+                                        engine=engine, n_jobs=n_jobs, seed=seed)
             seconds = time.perf_counter() - start
             name = f"{label} {METHOD_LABELS[method]}"
             attributions[name] = attribution

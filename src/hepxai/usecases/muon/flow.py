@@ -15,8 +15,6 @@ import numpy as np
 import torch
 
 from hepxai.core.errors import HepxaiError
-from hepxai.explain.attribution.base import as_images, chunks
-from hepxai.explain.registry import register
 from hepxai.explain.types import TreePath
 from hepxai.models.inference import inference_copy
 from hepxai.usecases.muon.models.base import OUTPUTS, MuonRegressor
@@ -39,7 +37,6 @@ def tree_input(model: MuonRegressor, x: torch.Tensor) -> torch.Tensor:
     return features(x) if callable(features) else x.flatten(1)
 
 
-@register("tree", "muon")
 class DecisionFlow:
     """``DecisionFlow(model).explain(images, relevance=False) -> TreePath``.
 
@@ -67,9 +64,12 @@ class DecisionFlow:
 
     def explain(self, images: torch.Tensor | np.ndarray, event_ids: np.ndarray | None = None,
                 relevance: bool = False) -> TreePath:
-        x = as_images(images)
+        from hepxai.usecases.muon.study import HIT_MAPS
+
+        x = HIT_MAPS.prepare(images).x
         branch, leaves, outputs, maps = [], [], [], []
-        for part in chunks(len(x), self.batch_size if not relevance else 16):
+        size = self.batch_size if not relevance else 16
+        for part in (slice(s, s + size) for s in range(0, len(x), size)):
             with torch.no_grad():
                 p = self.tree.branch_probabilities(self.features(x[part]))
                 reach = self.tree.leaf_probabilities(p)

@@ -1,4 +1,5 @@
-"""Row-wise rank statistics over a subset of each row (the lit pixels of each event), vectorised.
+"""Row-wise rank statistics over a subset of each row (the real items of each example: lit
+pixels, nodes), vectorised.
 
 Events have different numbers of lit pixels; rather than loop over events, every row is ranked
 whole with the unselected entries pushed below all others, and their ranks are subtracted.

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from hepxai.core.errors import HepxaiError
-from hepxai.explain.intrinsic import DecisionFlow, plain_language
 from hepxai.metrics.trigger import efficiency
 from hepxai.usecases.muon.decision_flow import confidence_study, flow_of_dataset
+from hepxai.usecases.muon.flow import DecisionFlow, plain_language
 from hepxai.usecases.muon.models import create
 
 

@@ -1,0 +1,67 @@
+"""Ragged arrays: the items of many examples (hits of events, nodes of graphs) in one flat array
+with ``offsets`` (example ``i`` owns ``flat[offsets[i]:offsets[i + 1]]``), and the vectorised
+operations every use case needs on them, with no loop over examples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def offsets_of(counts: np.ndarray) -> np.ndarray:
+    """Offsets ``(n + 1,)`` int64 of examples with ``counts`` items each."""
+    offsets = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(np.asarray(counts, np.int64), out=offsets[1:])
+    return offsets
+
+
+def owners(offsets: np.ndarray) -> np.ndarray:
+    """The example of every item ``(n_items,)`` from ``offsets`` ``(n + 1,)``."""
+    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+
+
+def arange(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + c)`` for every ``(s, c)``."""
+    counts = np.asarray(counts, np.int64)
+    group_start = np.cumsum(counts) - counts
+    return (np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(group_start, counts)
+            + np.repeat(np.asarray(starts, np.int64), counts))
+
+
+def take(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat positions of the items of examples ``rows`` (any order, repeats allowed), example
+    by example, and for each position the index *into ``rows``* it belongs to."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = np.asarray(offsets)[rows]
+    counts = np.asarray(offsets)[rows + 1] - starts
+    return arange(starts, counts), np.repeat(np.arange(rows.size, dtype=np.int64), counts)
+
+
+def pad(values: np.ndarray, offsets: np.ndarray, fill: float = 0.0
+        ) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged ``(n_items,)`` -> dense ``(n, max_items)`` rows and their bool mask, so row-wise
+    statistics (ranks, AUROC) serve ragged examples unchanged."""
+    counts = np.diff(offsets)
+    owner = owners(offsets)
+    slot = np.arange(len(owner)) - np.repeat(offsets[:-1], counts)
+    dense = np.full((len(counts), max(int(counts.max(initial=0)), 1)), fill, np.float64)
+    mask = np.zeros(dense.shape, bool)
+    dense[owner, slot] = values
+    mask[owner, slot] = True
+    return dense, mask
+
+
+def segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per-example sums ``(n,)`` of a ragged ``(n_items,)`` array (float64)."""
+    return np.bincount(owners(offsets), np.asarray(values, np.float64),
+                       minlength=len(offsets) - 1)
+
+
+def ranks_within(scores: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Rank of every item inside its example by decreasing ``scores`` (0 = highest; ties by
+    position): ``(n_items,)`` int64."""
+    owner = owners(offsets)
+    order = np.lexsort((-np.asarray(scores, np.float64), owner))  # by example, then score
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order)) - offsets[owner[order]]
+    return rank
