@@ -4,6 +4,16 @@ A step is skipped when its outputs exist and its *fingerprint* (the command line
 and modification time of every input file) equals the one recorded when it last finished, so
 an interrupted demo resumes where it stopped, and changing one step's inputs re-runs that step
 and everything downstream of it (their inputs are its outputs).
+
+:func:`run_steps` keeps two files in the run directory: ``demo_state.json`` (per step, the
+fingerprint and seconds of the run that made its current outputs) and ``timings.json``, a flat
+``{step name: seconds}`` in step order, rewritten after every finished step, that the reports
+read. Every demo is a list of steps: ``hepxai demo muon``, ``darkjet`` and ``susy``.
+
+    >>> steps = [Step("simulate", ["simulate", "muon", "--out", "run/data"],
+    ...               outputs=["run/data/train.h5"])]
+    >>> run_steps(steps, Path("run"))  # doctest: +SKIP
+    {'simulate': 12.3}
 """
 
 from __future__ import annotations
@@ -11,21 +21,36 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
 
+STATE = "demo_state.json"
+TIMINGS = "timings.json"
+INTERRUPTED = 130  # hepxai's exit code after Ctrl-C
+
 
 @dataclass
 class Step:
-    """``argv`` for ``hepxai``; ``outputs`` prove it finished; ``inputs`` feed the fingerprint."""
+    """``argv`` for ``hepxai``; ``outputs`` prove it finished; ``inputs`` feed the fingerprint.
+
+    ``argv`` items, ``outputs`` and ``inputs`` may be given as any ``str()``-able values and
+    paths; they are stored as strings and paths. An input may be a directory (every file below
+    it counts), so it must not be one that later steps write into.
+    """
 
     name: str
     argv: list[str]
     outputs: list[Path]
     inputs: list[Path] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.argv = [str(a) for a in self.argv]
+        self.outputs = [Path(p) for p in self.outputs]
+        self.inputs = [Path(p) for p in self.inputs]
 
     def fingerprint(self) -> str:
         parts = [" ".join(self.argv)]
@@ -39,30 +64,102 @@ class Step:
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def run_steps(steps: list[Step], state_file: Path, echo=print) -> dict[str, float]:
-    """Run (or skip) every step in order; returns the seconds each step took (0 if skipped)."""
-    from hepxai.cli.app import main
+def option(flag: str, value) -> list[str]:
+    """``[flag, str(value)]``, or nothing when ``value`` is None (an option left at its
+    default): ``["train", ..., *option("--epochs", epochs)]``."""
+    return [] if value is None else [flag, str(value)]
 
-    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+
+def run_steps(steps: list[Step], run_dir: Path, echo: Callable[[str], object] = print
+              ) -> dict[str, float]:
+    """Run (or skip) every step in order, in this process, as ``hepxai ARGV`` would.
+
+    Prints ``[demo] NAME: ...`` when a step starts, finishes or is skipped. After every
+    finished or skipped step, ``RUN_DIR/timings.json`` holds the seconds of each step so far
+    (a skipped step keeps the seconds of the run that made its outputs). A failing step
+    raises a one-line :class:`HepxaiError` after its command printed its own error; the steps
+    before it keep their outputs and are skipped next time.
+
+    Returns the seconds each step took in this call (0.0 if skipped).
+    """
+    from hepxai.cli import app
+
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise HepxaiError(f"{run_dir} is a file, not a directory; choose another --out")
+    names = [step.name for step in steps]
+    if len(set(names)) != len(names):
+        raise HepxaiError(f"demo steps need distinct names, got {names}")
+    state_file, timings_file = run_dir / STATE, run_dir / TIMINGS
+    state = {name: _record(entry) for name, entry in _read(state_file).items()}
+    ran: dict[str, float] = {}
     timings: dict[str, float] = {}
     for step in steps:
-        fingerprint = step.fingerprint()
-        done = state.get(step.name) == fingerprint and all(p.exists() for p in step.outputs)
-        if done:
-            echo(f"[demo] {step.name}: up to date, skipped")
-            timings[step.name] = 0.0
+        record = state.get(step.name)
+        if record is not None and record["fingerprint"] == step.fingerprint() \
+                and all(p.exists() for p in step.outputs):
+            seconds = record["seconds"]
+            if seconds is None:  # recorded by a runner that kept no seconds
+                seconds = _read(timings_file).get(step.name, 0.0)
+            echo(f"[demo] {step.name}: up to date, skipped (it ran in {seconds:.0f} s)")
+            ran[step.name] = 0.0
+            timings[step.name] = record["seconds"] = float(seconds)
+            write_json_atomic(timings_file, timings)
             continue
+        if state.pop(step.name, None) is not None:  # outputs about to change: not finished
+            write_json_atomic(state_file, state)
         echo(f"[demo] {step.name}: hepxai {' '.join(step.argv)}")
         started = time.perf_counter()
-        code = main(step.argv)
+        code = _call(app.main, step.argv)
+        seconds = time.perf_counter() - started
+        if code == INTERRUPTED:
+            raise KeyboardInterrupt
         if code not in (0, None):
-            raise HepxaiError(f"demo step {step.name!r} failed (exit {code}); fix the message "
-                              "above and re-run the demo: finished steps are kept")
+            raise HepxaiError(f"demo step {step.name!r} failed (exit {code}) after "
+                              f"{seconds:.0f} s; fix the message above and re-run the demo: "
+                              "finished steps are kept")
         missing = [str(p) for p in step.outputs if not p.exists()]
         if missing:
             raise HepxaiError(f"demo step {step.name!r} finished without {', '.join(missing)}")
-        timings[step.name] = time.perf_counter() - started
-        echo(f"[demo] {step.name}: done in {timings[step.name]:.0f} s")
-        state[step.name] = step.fingerprint()  # outputs now exist: fingerprint them as they are
+        echo(f"[demo] {step.name}: done in {seconds:.0f} s")
+        ran[step.name] = timings[step.name] = seconds
+        # outputs now exist: fingerprint the inputs as they are after the step
+        state[step.name] = {"fingerprint": step.fingerprint(), "seconds": seconds}
         write_json_atomic(state_file, state)
-    return timings
+        write_json_atomic(timings_file, timings)
+    return ran
+
+
+def finished(ran: dict[str, float], started: float, report: Path) -> str:
+    """The demo's last line: ``demo finished in N s (R steps run, S reused): open REPORT``
+    (``ran`` from :func:`run_steps`, ``started`` a ``time.perf_counter()`` value)."""
+    n_run = sum(1 for seconds in ran.values() if seconds > 0)
+    return (f"demo finished in {time.perf_counter() - started:.0f} s ({n_run} steps run, "
+            f"{len(ran) - n_run} reused): open {report}")
+
+
+def _call(main: Callable[[list[str]], int | None], argv: list[str]) -> int | None:
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse: a bad option of the step (already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+
+
+def _read(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):  # unreadable: the steps are simply not known to be done
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _record(entry) -> dict:
+    """A state entry: ``{"fingerprint", "seconds"}``, or a bare fingerprint string as the
+    first runner wrote them (seconds unknown)."""
+    if isinstance(entry, str):
+        return {"fingerprint": entry, "seconds": None}
+    if isinstance(entry, dict):
+        return {"fingerprint": entry.get("fingerprint"), "seconds": entry.get("seconds")}
+    return {"fingerprint": None, "seconds": None}

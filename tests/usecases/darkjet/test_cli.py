@@ -80,7 +80,7 @@ def test_train_evaluate_explain(data_dir, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_demo_writes_the_report(tmp_path):
+def test_demo_writes_the_report(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli(["demo", "darkjet", "--out", str(out), "--n", "150", "--epochs", "1",
                 "--n-explain", "6", "--views", "1", "--threads", "1"]) == 0
@@ -117,6 +117,18 @@ def test_demo_writes_the_report(tmp_path):
         assert f'alt="TracIn {name}"' in report
     assert "On these test jets, the proponents hold more noise clusters" in report
     assert "tracin-kappa" not in report  # validation only with --influence-validation
+    # one line of seconds per step, in step order; a re-run runs no step and keeps them
+    from hepxai.usecases.darkjet.demo import DemoSettings, darkjet_steps
+
+    names = [s.name for s in darkjet_steps(out, DemoSettings())]
+    timings = json.loads((out / "timings.json").read_text())
+    assert list(timings) == names and len(names) == 15 and all(t > 0 for t in timings.values())
+    capsys.readouterr()
+    assert cli(["demo", "darkjet", "--out", str(out), "--n", "150", "--epochs", "1",
+                "--n-explain", "6", "--views", "1", "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("up to date, skipped") == 15 and "(0 steps run, 15 reused)" in printed
+    assert json.loads((out / "timings.json").read_text()) == timings
 
 
 def test_bad_input_is_one_line(data_dir, tmp_path, capsys):

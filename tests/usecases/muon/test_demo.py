@@ -72,11 +72,19 @@ def test_report_reads_the_use_case_from_the_run_directory(demo_run, capsys):
 
 
 def test_rerun_skips_and_a_deleted_output_reruns_only_its_step(demo_run):
-    out, _ = demo_run
+    out, first = demo_run
+    recorded = json.loads((out / "timings.json").read_text())
+    assert recorded == first  # every step, in step order, with the seconds it ran
+    assert list(recorded) == list(first)
     assert all(t == 0 for t in run_demo(out, quick=True, seed=1).values())
+    assert json.loads((out / "timings.json").read_text()) == recorded
     (out / "explain" / "tracin-cnn" / "judging.json").unlink()
     timings = run_demo(out, quick=True, seed=1)
     assert {name for name, t in timings.items() if t > 0} == {"explain tracin-cnn", "report"}
+    now = json.loads((out / "timings.json").read_text())
+    assert list(now) == list(recorded)
+    assert {name for name in now if now[name] != recorded[name]} == {"explain tracin-cnn",
+                                                                      "report"}
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "

@@ -101,6 +101,15 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert html.count("data:image/png;base64,") > 40  # data, performance and SHAP figures
     timings = json.loads((out / "timings.json").read_text())
     assert set(timings) >= {"simulate", "evaluate", "explain", "report"}
+    assert list(timings) == ["simulate", "train bdt-simplified", "train bdt-full",
+                             "train mlp-simplified", "train mlp-full", "evaluate", "explain",
+                             "report"]  # step order, the report's
+    # a re-run runs no step, keeps the seconds, and still prints the results
+    assert run_cli(["demo", "susy", "--preset", "quick", "--out", out, "--jobs", "1",
+                    "--explain-events", "200"]) == 0
+    text = capsys.readouterr().out
+    assert "(0 steps run, 8 reused)" in text and "Convergence" in text
+    assert json.loads((out / "timings.json").read_text()) == timings
 
 
 @pytest.mark.parametrize("verb", ["simulate", "train", "evaluate", "explain", "demo", "report"])

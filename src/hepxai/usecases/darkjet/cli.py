@@ -10,14 +10,7 @@ from hepxai.cli.app import register
 from hepxai.cli.arguments import checked_device, count, int_list, positive_float, seed, whole_number
 from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
-from hepxai.usecases.darkjet.study import (
-    METHODS,
-    draw_graph_views,
-    evaluate_run,
-    explain_run,
-    influence_run,
-    train_run,
-)
+from hepxai.usecases.darkjet.study import METHODS, evaluate_run, explain_run, train_run
 
 DATA = Path("data/darkjet")
 RUNS = Path("runs/darkjet")
@@ -307,47 +300,18 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=count, default=None, help="torch CPU threads")
 
 
-
-
 def _demo(args: argparse.Namespace) -> None:
-    from dataclasses import replace
+    import time
 
-    from hepxai.usecases.darkjet.graphs import VARIANTS, GraphSettings
-    from hepxai.usecases.darkjet.report import write_report
-    from hepxai.usecases.darkjet.store import simulate_dataset
+    from hepxai.pipeline.steps import finished
+    from hepxai.usecases.darkjet.demo import DemoSettings, run_demo
 
-    _threads(args.threads)
-    out = args.out
-    data = out / "data"
-    print(f"1/6 simulating {args.n:,} jets per class into {data}")
-    simulate_dataset(data, args.n, seed=args.seed)
-    checkpoints = []
-    for variant in VARIANTS:
-        settings = replace(GraphSettings(), variant=variant)
-        for model in ("resgnn", "gatv2", "cnn3d"):
-            run = out / "runs" / f"{model}-{variant}"
-            print(f"2/6 training {model} on {variant} graphs")
-            if not (run / "best.pt").exists():
-                train_run(data, run, model, args.preset, settings, seed=args.seed,
-                          epochs=args.epochs, max_jets=args.max_jets, quiet=True)
-            checkpoints.append(run / "best.pt")
-    print("3/6 evaluating the nine models on test.h5")
-    results = evaluate_run(checkpoints, data, out / "evaluation")
-    print(results["table_markdown"])
-    draw_graph_views(data, out / "graphs", GraphSettings(), per_class=args.views)
-    print("4/6 explaining resgnn on gnn-1 graphs")
-    explain_run(out / "runs" / "resgnn-gnn-1" / "best.pt", data, out / "explain",
-                n_jets=args.n_explain, gnnexplainer_jets=min(20, args.n_explain),
-                gnnexplainer_epochs=60, views=args.views, seed=args.seed,
-                cnn_checkpoint=out / "runs" / "cnn3d-gnn-1" / "best.pt")
-    print("5/6 TracIn: training-data influence of resgnn on gnn-1 graphs"
-          + (", validated by kappa pruning" if args.influence_validation else ""))
-    influence_run(out / "runs" / "resgnn-gnn-1", data, out / "influence",
-                  per_category=args.influence_jets, seed=args.seed, threads=args.threads,
-                  validation=args.influence_validation, epochs=args.epochs or 2)
-    print("6/6 writing the report")
-    path = write_report(out)
-    print(f"report: {path}")
+    started = time.perf_counter()
+    ran = run_demo(args.out, DemoSettings(
+        n=args.n, preset=args.preset, epochs=args.epochs, max_jets=args.max_jets,
+        n_explain=args.n_explain, views=args.views, influence_jets=args.influence_jets,
+        influence_validation=args.influence_validation, seed=args.seed, threads=args.threads))
+    print(finished(ran, started, args.out / "report.html"))
 
 
 def _add_report(parser: argparse.ArgumentParser) -> None:
@@ -358,12 +322,22 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
                              "(the layout 'hepxai demo darkjet' writes)")
     parser.add_argument("--out", type=Path, default=None,
                         help="HTML file to write (default: RUN/report.html)")
+    parser.add_argument("--views", type=whole_number, default=None, metavar="N",
+                        help="first draw N test jets per class of RUN/data as 3D graph views "
+                             "(PNG + HTML, default graph settings) into RUN/graphs (default: "
+                             "show the views already there)")
 
 
 def _report(args: argparse.Namespace) -> None:
     from hepxai.usecases.darkjet.report import write_report
 
-    print(f"report: {write_report(args.run_dir or args.run, args.out)}")
+    run = args.run_dir or args.run
+    if args.views is not None:
+        from hepxai.usecases.darkjet.graphs import GraphSettings
+        from hepxai.usecases.darkjet.study import draw_graph_views
+
+        draw_graph_views(run / "data", run / "graphs", GraphSettings(), per_class=args.views)
+    print(f"report: {write_report(run, args.out)}")
 
 
 register("simulate", "darkjet", "simulate QCD and dark-photon jets (calorimeter clusters)",

@@ -1,4 +1,4 @@
-"""The dark-jet study: train, evaluate, explain and judge, compare with the 3D-CNN, TracIn.
+"""The dark-jet study: train, evaluate, explain and judge, compare with the 3D-CNN, graph views.
 
 Every function writes its results into a run directory and returns what it wrote; the CLI
 (:mod:`hepxai.usecases.darkjet.cli`) only parses arguments and calls these.
@@ -6,7 +6,6 @@ Every function writes its results into a run directory and returns what it wrote
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from hepxai.core.atomic import write_json_atomic
@@ -230,7 +229,7 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
     return summary
 
 
-# -- demo -------------------------------------------------------------------------------------
+# -- graph views (hepxai report darkjet --views) ----------------------------------------------
 def draw_graph_views(data: Path, out: Path, settings, per_class: int = 2) -> list[dict]:
     """3D views (PNG + interactive HTML), coloured by energy, of the first test jets of each
     class; an index ``graphs.json`` for the report."""
@@ -251,27 +250,3 @@ def draw_graph_views(data: Path, out: Path, settings, per_class: int = 2) -> lis
                           "html": f"{stem}-3d.html"})
     write_json_atomic(out / "graphs.json", {"settings": settings.to_dict(), "views": views})
     return views
-
-
-def influence_run(run: Path, data: Path, out: Path, *, per_category: int = 10, top_k: int = 10,
-                  seed: int = 0, threads: int | None = None, validation: bool = False,
-                  epochs: int = 2, n_train: int = 2000) -> dict:
-    """TracIn of a graph-tagger run, through the steps of ``hepxai influence darkjet``:
-    ``precompute`` over the run's training jets at its epoch checkpoints into
-    ``out/tracin.npz``, then ``categories`` on the test jets (``out/categories.json``, one
-    ``category_SET.npz`` and ``.png`` per TP / FP / FN / TN set); with ``validation`` also
-    ``kappa`` pruning at a small size into ``out/kappa/``. Returns the category summary."""
-    from hepxai.usecases.darkjet.cli_influence import run_step
-
-    common = ["--run", run, "--data", data, "--out", out, "--store", out / "tracin.npz"]
-    if threads is not None:
-        common += ["--threads", threads]
-    run_step(["precompute", *common])
-    run_step(["categories", *common, "--per-category", per_category, "--top-k", top_k,
-              "--seed", seed])
-    if validation:  # small ResGNNs retrained on the demo's gnn-1 graphs
-        run_step(["kappa", "--data", data, "--out", out / "kappa", "--variant", "gnn-1",
-                  "--n-train", n_train, "--epochs", epochs, "--fractions", "0.3",
-                  "--n-random", 1, "--seed", seed,
-                  *(["--threads", threads] if threads is not None else [])])
-    return json.loads((out / "categories.json").read_text())

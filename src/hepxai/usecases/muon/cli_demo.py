@@ -20,14 +20,12 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    from hepxai.pipeline.steps import finished
     from hepxai.usecases.muon.demo import run_demo
 
     started = time.perf_counter()
-    timings = run_demo(args.out, args.quick, args.seed)
-    ran = {k: v for k, v in timings.items() if v > 0}
-    print(f"demo finished in {time.perf_counter() - started:.0f} s "
-          f"({len(ran)} steps run, {len(timings) - len(ran)} reused): "
-          f"open {args.out / 'report.html'}")
+    ran = run_demo(args.out, args.quick, args.seed)
+    print(finished(ran, started, args.out / "report.html"))
 
 
 def _add_report(parser: argparse.ArgumentParser) -> None:

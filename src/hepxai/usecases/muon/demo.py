@@ -100,6 +100,8 @@ def muon_steps(out: Path, size: DemoSize, seed: int) -> list[Step]:
     return steps
 
 
-def run_demo(out: Path, quick: bool, seed: int) -> dict[str, float]:
+def run_demo(out: Path, quick: bool, seed: int, echo=print) -> dict[str, float]:
+    """Run (or resume) the demo in ``out``; the seconds of each step in this call (0 if
+    skipped), ``out/timings.json`` those of the runs that made the outputs."""
     size = SIZES["quick" if quick else "full"]
-    return run_steps(muon_steps(out, size, seed), out / "demo_state.json")
+    return run_steps(muon_steps(out, size, seed), out, echo=echo)

@@ -18,7 +18,6 @@ from pathlib import Path
 from hepxai.cli.app import register
 from hepxai.cli.arguments import count, non_negative_float, seed
 from hepxai.core.errors import HepxaiError
-from hepxai.usecases.susy.demo import run_demo
 from hepxai.usecases.susy.evaluation import evaluate_to
 from hepxai.usecases.susy.task import train_run
 
@@ -202,8 +201,8 @@ def _print_explain(summary, importance_table, comparison_table, convergence_tabl
 def _add_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/susy-demo"),
                         help="run directory (data/, runs/, evaluation/, explain/, report.html); "
-                             "re-running keeps its finished data and models (and replaces "
-                             "those made with other settings)")
+                             "re-running skips its finished steps (and replaces data and "
+                             "models made with other settings)")
     parser.add_argument("--preset", default="fast", choices=PRESETS,
                         help="data size and model size: quick (1-2 minutes on 2 cores), fast "
                              "(3 minutes on 2 quiet cores), full (the benchmark size, about "
@@ -215,20 +214,20 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
                         help="CPU threads (default: all cores)")
 
 
-
-
 def _demo(args: argparse.Namespace) -> None:
+    from hepxai.pipeline.steps import finished
+    from hepxai.usecases.susy.demo import run_demo
     from hepxai.usecases.susy.evaluation import metric_table
     from hepxai.usecases.susy.study import comparison_table, convergence_table, importance_table
 
     started = time.perf_counter()
-    path = run_demo(args.out, args.preset, seed=args.seed, jobs=args.jobs,
-                    explain_events=args.explain_events)
+    ran = run_demo(args.out, args.preset, seed=args.seed, jobs=args.jobs,
+                   explain_events=args.explain_events)
     evaluation = json.loads((args.out / "evaluation" / "evaluation.json").read_text())
     explanation = json.loads((args.out / "explain" / "explain.json").read_text())
     print(metric_table(evaluation))
     _print_explain(explanation, importance_table, comparison_table, convergence_table)
-    print(f"demo finished in {time.perf_counter() - started:.0f} s: open {path}")
+    print(finished(ran, started, args.out / "report.html"))
 
 
 def _add_report(parser: argparse.ArgumentParser) -> None:
