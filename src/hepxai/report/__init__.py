@@ -6,9 +6,10 @@ navigation entries and the helpers that read a run directory are shared here.
 """
 
 from hepxai.report.format import FILTERS, duration, number, percent, plus_minus
-from hepxai.report.render import environment, render, render_block, render_report
+from hepxai.report.render import environment, page_context, render, render_block, render_report
 from hepxai.report.sections import Section, Timings, data_uri, markdown_rows, present, read_timings
 
 __all__ = ["FILTERS", "Section", "Timings", "data_uri", "duration", "environment",
-           "markdown_rows", "number", "percent", "plus_minus", "present", "read_timings",
+           "markdown_rows", "number", "page_context", "percent", "plus_minus", "present",
+           "read_timings",
            "render", "render_block", "render_report"]

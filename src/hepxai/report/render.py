@@ -9,7 +9,7 @@ undefined name is an error, and the filters of :mod:`hepxai.report.format` are t
 
 The page context may carry ``sections`` (a list of :class:`~hepxai.report.sections.Section`,
 the navigation) and ``timings`` (:func:`~hepxai.report.sections.read_timings`; the "Run"
-section is shown when it is not ``None``).
+section is shown when it is not ``None``); :func:`page_context` sets both for a run directory.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import jinja2
 from hepxai import __version__
 from hepxai.core.atomic import atomic_path
 from hepxai.report.format import FILTERS
+from hepxai.report.sections import Section, read_timings
 
 TEMPLATES = Path(__file__).resolve().parent
 
@@ -42,6 +43,12 @@ def _environment(template_dir: str) -> jinja2.Environment:
 def environment(template_dir: str | os.PathLike[str]) -> jinja2.Environment:
     """The jinja2 environment of the templates in ``template_dir`` (one per folder, cached)."""
     return _environment(str(Path(template_dir).resolve()))
+
+
+def page_context(run_dir: str | os.PathLike[str], sections: list[Section],
+                 **context: Any) -> dict[str, Any]:
+    """``context`` with the page's navigation and the step times of ``run_dir``."""
+    return {"sections": sections, "timings": read_timings(run_dir), **context}
 
 
 def _page_context(context: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,9 +28,9 @@ from hepxai.report import (
     data_uri,
     markdown_rows,
     number,
+    page_context,
     plus_minus,
     present,
-    read_timings,
     render_block,
     render_report,
 )
@@ -323,9 +323,9 @@ def sections(ctx: dict[str, Any]) -> list[Section]:
     return present(
         Section("darkjet-data", "Data") if ctx["data"] else None,
         Section("darkjet-graphs", "Graphs") if ctx["graphs"] else None,
-        Section("darkjet-metrics", "Metrics", present(
+        Section("darkjet-metrics", "Metrics", tuple(present(
             Section("darkjet-claims", "Poster's claims")
-            if evaluation["claims_table"] else None)) if evaluation else None,
+            if evaluation["claims_table"] else None))) if evaluation else None,
         Section("darkjet-training", "Training curves") if ctx["training"] else None,
         Section("darkjet-explain", "Explanations", tuple(present(
             Section("darkjet-judging", "Judging") if explain["judging"] else None,
@@ -348,6 +348,5 @@ def write_report(run_dir: str | os.PathLike[str],
     """Render the standalone page ``run_dir/report.html`` (atomically)."""
     ctx = section_context(run_dir)
     target = Path(path) if path is not None else Path(run_dir) / "report.html"
-    return render_report(TEMPLATES, "darkjet.html.j2",
-                         {"ctx": ctx, "sections": sections(ctx),
-                          "timings": read_timings(run_dir)}, target)
+    page = page_context(run_dir, sections(ctx), ctx=ctx)
+    return render_report(TEMPLATES, "darkjet.html.j2", page, target)

@@ -17,7 +17,7 @@ import numpy as np
 
 from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
-from hepxai.report import Section, present, read_timings, render_report
+from hepxai.report import Section, page_context, present, render_report
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -102,12 +102,11 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
     write_json_atomic(run / "summary.json", summary)
     figure = {name: _rel(run, run / "evaluation" / f"{name}.png")
               for name in ("turn_on_15", "turn_on_10", "resolution", "confusion_15")}
-    return render_report(TEMPLATES, "muon.html.j2", {
-        "run": run.name, "data": data, "models": models, "evaluation": evaluation,
-        "summary": summary, "figure": figure, "explanations": explanations, "trees": trees,
-        "influence": influence, "conclusion": _conclusion(explanations),
-        "sections": _sections(data, explanations, trees, influence),
-        "timings": read_timings(run)}, run / "report.html")
+    return render_report(TEMPLATES, "muon.html.j2", page_context(
+        run, _sections(data, explanations, trees, influence), run=run.name, data=data,
+        models=models, evaluation=evaluation, summary=summary, figure=figure,
+        explanations=explanations, trees=trees, influence=influence,
+        conclusion=_conclusion(explanations)), run / "report.html")
 
 
 def _sections(data: dict[str, Any] | None, explanations: list[dict[str, Any]],

@@ -27,8 +27,8 @@ from hepxai.report import (
     Section,
     data_uri,
     markdown_rows,
+    page_context,
     present,
-    read_timings,
     render_block,
     render_report,
 )
@@ -195,6 +195,5 @@ def write_report(run_dir: str | os.PathLike[str],
     """Render the standalone page ``run_dir/report.html`` (atomically)."""
     ctx = section_context(run_dir)
     target = Path(path) if path is not None else Path(run_dir) / "report.html"
-    return render_report(TEMPLATES, "susy.html.j2",
-                         {"ctx": ctx, "sections": sections(ctx),
-                          "timings": read_timings(run_dir)}, target)
+    page = page_context(run_dir, sections(ctx), ctx=ctx)
+    return render_report(TEMPLATES, "susy.html.j2", page, target)
