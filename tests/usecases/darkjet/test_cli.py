@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 from cli_checks import user_error
+from report_checks import CHROMIUM, check_in_browser, check_page
 
 from hepxai.cli import main as cli
 from hepxai.explain.types import Attribution
@@ -73,6 +74,11 @@ def test_train_evaluate_explain(data_dir, tmp_path, capsys):
     assert page.startswith("<!DOCTYPE html>") and "| gnn-2 |" not in page
     assert "<td>gnn-2</td><td>resgnn</td>" in page and "saliency-graph" in page
     assert "Judging the explanations" in page and "shuffled" in page
+    assert check_page(page) == ["darkjet-graphs", "darkjet-metrics", "darkjet-explain",
+                                "darkjet-judging", "darkjet-cross-model",
+                                "darkjet-method-saliency-graph", "darkjet-method-ig-graph"]
+    if CHROMIUM:
+        check_in_browser(tmp_path / "report.html")
     from hepxai.usecases.darkjet.report import render_section, section_context
 
     section = render_section(section_context(tmp_path))
@@ -210,3 +216,10 @@ def test_report_shows_the_influence_validation_tables(tmp_path):
     lsor = re.search(r'<table id="tracin-lsor">(.*?)</table>', section, re.S).group(1)
     assert "+0.0151 ± 0.0021" in lsor and "+0.0012 ± 0.0004" in lsor and "12.58 ± 4.50" in lsor
     assert "310 jets on" in section  # mean removed over the seeds
+    # the page: navigation to both tables, and the demo's step times
+    from hepxai.usecases.darkjet.report import write_report
+
+    (tmp_path / "timings.json").write_text('{"simulate": 2.0, "train": 61.5}')
+    page = write_report(tmp_path).read_text()
+    assert check_page(page) == ["darkjet-influence", "darkjet-kappa", "darkjet-lsor", "run"]
+    assert "<td>train</td><td>61.5</td>" in page and "<th>63.5</th>" in page

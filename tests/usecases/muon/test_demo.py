@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from report_checks import check_page
 
 from hepxai.metrics.trigger import trigger_summary
 from hepxai.usecases.muon.demo import run_demo
@@ -33,6 +34,11 @@ def test_the_report_has_every_section(demo_run):
         assert f'id="{anchor}"' in html
     for method in ("ram", "saliency", "ig-binary-exact", "shapley", "smoothgrad"):
         assert f"<td>{method}</td>" in html
+    assert check_page(html) == ["data", "models", "metrics", "explanations",
+                                "explain-attribution-cnn", "explain-tracin-cnn", "tree",
+                                "tree-convsdt", "tree-convsdt-distilled", "influence",
+                                "convergence", *(["run"] if (out / "timings.json").exists()
+                                                 else [])]
 
 
 def test_summary_numbers_equal_the_metrics_on_the_saved_predictions(demo_run):

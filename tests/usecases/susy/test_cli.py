@@ -10,6 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from report_checks import CHROMIUM, check_in_browser, check_page
 from susy_samples import data_dir
 
 from hepxai.cli import main
@@ -87,6 +88,10 @@ def test_the_chain_writes_results_and_the_report(study: Path,
                  "Which variables differ most between the simplified and the full-reconstruction",
                  "Convergence of BDT and MLP explanations", "data:image/png;base64,"):
         assert text in html
+    assert check_page(html) == ["susy-data", "susy-models", "susy-performance", "susy-explain",
+                                "susy-importance", "susy-comparison", "susy-convergence"]
+    if CHROMIUM:
+        check_in_browser(study / "report.html")
 
 
 @pytest.mark.slow
@@ -101,6 +106,7 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert html.count("data:image/png;base64,") > 40  # data, performance and SHAP figures
     timings = json.loads((out / "timings.json").read_text())
     assert set(timings) >= {"simulate", "evaluate", "explain", "report"}
+    assert check_page(html)[-1] == "run" and '<table id="timings">' in html
     assert list(timings) == ["simulate", "train bdt-simplified", "train bdt-full",
                              "train mlp-simplified", "train mlp-full", "evaluate", "explain",
                              "report"]  # step order, the report's

@@ -6,33 +6,36 @@ LSOR), rendered from what ``hepxai demo darkjet`` (or the separate commands) wro
 run directory.
 
 :func:`section_context` collects everything into a dict; the template
-``templates/darkjet.html.j2`` defines a ``section(ctx)`` macro (for the global report to embed)
-and a standalone page around it (:func:`write_report`). Figures are embedded as data URIs, so
+``templates/darkjet.html.j2`` extends the report base page (:mod:`hepxai.report`) and holds the
+section in its block ``section`` (:func:`render_section` renders it alone, for a page that
+embeds it); :func:`write_report` writes the whole page. Figures are embedded as data URIs, so
 the page is one self-contained file; the interactive 3D views stay separate HTML files, linked.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 
 from hepxai import __version__
-from hepxai.core.atomic import atomic_path
 from hepxai.core.errors import HepxaiError
+from hepxai.report import (
+    Section,
+    data_uri,
+    markdown_rows,
+    number,
+    page_context,
+    plus_minus,
+    present,
+    render_block,
+    render_report,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-
-def _image(path: str | os.PathLike[str] | None) -> str | None:
-    if path is None or not Path(path).is_file():
-        return None
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
 def _data_summary(data_dir: Path, figure: Path) -> dict[str, Any] | None:
@@ -62,7 +65,7 @@ def _data_summary(data_dir: Path, figure: Path) -> dict[str, Any] | None:
     attrs = DarkJetFile(split_path(data_dir, next(iter(splits))), load=False).attrs
     return {"splits": splits, "seed": attrs.get("seed"),
             "config": json.loads(attrs.get("simulator_config") or "{}"),
-            "figure": _image(figure)}
+            "figure": data_uri(figure)}
 
 
 def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -81,19 +84,19 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         results = json.loads(evaluation.read_text())
         ctx["evaluation"] = {
             "models": results["models"], "claims": results["claims"],
-            "table": _markdown_rows(metric_table(results)),
-            "claims_table": _markdown_rows(claims_table(results)) if results["claims"] else None,
-            "roc": _image(run / "evaluation" / "roc.png"),
-            "scores": _image(run / "evaluation" / "scores.png"), "split": results["split"]}
+            "table": markdown_rows(metric_table(results)),
+            "claims_table": markdown_rows(claims_table(results)) if results["claims"] else None,
+            "roc": data_uri(run / "evaluation" / "roc.png"),
+            "scores": data_uri(run / "evaluation" / "scores.png"), "split": results["split"]}
         ctx["graphs"] = results["models"][0]["graphs"] if results["models"] else None
     index = run / "graphs" / "graphs.json"
     if index.exists():
-        ctx["graph_views"] = [{"name": v["name"], "png": _image(v["png"]),
+        ctx["graph_views"] = [{"name": v["name"], "png": data_uri(v["png"]),
                                "html": os.path.relpath(v["html"], run)}
                               for v in json.loads(index.read_text())["views"]]
     curves = sorted((run / "runs").glob("*/training_curves.png")) if (run / "runs").is_dir() \
         else []
-    ctx["training"] = [{"name": p.parent.name, "image": _image(p)} for p in curves]
+    ctx["training"] = [{"name": p.parent.name, "image": data_uri(p)} for p in curves]
     explain = run / "explain" / "explain.json"
     if explain.exists():
         summary = json.loads(explain.read_text())
@@ -103,13 +106,13 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
             for key, fig in info["figures"].items():
                 if key == "layers":
                     continue
-                views.append({"name": key, "png": _image(fig["png"]),
-                              "top_k": _image(fig["top_k"]),
+                views.append({"name": key, "png": data_uri(fig["png"]),
+                              "top_k": data_uri(fig["top_k"]),
                               "html": os.path.relpath(fig["html"], run)})
             methods.append({"name": name, "n_jets": info["n_jets"],
                             "noise_share": info["top_k_noise_share"],
                             "completeness": info["completeness_error_median"],
-                            "layers": _image(info["figures"]["layers"]), "views": views})
+                            "layers": data_uri(info["figures"]["layers"]), "views": views})
         ctx["explain"] = {"methods": methods, "n_jets": summary["n_jets"],
                           "judging": _judging(run / "explain"),
                           "cross_model": _cross_model(run / "explain")}
@@ -121,7 +124,7 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _number(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    return number(value, digits, missing="n/a")
 
 
 def _judging(folder: Path) -> dict[str, Any] | None:
@@ -146,8 +149,8 @@ def _judging(folder: Path) -> dict[str, Any] | None:
             "fractions": summary["fractions"], "top_k": summary["top_k"],
             "seconds_per_jet": summary.get("seconds_per_jet"),
             "sentence": _judging_sentence(summary, rows),
-            "agreement": _image(folder / "agreement.png"),
-            "deletion": _image(folder / "deletion_curves.png")}
+            "agreement": data_uri(folder / "agreement.png"),
+            "deletion": data_uri(folder / "deletion_curves.png")}
 
 
 def _judging_sentence(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
@@ -181,7 +184,7 @@ def _cross_model(folder: Path) -> dict[str, Any] | None:
     summary = json.loads(path.read_text())
     rows = [{"name": name, "jets": c["n_valid"], "voxels": f"{c['voxels_per_jet']:.1f}",
              "mean": _number(c["mean"]), "median": _number(c["median"]),
-             "null": f"{_number(c['permuted_mean'])} ± {_number(c['permuted_std'])}",
+             "null": plus_minus(c["permuted_mean"], c["permuted_std"], missing="n/a"),
              "z": _number(c["z"], 1), "p": _number(c["p_value"]),
              "beyond": c["mean"] is not None and c["p_value"] is not None
              and c["p_value"] < 0.05 and c["mean"] > c["permuted_mean"]}
@@ -196,7 +199,7 @@ def _cross_model(folder: Path) -> dict[str, Any] | None:
                 + ("the two model types partly look at the same clusters." if beyond else
                    "the two model types do not measurably look at the same clusters."))
     return {"rows": rows, "sentence": sentence, "checkpoint": summary["cnn_checkpoint"],
-            "figure": _image(folder / "cross_model.png")}
+            "figure": data_uri(folder / "cross_model.png")}
 
 
 INFLUENCE_SETS = {"TP": "dark photon, tagged", "FP": "QCD, tagged",
@@ -233,7 +236,7 @@ def _influence(folder: Path) -> dict[str, Any] | None:
                     clusters=f"{s['proponent_mean_clusters']:.1f}")
                 out["base"] = {"noise": f"{s['train_noise_share']:.3f}",
                                "clusters": f"{s['train_mean_clusters']:.1f}"}
-                figure = _image(folder / f"category_{name}.png")
+                figure = data_uri(folder / f"category_{name}.png")
                 if figure:
                     out["figures"].append({"name": name, "meaning": row["meaning"],
                                            "image": figure})
@@ -288,7 +291,7 @@ def _kappa(folder: Path) -> dict[str, Any] | None:
     config = summary["config"]
     return {"rows": rows, "n_pool": summary["n_pool"], "n_test": summary["n_test"],
             "epochs": _epochs(config["retrain"]["epochs"]), "per_class": config["per_class"],
-            "score": summary["score"], "figure": _image(path.parent / "kappa.png")}
+            "score": summary["score"], "figure": data_uri(path.parent / "kappa.png")}
 
 
 def _epochs(epochs: int | None) -> str:
@@ -308,36 +311,42 @@ def _lsor(folder: Path) -> dict[str, Any] | None:
             "selection": c["selection"], "seeds": ", ".join(map(str, c["seeds"])),
             "epochs": _epochs(c["retrain"]["epochs"]),
             "removed": f"{np.mean([s['removed'] for s in summary['per_seed']]):.0f}",
-            "proponents": f"{p['delta_mean']:+.4f} ± {p['delta_se']:.4f}",
-            "random": f"{r['delta_mean']:+.4f} ± {r['delta_se']:.4f}",
-            "ratio": f"{p['ratio']:.2f} ± {p['ratio_se']:.2f}",
-            "figure": _image(path.parent / "lsor.png")}
+            "proponents": plus_minus(p["delta_mean"], p["delta_se"], 4, signed=True),
+            "random": plus_minus(r["delta_mean"], r["delta_se"], 4, signed=True),
+            "ratio": plus_minus(p["ratio"], p["ratio_se"], 2),
+            "figure": data_uri(path.parent / "lsor.png")}
 
 
-def _markdown_rows(table: str) -> list[list[str]]:
-    """A Markdown table as rows of cells (the separator row dropped)."""
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
-            for line in table.splitlines() if line.strip().startswith("|")]
-    return [r for i, r in enumerate(rows) if i != 1]
-
-
-def environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                              autoescape=jinja2.select_autoescape(["html", "j2"]),
-                              undefined=jinja2.StrictUndefined)
+def sections(ctx: dict[str, Any]) -> list[Section]:
+    """The page's navigation: the parts of :func:`section_context` that are there."""
+    explain, influence, evaluation = ctx["explain"], ctx["influence"], ctx["evaluation"]
+    return present(
+        Section("darkjet-data", "Data") if ctx["data"] else None,
+        Section("darkjet-graphs", "Graphs") if ctx["graphs"] else None,
+        Section("darkjet-metrics", "Metrics", tuple(present(
+            Section("darkjet-claims", "Poster's claims")
+            if evaluation["claims_table"] else None))) if evaluation else None,
+        Section("darkjet-training", "Training curves") if ctx["training"] else None,
+        Section("darkjet-explain", "Explanations", tuple(present(
+            Section("darkjet-judging", "Judging") if explain["judging"] else None,
+            Section("darkjet-cross-model", "GNN vs 3D-CNN") if explain["cross_model"] else None,
+            *(Section(f"darkjet-method-{m['name']}", m["name"]) for m in explain["methods"]))))
+        if explain else None,
+        Section("darkjet-influence", "Training-data influence", tuple(present(
+            Section("darkjet-kappa", "Kappa pruning") if influence["kappa"] else None,
+            Section("darkjet-lsor", "Leave-some-out") if influence["lsor"] else None)))
+        if influence else None)
 
 
 def render_section(ctx: dict[str, Any]) -> str:
-    """The section's HTML alone (for embedding in the global report)."""
-    return environment().get_template("darkjet.html.j2").module.section(ctx)
+    """The section's HTML alone (for a page that embeds it)."""
+    return render_block(TEMPLATES, "darkjet.html.j2", "section", {"ctx": ctx})
 
 
 def write_report(run_dir: str | os.PathLike[str],
                  path: str | os.PathLike[str] | None = None) -> Path:
     """Render the standalone page ``run_dir/report.html`` (atomically)."""
     ctx = section_context(run_dir)
-    text = environment().get_template("darkjet.html.j2").render(ctx=ctx)
     target = Path(path) if path is not None else Path(run_dir) / "report.html"
-    with atomic_path(target) as tmp:
-        tmp.write_text(text)
-    return target
+    page = page_context(run_dir, sections(ctx), ctx=ctx)
+    return render_report(TEMPLATES, "darkjet.html.j2", page, target)

@@ -13,11 +13,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 
-from hepxai.core.atomic import atomic_path, write_json_atomic
+from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
+from hepxai.report import Section, page_context, present, render_report
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -102,19 +102,27 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
     write_json_atomic(run / "summary.json", summary)
     figure = {name: _rel(run, run / "evaluation" / f"{name}.png")
               for name in ("turn_on_15", "turn_on_10", "resolution", "confusion_15")}
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                                     autoescape=jinja2.select_autoescape(["html", "j2"]),
-                                     undefined=jinja2.StrictUndefined)
-    environment.filters["num"] = _num
-    environment.filters["pct"] = _pct
-    html = environment.get_template("muon.html.j2").render(
-        run=run.name, data=data, models=models, evaluation=evaluation,
-        summary=summary, figure=figure, explanations=explanations, trees=trees,
-        influence=influence, conclusion=_conclusion(explanations))
-    target = run / "report.html"
-    with atomic_path(target) as tmp:
-        tmp.write_text(html)
-    return target
+    return render_report(TEMPLATES, "muon.html.j2", page_context(
+        run, _sections(data, explanations, trees, influence), run=run.name, data=data,
+        models=models, evaluation=evaluation, summary=summary, figure=figure,
+        explanations=explanations, trees=trees, influence=influence,
+        conclusion=_conclusion(explanations)), run / "report.html")
+
+
+def _sections(data: dict[str, Any] | None, explanations: list[dict[str, Any]],
+              trees: list[dict[str, Any]], influence: dict[str, Any] | None) -> list[Section]:
+    """The navigation: the chapters' numbers as in the headings, one sub-entry per explained
+    model and per soft decision tree."""
+    return present(
+        Section("data", "1. Data") if data else None,
+        Section("models", "2. Models and training"),
+        Section("metrics", "3. Trigger performance"),
+        Section("explanations", "4. Attributions",
+                tuple(Section(f"explain-{e['name']}", e["name"]) for e in explanations)),
+        Section("tree", "5. Decision flow",
+                tuple(Section(f"tree-{t['name']}", t["name"]) for t in trees)),
+        Section("influence", "6. Training-data influence") if influence else None,
+        Section("convergence", f"{7 if influence else 6}. Convergence"))
 
 
 def _influence_section(run: Path) -> dict[str, Any] | None:
@@ -146,18 +154,6 @@ def _model_numbers(m: dict[str, Any]) -> dict[str, Any]:
 
 def _rel(run: Path, path: Path) -> str | None:
     return str(path.relative_to(run)) if path.exists() else None
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "–"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.{digits}f}"
-
-
-def _pct(value: Any, digits: int = 2) -> str:
-    return "–" if value is None or value != value else f"{100 * value:.{digits}f}%"
 
 
 def _conclusion(explanations: list[dict[str, Any]]) -> str:

@@ -1,10 +1,11 @@
 """The SUSY section of the report: data, training, performance, explanations, convergence,
 rendered from what ``hepxai demo susy`` (or the separate commands) wrote into a run directory.
 
-:func:`section_context` collects everything into a dict; ``templates/susy.html.j2`` defines a
-``section(ctx)`` macro (for the global report to embed) and a standalone page around it
-(:func:`write_report`). Figures are embedded as data URIs, so the page is one self-contained
-file.
+:func:`section_context` collects everything into a dict; ``templates/susy.html.j2`` extends
+the report base page (:mod:`hepxai.report`) and holds the section in its block ``section``
+(:func:`render_section` renders it alone, for a page that embeds it); :func:`write_report`
+writes the whole page, with the demo's step times when ``timings.json`` is there. Figures are
+embedded as data URIs, so the page is one self-contained file.
 
 Run directory layout: ``data/`` (train.h5, test.h5), ``runs/MODEL-SAMPLE/`` (model.json,
 training_curves.png), ``evaluation/evaluation.json`` (+ figures), ``explain/explain.json``
@@ -13,33 +14,26 @@ training_curves.png), ``evaluation/evaluation.json`` (+ figures), ``explain/expl
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 
 from hepxai import __version__
-from hepxai.core.atomic import atomic_path
 from hepxai.core.errors import HepxaiError
+from hepxai.report import (
+    Section,
+    data_uri,
+    markdown_rows,
+    page_context,
+    present,
+    render_block,
+    render_report,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-
-def _image(path: str | os.PathLike[str] | None) -> str | None:
-    if path is None or not Path(path).is_file():
-        return None
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
-
-
-def _rows(table: str) -> list[list[str]]:
-    """A Markdown table as rows of cells (the separator row dropped)."""
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
-            for line in table.splitlines() if line.strip().startswith("|")]
-    return [r for i, r in enumerate(rows) if i != 1]
 
 
 def _data_summary(data_dir: Path, run: Path) -> dict[str, Any] | None:
@@ -83,7 +77,8 @@ def _data_summary(data_dir: Path, run: Path) -> dict[str, Any] | None:
             "luminosity": test.attrs.get("luminosity_fb"),
             "m_heavy": config.get("m_heavy"), "m_lsp": config.get("m_lsp"),
             "features": [{"name": n, "unit": u, "text": t} for n, (u, t) in FEATURE_INFO.items()],
-            "figure_features": _image(features_png), "figure_resolution": _image(resolution_png)}
+            "figure_features": data_uri(features_png),
+            "figure_resolution": data_uri(resolution_png)}
 
 
 def _training(run: Path) -> list[dict[str, Any]]:
@@ -96,7 +91,7 @@ def _training(run: Path) -> list[dict[str, Any]]:
                      "n_train": meta.get("n_train"), "seconds": meta.get("train_seconds"),
                      "hyper": ", ".join(f"{k} {v}" for k, v in
                                         meta.get("hyperparameters", {}).items()),
-                     "curves": _image(meta_path.parent / "training_curves.png")})
+                     "curves": data_uri(meta_path.parent / "training_curves.png")})
     return rows
 
 
@@ -111,11 +106,11 @@ def _explain_summary(path: Path) -> dict[str, Any]:
         for target, paths in entry.items():
             if target == "summary":
                 continue
-            classes.append({"name": target, "beeswarm": _image(paths.get("beeswarm")),
-                            "bar": _image(paths.get("bar")),
-                            "dependence": [{"feature": f, "image": _image(p)}
+            classes.append({"name": target, "beeswarm": data_uri(paths.get("beeswarm")),
+                            "bar": data_uri(paths.get("bar")),
+                            "dependence": [{"feature": f, "image": data_uri(p)}
                                            for f, p in paths.get("dependence", {}).items()]})
-        models.append({"name": name, "summary": _image(entry.get("summary")),
+        models.append({"name": name, "summary": data_uri(entry.get("summary")),
                        "classes": classes})
     info = summary["attributions"]
     top = {}
@@ -129,11 +124,11 @@ def _explain_summary(path: Path) -> dict[str, Any]:
         "n_events": summary["n_events"], "engine": summary.get("engine"),
         "methods": [{"name": n, "seconds": v["seconds"], "rate": v["events_per_second"],
                      "completeness": v["completeness_rel_median"]} for n, v in info.items()],
-        "importance": _rows(importance_table(summary)),
-        "comparison": _rows(comparison_table(summary)) if comparison else None,
-        "comparison_figure": _image(figures.get("comparison")),
-        "convergence": _rows(convergence_table(summary)) if agreement else None,
-        "convergence_figure": _image(figures.get("convergence")),
+        "importance": markdown_rows(importance_table(summary)),
+        "comparison": markdown_rows(comparison_table(summary)) if comparison else None,
+        "comparison_figure": data_uri(figures.get("comparison")),
+        "convergence": markdown_rows(convergence_table(summary)) if agreement else None,
+        "convergence_figure": data_uri(figures.get("convergence")),
         "top": top, "most_changed": most_changed, "models": models,
         "pairs": {f"{r['a']} / {r['b']}": r for r in agreement}}
 
@@ -145,8 +140,7 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not run.is_dir():
         raise HepxaiError(f"{run}: no such run directory; run 'hepxai demo susy --out DIR' first")
     ctx: dict[str, Any] = {"version": __version__, "run_dir": str(run), "data": None,
-                           "training": [], "evaluation": None, "explain": None,
-                           "timings": None}
+                           "training": [], "evaluation": None, "explain": None}
     if (run / "data").is_dir():
         ctx["data"] = _data_summary(run / "data", run)
     ctx["training"] = _training(run)
@@ -157,45 +151,49 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         results = json.loads(evaluation.read_text())
         best = {label: r["significance"]["best"] for label, r in results["models"].items()}
         ctx["evaluation"] = {
-            "table": _rows(metric_table(results)), "yields": _rows(yields_table(results)),
+            "table": markdown_rows(metric_table(results)),
+            "yields": markdown_rows(yields_table(results)),
             "rel_unc": results["rel_unc"], "signal_efficiency": results["signal_efficiency"],
             "min_background_events": results["min_background_events"], "best": best,
             "confusion": {label: np.round(np.asarray(r["confusion"]) * 100, 1).tolist()
                           for label, r in results["models"].items()},
             "classes": results["classes"],
-            "roc": _image(run / "evaluation" / "roc.png"),
-            "efficiency_rejection": _image(run / "evaluation" / "efficiency_rejection.png"),
-            "significance": _image(run / "evaluation" / "significance.png"),
-            "scores": _image(run / "evaluation" / "scores.png")}
+            "roc": data_uri(run / "evaluation" / "roc.png"),
+            "efficiency_rejection": data_uri(run / "evaluation" / "efficiency_rejection.png"),
+            "significance": data_uri(run / "evaluation" / "significance.png"),
+            "scores": data_uri(run / "evaluation" / "scores.png")}
     explain = run / "explain" / "explain.json"
     if explain.exists():
         ctx["explain"] = _explain_summary(explain)
-    timings = run / "timings.json"
-    if timings.exists():
-        ctx["timings"] = json.loads(timings.read_text())
     if not any(ctx.get(k) for k in ("data", "evaluation", "explain")):
         raise HepxaiError(f"{run}: holds no SUSY results (data/, evaluation/, explain/); run "
                           "'hepxai demo susy --out DIR' first")
     return ctx
 
 
-def environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                              autoescape=jinja2.select_autoescape(["html", "j2"]),
-                              undefined=jinja2.StrictUndefined)
+def sections(ctx: dict[str, Any]) -> list[Section]:
+    """The page's navigation: the parts of :func:`section_context` that are there."""
+    explain = ctx["explain"]
+    return present(
+        Section("susy-data", "Data") if ctx["data"] else None,
+        Section("susy-models", "Models") if ctx["training"] else None,
+        Section("susy-performance", "Performance") if ctx["evaluation"] else None,
+        Section("susy-explain", "Explanations", tuple(present(
+            Section("susy-importance", "Impact on the signal"),
+            Section("susy-comparison", "Simplified vs full") if explain["comparison"] else None,
+            Section("susy-convergence", "BDT vs MLP") if explain["convergence"] else None)))
+        if explain else None)
 
 
 def render_section(ctx: dict[str, Any]) -> str:
-    """The section's HTML alone (for embedding in the global report)."""
-    return environment().get_template("susy.html.j2").module.section(ctx)
+    """The section's HTML alone (for a page that embeds it)."""
+    return render_block(TEMPLATES, "susy.html.j2", "section", {"ctx": ctx})
 
 
 def write_report(run_dir: str | os.PathLike[str],
                  path: str | os.PathLike[str] | None = None) -> Path:
     """Render the standalone page ``run_dir/report.html`` (atomically)."""
     ctx = section_context(run_dir)
-    text = environment().get_template("susy.html.j2").render(ctx=ctx)
     target = Path(path) if path is not None else Path(run_dir) / "report.html"
-    with atomic_path(target) as tmp:
-        tmp.write_text(text)
-    return target
+    page = page_context(run_dir, sections(ctx), ctx=ctx)
+    return render_report(TEMPLATES, "susy.html.j2", page, target)
