@@ -9,9 +9,9 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from hepxai.core.errors import HepxaiError
-from hepxai.explain.judge import agreement, deletion_gap, localization
-from hepxai.explain.judge import path_deletion_curves as deletion_curves
-from hepxai.explain.judge.ranks import masked_auroc, masked_spearman
+from hepxai.explain.judging import agreement, deletion_gap, localization
+from hepxai.explain.judging import path_deletion_curves as deletion_curves
+from hepxai.explain.judging.ranks import masked_auroc, masked_spearman
 from hepxai.usecases.muon.categories import trigger_categories
 
 

@@ -7,7 +7,7 @@ target and ``(n, n_targets, *input_shape)`` for a list of targets (``target_axis
 ragged: their node values are ``(n_nodes_total, *node_shape)`` (targets after the node axis),
 with ``offsets`` ``(n_graphs + 1,)``, and their edge values an :attr:`Attribution.edges` of the
 same kind. Producing and judging are separate: explainers return these objects,
-:mod:`hepxai.explain.judge` scores them, the figures draw them.
+:mod:`hepxai.explain.judging` scores them, the figures draw them.
 
 All three save to and load from ``.npz`` (atomic write; parameters as JSON) so a run directory
 keeps every explanation it computed.

@@ -27,6 +27,9 @@ class UseCase:
             :func:`hepxai.models.load` can read any use case's checkpoints.
         is_run_dir: whether a directory without data files is one of its run directories
             (the muon layout predates the data files in run directories).
+        model_file: the file that marks a model stored in the use case's own format in a run
+            directory (SUSY: ``model.json``), read by ``load_model_dir``; ``None`` for models
+            stored as hepxai checkpoints.
     """
 
     name: str
@@ -35,3 +38,5 @@ class UseCase:
     cli: str
     rebuild: Callable[[dict[str, Any]], Any]
     is_run_dir: Callable[[Any], bool] | None = None
+    model_file: str | None = None
+    load_model_dir: Callable[[Any], Any] | None = None

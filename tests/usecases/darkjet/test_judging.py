@@ -12,9 +12,9 @@ import torch
 
 from hepxai.core.ragged import pad
 from hepxai.core.ragged import ranks_within as ranks_in_jet
-from hepxai.explain.judge import agreement as row_agreement
-from hepxai.explain.judge import deletion_outputs, localization, removed_counts
-from hepxai.explain.judge.study import pair_agreement as judged_pair_agreement
+from hepxai.explain.judging import agreement as row_agreement
+from hepxai.explain.judging import deletion_outputs, localization, removed_counts
+from hepxai.explain.judging.study import pair_agreement as judged_pair_agreement
 from hepxai.explain.types import Attribution
 from hepxai.usecases.darkjet.attribution import GRAPHS, explain
 from hepxai.usecases.darkjet.graphs import GraphSettings, build_graphs

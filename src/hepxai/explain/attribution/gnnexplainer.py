@@ -39,7 +39,17 @@ class _Column(nn.Module):
 class GNNExplainer(Explainer):
     """PyG's GNNExplainer, one node mask and one edge mask learned per graph.
 
-    >>> GNNExplainer(gnn, epochs=100).attribute(batch).items()   # doctest: +SKIP
+    >>> from torch_geometric.data import Data
+    >>> from torch_geometric.nn import GraphConv, global_mean_pool
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.conv, self.out = GraphConv(2, 4), nn.Linear(4, 1)
+    ...     def forward(self, x, edge_index, batch=None):
+    ...         return self.out(global_mean_pool(self.conv(x, edge_index), batch))
+    >>> graph = Data(x=torch.rand(5, 2), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]))
+    >>> GNNExplainer(Net(), epochs=10).attribute(graph).values.shape   # a mask value per node
+    (5, 1)
     """
 
     name = "gnnexplainer"

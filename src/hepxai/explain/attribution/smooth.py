@@ -94,8 +94,8 @@ def gaussian(stdev: float) -> Gaussian:
 class SmoothGrad(Explainer):
     """The mean of ``explainer``'s attributions over ``n_samples`` noisy copies of each input.
 
-    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 1))
-    >>> smooth = SmoothGrad(Saliency(model), noise=gaussian(0.1), n_samples=8)
+    >>> from hepxai.explain import Saliency
+    >>> smooth = SmoothGrad(Saliency(torch.nn.Linear(3, 1)), noise=gaussian(0.1), n_samples=8)
     >>> smooth.attribute(torch.rand(2, 3)).values.shape
     (2, 3)
     """

@@ -1,5 +1,5 @@
 """Judging the dark-jet graph explanations (:class:`GraphAttributions`) with hepxai's one judge
-(:func:`hepxai.explain.judge.judge`), and comparing them with the legacy 3D-CNN's voxel
+(:func:`hepxai.explain.judging.judge`), and comparing them with the legacy 3D-CNN's voxel
 saliency.
 
 * the truth items are the non-noise clusters: ``signal_share`` (share of ``|relevance|`` on
@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from hepxai.core.errors import HepxaiError
-from hepxai.explain.judge import FRACTIONS, JudgingResult, confusion_categories, judge, selected
-from hepxai.explain.judge.ranks import masked_spearman
+from hepxai.explain.judging import FRACTIONS, JudgingResult, confusion_categories, judge, selected
+from hepxai.explain.judging.ranks import masked_spearman
 from hepxai.usecases.darkjet.attribution import GRAPHS, GraphAttributions
 from hepxai.usecases.darkjet.graphs import GraphSet
 
@@ -37,7 +37,7 @@ THRESHOLD = 0.5
 def tagging_categories(labels: np.ndarray, logits: np.ndarray, threshold: float = THRESHOLD
                        ) -> np.ndarray:
     """TP / FP / FN / TN per jet (positive = dark photon; selected when the output
-    probability is above ``threshold``, :func:`hepxai.explain.judge.selected`)."""
+    probability is above ``threshold``, :func:`hepxai.explain.judging.selected`)."""
     probability = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
     return confusion_categories(np.asarray(labels) > 0.5, selected(probability, threshold))
 

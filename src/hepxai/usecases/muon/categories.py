@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hepxai.explain.judge.categories import confusion_categories
+from hepxai.explain.judging.categories import confusion_categories
 from hepxai.metrics import trigger
 
 THRESHOLD_GEV = 15.0

@@ -25,7 +25,7 @@ from hepxai.explain.attribution.integrated_gradients import IntegratedGradients
 from hepxai.explain.attribution.saliency import Saliency
 from hepxai.explain.attribution.smooth import SmoothGrad, salt_and_pepper
 from hepxai.explain.base import Explainer, event_seeds
-from hepxai.explain.judge import judge
+from hepxai.explain.judging import judge
 from hepxai.explain.modality import Image
 from hepxai.usecases.muon.categories import CATEGORIES, trigger_categories
 from hepxai.usecases.muon.loader import MuonDataset

@@ -13,6 +13,13 @@ def _rebuild(state: dict):
                       "one with hepxai.usecases.susy.models.load_model(RUN)")
 
 
+def _load_model_dir(run):
+    from hepxai.usecases.susy.models import load_model
+
+    return load_model(run)
+
+
 USE_CASE = UseCase(
     name="susy", summary="the SUSY one-lepton search: a BDT and an MLP on 16 variables",
-    data_format="hepxai-susy", cli="hepxai.usecases.susy.cli", rebuild=_rebuild)
+    data_format="hepxai-susy", cli="hepxai.usecases.susy.cli", rebuild=_rebuild,
+    model_file="model.json", load_model_dir=_load_model_dir)

@@ -327,7 +327,7 @@ def plot_convergence(attributions: Mapping[str, Any], rows: list[Mapping[str, An
     left.minorticks_off()
     left.set_title("global importance, Spearman (signal)", fontsize=11)
     fig.colorbar(image, ax=left, fraction=0.046)
-    from hepxai.explain.judge.ranks import masked_spearman
+    from hepxai.explain.judging.ranks import masked_spearman
     from hepxai.usecases.susy.study import centred
 
     samples = samples or {}

@@ -36,7 +36,7 @@ from scipy import stats
 
 from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
-from hepxai.explain.judge.ranks import masked_spearman, top_k_mask
+from hepxai.explain.judging.ranks import masked_spearman, top_k_mask
 from hepxai.explain.types import Attribution
 from hepxai.usecases.susy.evaluation import SIGNAL, check_compatible, load_runs
 from hepxai.usecases.susy.models import SusyModel, check_table

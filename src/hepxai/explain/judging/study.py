@@ -32,17 +32,17 @@ from hepxai.core import ragged
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
 from hepxai.explain.base import Explainer, event_seeds
-from hepxai.explain.judge.agreement import agreement
-from hepxai.explain.judge.categories import CATEGORIES
-from hepxai.explain.judge.deletion import (
+from hepxai.explain.judging.agreement import agreement
+from hepxai.explain.judging.categories import CATEGORIES
+from hepxai.explain.judging.deletion import (
     FRACTIONS,
     deletion_gap,
     deletion_outputs,
     mean_curve,
     path_deletion_curves,
 )
-from hepxai.explain.judge.localization import localization
-from hepxai.explain.judge.ranks import masked_spearman
+from hepxai.explain.judging.localization import localization
+from hepxai.explain.judging.ranks import masked_spearman
 from hepxai.explain.modality import Batch, Modality, modality_of
 from hepxai.explain.types import Attribution
 
@@ -178,7 +178,7 @@ class Layout:
 def pair_agreement(a: Attribution, b: Attribution, *, ids: np.ndarray, real: np.ndarray,
                    offsets: np.ndarray | None = None, k: np.ndarray | int = 5,
                    target: int | str = 0) -> dict[str, np.ndarray]:
-    """:func:`~hepxai.explain.judge.agreement.agreement` of two attributions on the examples
+    """:func:`~hepxai.explain.judging.agreement.agreement` of two attributions on the examples
     both explained (matched by id), per judged example ``ids`` (NaN for the others).
 
     ``real``: the real items in the judged examples' layout (dense ``(n, *item_shape)``,
@@ -208,7 +208,7 @@ def judge(methods: Mapping[str, Explainer | Attribution], inputs: Any, *, truth:
         inputs: the judged examples (images, a table, PyG graphs).
         truth: bool per item, in the modality's item layout (images ``(n, H, W)``, tables
             ``(n, F)``, graphs ``(n_nodes_total,)``): the items that really carry the signal.
-        categories: ``(n,)`` labels (e.g. :func:`~hepxai.explain.judge.confusion_categories`).
+        categories: ``(n,)`` labels (e.g. :func:`~hepxai.explain.judging.confusion_categories`).
         target: the output the scores refer to (a name or index of the attributions' targets).
         targets: what explainers explain (default ``[target]``; the muon study explains both
             pT and |eta| and judges pT).
@@ -216,7 +216,7 @@ def judge(methods: Mapping[str, Explainer | Attribution], inputs: Any, *, truth:
         model: the model the deletion curves query (default: the first explainer's).
         ids: one id per example (default ``0..n-1``): seeds and the matching of attributions.
         fractions: deletion at these fractions of each example's items; ``None``: every step
-            for binary images, :data:`~hepxai.explain.judge.deletion.FRACTIONS` otherwise.
+            for binary images, :data:`~hepxai.explain.judging.deletion.FRACTIONS` otherwise.
         k: top-k of the agreement (default: each example's number of truth items).
         perturb: ``perturb(inputs, ids) -> inputs`` for the stability score (explainers only;
             the perturbation must keep every real item real, e.g. add noise hits).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from hepxai.core.errors import HepxaiError
-from hepxai.explain.judge.ranks import masked_auroc, top_k_mask
+from hepxai.explain.judging.ranks import masked_auroc, top_k_mask
 
 
 def localization(values: np.ndarray, real: np.ndarray, truth: np.ndarray,

@@ -4,9 +4,9 @@ faithfulness, completeness, stability, the agreement (convergence) between metho
 confusion categories the studies group examples by. :func:`judge` runs all of it for any
 modality."""
 
-from hepxai.explain.judge.agreement import agreement
-from hepxai.explain.judge.categories import CATEGORIES, confusion_categories, selected
-from hepxai.explain.judge.deletion import (
+from hepxai.explain.judging.agreement import agreement
+from hepxai.explain.judging.categories import CATEGORIES, confusion_categories, selected
+from hepxai.explain.judging.deletion import (
     FRACTIONS,
     deletion_gap,
     deletion_outputs,
@@ -14,8 +14,8 @@ from hepxai.explain.judge.deletion import (
     path_deletion_curves,
     removed_counts,
 )
-from hepxai.explain.judge.localization import localization
-from hepxai.explain.judge.study import JudgingResult, judge, relative_completeness
+from hepxai.explain.judging.localization import localization
+from hepxai.explain.judging.study import JudgingResult, judge, relative_completeness
 
 __all__ = ["CATEGORIES", "FRACTIONS", "JudgingResult", "agreement", "confusion_categories",
            "deletion_gap", "deletion_outputs", "judge", "localization", "mean_curve",

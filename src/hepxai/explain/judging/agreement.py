@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hepxai.explain.judge.ranks import masked_spearman, top_k_mask
+from hepxai.explain.judging.ranks import masked_spearman, top_k_mask
 
 
 def agreement(a: np.ndarray, b: np.ndarray, real: np.ndarray, k: np.ndarray | int = 10
