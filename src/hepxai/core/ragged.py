@@ -30,7 +30,11 @@ def arange(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 def take(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flat positions of the items of examples ``rows`` (any order, repeats allowed), example
-    by example, and for each position the index *into ``rows``* it belongs to."""
+    by example, and for each position the index *into ``rows``* it belongs to.
+
+    >>> [a.tolist() for a in take(np.array([0, 2, 5]), np.array([1, 0]))]
+    [[2, 3, 4, 0, 1], [0, 0, 0, 1, 1]]
+    """
     rows = np.asarray(rows, dtype=np.int64)
     starts = np.asarray(offsets)[rows]
     counts = np.asarray(offsets)[rows + 1] - starts
@@ -40,7 +44,12 @@ def take(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def pad(values: np.ndarray, offsets: np.ndarray, fill: float = 0.0
         ) -> tuple[np.ndarray, np.ndarray]:
     """Ragged ``(n_items,)`` -> dense ``(n, max_items)`` rows and their bool mask, so row-wise
-    statistics (ranks, AUROC) serve ragged examples unchanged."""
+    statistics (ranks, AUROC) serve ragged examples unchanged.
+
+    >>> rows, mask = pad(np.array([1.0, 2.0, 3.0]), np.array([0, 2, 3]))
+    >>> rows.tolist(), mask.tolist()
+    ([[1.0, 2.0], [3.0, 0.0]], [[True, True], [True, False]])
+    """
     counts = np.diff(offsets)
     owner = owners(offsets)
     slot = np.arange(len(owner)) - np.repeat(offsets[:-1], counts)
