@@ -1,4 +1,4 @@
-"""Figures of the attribution study: galleries, agreement heat maps, deletion curves."""
+"""Figures of any judging study: agreement heat maps, deletion curves, maps of attributions."""
 
 from __future__ import annotations
 
@@ -69,39 +69,6 @@ def plot_deletion_curves(summary: dict[str, Any], path: str | os.PathLike[str],
     return save(fig, path)
 
 
-def plot_gallery(events: Any, attributions: dict[str, Any], rows: np.ndarray, target: str,
-                 path: str | os.PathLike[str], title: str = "") -> Path:
-    """Events (rows of panels) x methods: the hit map (muon hits red, noise black) and each
-    method's map of ``target`` (red raises, blue lowers the prediction)."""
-    use_style()
-    methods = list(attributions)
-    n_rows, n_cols = len(rows), 1 + len(methods)
-    fig, axes = plt.subplots(n_rows * n_cols, 1, figsize=(13, 0.95 * n_rows * n_cols + 0.6),
-                             squeeze=False)
-    for r, row in enumerate(rows):
-        image, truth = events.images[row], events.truth[row]
-        ax = axes[r * n_cols][0]
-        display = np.zeros((*image.shape, 3)) + 1.0
-        display[image & ~truth] = (0, 0, 0)
-        display[image & truth] = (0.85, 0.1, 0.1)
-        ax.imshow(display, aspect="auto", interpolation="nearest")
-        pt, eta = events.labels[row]
-        ax.set_title(f"event {events.split[row]}:{events.ids[row]}  true pT {pt:.1f} GeV, "
-                     f"|eta| {eta:.2f}; predicted {events.predictions[row][0]:.1f} GeV, "
-                     f"{events.predictions[row][1]:.2f}", fontsize=9, loc="left")
-        for c, method in enumerate(methods, start=1):
-            ax = axes[r * n_cols + c][0]
-            values = attributions[method].items(target)[row]
-            scale = float(np.abs(values).max()) or 1.0
-            ax.imshow(values, aspect="auto", cmap="RdBu_r", interpolation="nearest",
-                      norm=TwoSlopeNorm(0.0, -scale, scale))
-            ax.set_ylabel(method, rotation=0, ha="right", va="center", fontsize=8)
-        for c in range(n_cols):
-            axes[r * n_cols + c][0].set_xticks([])
-            axes[r * n_cols + c][0].set_yticks([])
-    axes[0][0].figure.suptitle(title, fontsize=11, x=0.01, ha="left")
-    fig.subplots_adjust(hspace=0.35, left=0.12)
-    return save(fig, path)
 
 
 def plot_maps(images: np.ndarray, truth: np.ndarray | None, attributions: dict[str, Any],

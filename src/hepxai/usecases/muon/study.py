@@ -192,7 +192,8 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
                   per_category: int = 8, pool: int = 5000, seed: int = 0, target: str = "pt",
                   device: str = "cpu", smoothgrad_copies: int | None = None) -> dict[str, Any]:
     """Run the whole study and write it to ``out``; returns the judging summary."""
-    from hepxai.viz.explain import plot_agreement, plot_deletion_curves, plot_gallery
+    from hepxai.usecases.muon.figures import plot_gallery
+    from hepxai.viz.explain import plot_agreement, plot_deletion_curves
 
     out = Path(out)
     chosen = parse_methods(methods) if methods else dict(DEFAULT_METHODS)
