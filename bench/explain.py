@@ -87,7 +87,7 @@ def main() -> None:
 
     started = time.perf_counter()
     for i in range(len(rows)):
-        reference_smoothgrad(model, images[i], args.reference_copies, 0.02, seed=i)
+        reference_smoothgrad(model, images[i, 0], args.reference_copies, 0.02, seed=i)
     reference = (time.perf_counter() - started) / len(rows) * 100 / args.reference_copies
     lines += ["| SmoothGrad, n = 100, sigma = 2%, binary-path IG (thesis mode) | s / event |",
               "|---|---:|",
@@ -104,7 +104,7 @@ def main() -> None:
                           ("binary IG, exact", BinaryPathIG(model, mode="exact")),
                           ("binary IG, shapley, 20 orders",
                            BinaryPathIG(model, mode="shapley", orders=20))]:
-        batch = np.repeat(images, 8, axis=0)[:, None]
+        batch = np.repeat(images, 8, axis=0)
         method.attribute(batch[:2], target="pt")
         started = time.perf_counter()
         method.attribute(batch, target="pt")
