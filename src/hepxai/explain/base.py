@@ -132,7 +132,7 @@ class Explainer:
 
                     self._runner = inference_copy(self.model)
                 else:
-                    self._runner = self.model.eval()
+                    self._runner = self.model  # put in eval mode for each call
             else:
                 self._runner = self.model
         return self._runner
@@ -156,6 +156,19 @@ class Explainer:
                 random draw of that example, so an example's explanation does not depend on
                 the others in its batch.
         """
+        # the model is explained in eval mode and left in the mode it was found in
+        model = self.model if isinstance(self.model, nn.Module) else None
+        training = model.training if model is not None else False
+        if model is not None:
+            model.eval()
+        try:
+            return self._attribute_all(inputs, target, baselines, additional_forward_args, ids)
+        finally:
+            if model is not None:
+                model.train(training)
+
+    def _attribute_all(self, inputs: Any, target: Target, baselines: Any,
+                       additional_forward_args: Any, ids: Sequence[int] | None) -> Attribution:
         modality = self.modality or modality_of(inputs)
         if modality.name not in self.modalities:
             raise HepxaiError(f"{self.name} explains {' or '.join(self.modalities)} inputs, "
