@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from hepxai.core.atomic import atomic_path
-from hepxai.pipeline.steps import Step
+from hepxai.pipeline import cache
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("attribution-cnn", "tracin-cnn")
@@ -37,8 +37,7 @@ def _explain(run: Path, name: str, out: Path, per_category: int, pool: int) -> l
             "--methods", METHODS, "--seed", "2", "--out", str(out)]
     # the demo's step fingerprint (arguments, size and time of the checkpoint and data): a
     # retrained model or other events re-run the explanation instead of reusing a stale one
-    fingerprint = Step(name, argv, [], [run / "models" / name / "best.pt", run / "data"]) \
-        .fingerprint()
+    fingerprint = cache.fingerprint(argv, [run / "models" / name / "best.pt", run / "data"])
     stamp = out / "fingerprint.txt"
     if not ((out / "judging.json").exists() and stamp.exists()
             and stamp.read_text().strip() == fingerprint):

@@ -10,9 +10,10 @@ that decision; :func:`make_splits` is the simulate driver built on it (one file 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,21 @@ def _read_or_none(read: Callable[[Path], Mapping[str, Any]],
         return read(path)
     except HepxaiError:
         return None
+
+
+def fingerprint(argv: Sequence[str], inputs: Sequence[str | os.PathLike[str]]) -> str:
+    """A digest of a command line and of the size and modification time of every input file
+    (directories: every file below them): what decides that a finished step is still up to
+    date. Missing inputs are left out (a step that creates them is fingerprinted after it ran).
+
+    >>> fingerprint(["simulate", "muon"], []) == fingerprint(["simulate", "muon"], [])
+    True
+    """
+    parts = [" ".join(map(str, argv))]
+    for path in map(Path, inputs):
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            if f.exists():
+                stat = f.stat()
+                parts.append(f"{f}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -18,7 +18,6 @@ read. Every demo is a list of steps: ``hepxai demo muon``, ``darkjet`` and ``sus
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
+from hepxai.pipeline.cache import fingerprint
 
 STATE = "demo_state.json"
 TIMINGS = "timings.json"
@@ -53,15 +53,8 @@ class Step:
         self.inputs = [Path(p) for p in self.inputs]
 
     def fingerprint(self) -> str:
-        parts = [" ".join(self.argv)]
-        for path in self.inputs:
-            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() \
-                else [path]
-            for f in files:
-                if f.exists():
-                    stat = f.stat()
-                    parts.append(f"{f}:{stat.st_size}:{stat.st_mtime_ns}")
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+        """:func:`hepxai.pipeline.cache.fingerprint` of the command line and the inputs."""
+        return fingerprint(self.argv, self.inputs)
 
 
 def option(flag: str, value) -> list[str]:
