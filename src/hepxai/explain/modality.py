@@ -391,20 +391,6 @@ class Graph(Modality):
     def item_mask(self, batch: Batch) -> np.ndarray:
         return np.ones(len(batch.x), bool)
 
-    def baseline(self, batch: Batch, baselines: Any) -> torch.Tensor:
-        x = batch.x
-        if baselines is None:
-            return torch.zeros_like(x)
-        b = torch.as_tensor(baselines, dtype=x.dtype)
-        if b.shape == x.shape:
-            return b
-        try:
-            return torch.broadcast_to(b, x.shape).clone()
-        except RuntimeError:
-            raise HepxaiError(f"node-feature baselines of shape {tuple(b.shape)} do not fit "
-                              f"{tuple(x.shape)}; give a number, one node's features or one "
-                              "row per node") from None
-
     def select_baseline(self, baselines: Any, batch: Batch, start: int, stop: int) -> Any:
         if isinstance(baselines, torch.Tensor | np.ndarray) and np.ndim(baselines) == 2 and \
                 len(baselines) == len(batch.x):
