@@ -39,7 +39,7 @@ def _explain(args: argparse.Namespace) -> None:
     from hepxai.usecases.muon.study import explain_study, format_summary
 
     device = checked_device(args.device)
-    model = load_model(args.checkpoint, device=device)
+    model = load_model(args.checkpoint, device=device, use_case="muon")
     out = args.out or args.checkpoint.parent / "explain"
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
     attribution_methods = ",".join(m for m in names if m != "tree")

@@ -30,7 +30,7 @@ from hepxai.usecases.muon.throughput import measure_throughput, measure_tree_thr
 
 def model_label(checkpoint: str | os.PathLike[str]) -> str:
     """A readable name: ``attribution-cnn (fast, epoch 2)``, ``distilled convsdt (fast, ...)``."""
-    state = read_checkpoint(checkpoint)
+    state = read_checkpoint(checkpoint, use_case="muon")
     teacher = (state.get("identity") or {}).get("teacher")
     prefix = "distilled " if teacher else ""
     epoch = f", epoch {state['epoch']}" if "epoch" in state else ""
@@ -45,7 +45,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], val: MuonDataset,
                         noise: MuonDataset | None, out_dir: Path, device: str = "cpu",
                         label: str | None = None) -> dict[str, Any]:
     """All numbers of one model; predictions written to ``out_dir/predictions/``."""
-    model = load_model(checkpoint, device=device)
+    model = load_model(checkpoint, device=device, use_case="muon")
     label = label or model_label(checkpoint)
     if isinstance(model, DecisionTreeModel):
         return _evaluate_tree(model, checkpoint, val, noise, out_dir, label)
@@ -72,7 +72,7 @@ def _evaluate_tree(model: DecisionTreeModel, checkpoint: str | os.PathLike[str],
     pred = model.predict_images(val.images.take(val.rows))
     pred_noise = None if noise is None else model.predict_images(noise.images.take(noise.rows))
     loss = float(np.abs(pred - val.targets.numpy()).sum(1).mean())
-    size = len(read_checkpoint(checkpoint)["estimator"])
+    size = len(read_checkpoint(checkpoint, use_case="muon")["estimator"])
     return _summarise(model, checkpoint, label, val, pred, pred_noise, out_dir, loss=loss,
                       loss_space="GeV, |eta|", size=size,
                       throughput=measure_tree_throughput(model, val))

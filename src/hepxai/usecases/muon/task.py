@@ -62,7 +62,7 @@ def validation_metrics(model: MuonRegressor, dataset: MuonDataset, device: str) 
 def teacher_targets(teacher_checkpoint: str | os.PathLike[str], dataset: MuonDataset,
                     device: str) -> torch.Tensor:
     """Offline distillation targets: the teacher's physical predictions ``(n, 2)``."""
-    teacher = load_model(teacher_checkpoint, device=device)
+    teacher = load_model(teacher_checkpoint, device=device, use_case="muon")
     return torch.from_numpy(predict(teacher, dataset, device, desc="teacher predictions"))
 
 
