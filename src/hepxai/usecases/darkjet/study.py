@@ -10,8 +10,7 @@ from pathlib import Path
 
 from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
-
-METHODS = ("saliency-graph", "ig-graph", "gnnexplainer")
+from hepxai.usecases.darkjet.names import METHODS
 
 
 def train_run(data: Path, out: Path, model_name: str, preset: str, settings, *, seed: int = 1,
