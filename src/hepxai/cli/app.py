@@ -86,10 +86,15 @@ class _LazyCommands(argparse._SubParsersAction):
         sub.set_defaults(handler=handler)
         self._pending[name] = add_arguments
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
-        add_arguments = self._pending.pop(values[0], None)
+    def command(self, name: str) -> argparse.ArgumentParser:
+        """The parser of command ``name``, its options declared."""
+        add_arguments = self._pending.pop(name, None)
         if add_arguments is not None:
-            add_arguments(self._name_parser_map[values[0]])
+            add_arguments(self._name_parser_map[name])
+        return self._name_parser_map[name]
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        self.command(values[0])
         super().__call__(parser, namespace, values, option_string)
 
 
@@ -134,7 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
             action=_LazyCommands)
     for verb, use_case, help_text, add_arguments, handler in _COMMANDS:
         commands[verb].add_command(use_case, help_text, add_arguments, handler)
+    parser.commands = commands  # type: ignore[attr-defined]
     return parser
+
+
+def command_parser(parser: argparse.ArgumentParser, verb: str,
+                   use_case: str) -> argparse.ArgumentParser:
+    """The parser of ``hepxai VERB USE_CASE`` in ``parser`` (a :func:`build_parser`), its
+    options declared: what ``--help`` shows, for docs and tests."""
+    return parser.commands[verb].command(use_case)  # type: ignore[attr-defined]
 
 
 def _use_case_from_run_dir(argv: list[str]) -> list[str]:
