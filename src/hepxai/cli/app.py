@@ -5,6 +5,12 @@ Every command is ``hepxai VERB USE_CASE [options]`` (``hepxai simulate muon``,
 commands with :func:`register`; the verbs are created on first use, so adding a verb or a use
 case renames nothing.
 
+The parser is lazy: importing a use case's CLI module only registers names, help lines and
+functions, and a command's options are declared (its ``add_arguments`` called) when the
+command line names that command, so ``hepxai --help`` and ``hepxai VERB USE_CASE --help``
+import neither torch nor any other heavy library. The shared options are declared in
+:mod:`hepxai.cli.options`.
+
 Errors a user can fix (:class:`HepxaiError`, bad options) print one line and exit with code 2;
 an interrupt exits with 130 and keeps every file already finished.
 """
@@ -16,6 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from hepxai import __version__
+from hepxai.cli import options
 from hepxai.core.errors import HepxaiError
 
 VERBS = {
@@ -63,34 +70,84 @@ def register(verb: str, use_case: str, help: str,
     _COMMANDS.append((verb, use_case, help, add_arguments, run))
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _LazyCommands(argparse._SubParsersAction):
+    """The use-case subparsers of one verb; a command's options are declared (its
+    ``add_arguments`` called) only when the command line chooses it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
+
+    def add_command(self, name: str, help_text: str,
+                    add_arguments: Callable[[argparse.ArgumentParser], None],
+                    handler: Handler) -> None:
+        sub = self.add_parser(name, help=help_text, description=help_text,
+                              formatter_class=DefaultsHelpFormatter)
+        sub.set_defaults(handler=handler)
+        self._pending[name] = add_arguments
+
+    def command(self, name: str) -> argparse.ArgumentParser:
+        """The parser of command ``name``, its options declared."""
+        add_arguments = self._pending.pop(name, None)
+        if add_arguments is not None:
+            add_arguments(self._name_parser_map[name])
+        return self._name_parser_map[name]
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        self.command(values[0])
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _load_commands() -> None:
+    """Import every use case's CLI module: each registers its commands (names and functions
+    only; the modules import nothing heavy)."""
     from importlib import import_module
 
     from hepxai import usecases
 
-    for case in usecases.all_use_cases():  # importing a use case's CLI registers its commands
+    for case in usecases.all_use_cases():
         import_module(case.cli)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``hepxai`` parser: every verb and use case, each command's options declared when a
+    command line chooses it (so building and ``--help`` stay fast)."""
+    from hepxai import usecases
+
+    _load_commands()
+    cases = usecases.all_use_cases()
+    width = max(len(case.name) for case in cases) + 2
+    listing = "\n".join(f"  {case.name:<{width}}{case.summary}" for case in cases)
     parser = OneLineParser(
-        prog="hepxai",
+        prog="hepxai", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Convergent explainable AI for high-energy physics: simulate or import "
-                    "data, run baselines, train, evaluate and explain models.",
-        epilog="Run 'hepxai VERB USE_CASE --help' for the options of a command.")
+                    "data, run baselines,\ntrain, evaluate and explain models.",
+        epilog=f"use cases:\n{listing}\n\n"
+               "Run 'hepxai VERB USE_CASE --help' for the options of a command.")
     parser.add_argument("--version", action="version", version=f"hepxai {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True,
                                   parser_class=OneLineParser)
-    verb_parsers: dict[str, argparse._SubParsersAction] = {}
+    registered = {verb for verb, *_ in _COMMANDS}
+    order = [verb for verb in VERBS if verb in registered]
+    order += sorted(registered - set(order))
+    commands: dict[str, _LazyCommands] = {}
+    for verb in order:
+        verb_parser = verbs.add_parser(verb, help=VERBS.get(verb, ""),
+                                       description=VERBS.get(verb, ""))
+        commands[verb] = verb_parser.add_subparsers(
+            dest="use_case", metavar="USE_CASE", required=True, parser_class=OneLineParser,
+            action=_LazyCommands)
     for verb, use_case, help_text, add_arguments, handler in _COMMANDS:
-        if verb not in verb_parsers:
-            verb_parser = verbs.add_parser(verb, help=VERBS.get(verb, ""),
-                                           description=VERBS.get(verb, ""))
-            verb_parsers[verb] = verb_parser.add_subparsers(
-                dest="use_case", metavar="USE_CASE", required=True, parser_class=OneLineParser)
-        sub = verb_parsers[verb].add_parser(use_case, help=help_text, description=help_text,
-                                            formatter_class=DefaultsHelpFormatter)
-        add_arguments(sub)
-        sub.set_defaults(handler=handler)
+        commands[verb].add_command(use_case, help_text, add_arguments, handler)
+    parser.commands = commands  # type: ignore[attr-defined]
     return parser
+
+
+def command_parser(parser: argparse.ArgumentParser, verb: str,
+                   use_case: str) -> argparse.ArgumentParser:
+    """The parser of ``hepxai VERB USE_CASE`` in ``parser`` (a :func:`build_parser`), its
+    options declared: what ``--help`` shows, for docs and tests."""
+    return parser.commands[verb].command(use_case)  # type: ignore[attr-defined]
 
 
 def _use_case_from_run_dir(argv: list[str]) -> list[str]:
@@ -115,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_ERROR
     args = parser.parse_args(argv)
     try:
+        options.prepare(args)
         return int(args.handler(args) or 0)
     except HepxaiError as exc:
         print(f"hepxai: error: {exc}", file=sys.stderr)

@@ -1,7 +1,9 @@
 """Argument types and checks shared by every ``hepxai`` command (one place, one wording).
 
 argparse ``type=`` functions raise ``ArgumentTypeError``, which the parser turns into a one-line
-error; :func:`device` runs in a handler and raises :class:`HepxaiError`.
+error; :func:`checked_device` needs torch, so it runs after parsing (see
+:func:`hepxai.cli.options.prepare`) and raises :class:`HepxaiError`. The options themselves are
+declared in :mod:`hepxai.cli.options`. Nothing here imports anything heavy at import time.
 """
 
 from __future__ import annotations
@@ -73,6 +75,13 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def device_name(text: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` (the spelling only; :func:`checked_device` asks torch)."""
+    if text in ("cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
+
+
 def checked_device(name: str) -> str:
     """``cpu``, ``cuda`` or ``cuda:N``, checked against what this machine has."""
     import torch
@@ -81,4 +90,8 @@ def checked_device(name: str) -> str:
         raise HepxaiError(f"--device {name}: no CUDA device is available here; use --device cpu")
     if not (name == "cpu" or name.startswith("cuda")):
         raise HepxaiError(f"--device {name!r}: use cpu, cuda or cuda:N")
+    index = name.partition(":")[2]
+    if index.isdigit() and int(index) >= torch.cuda.device_count():
+        raise HepxaiError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA "
+                          f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return name

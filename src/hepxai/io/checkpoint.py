@@ -58,10 +58,12 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module,
 
 
 def read_checkpoint(path: str | os.PathLike[str], device: str = "cpu",
-                    use_case: str | None = "muon") -> dict[str, Any]:
+                    use_case: str | None = None) -> dict[str, Any]:
     """The checkpoint dict; one-line :class:`HepxaiError` for a missing or foreign file.
 
-    ``use_case``: the use case the checkpoint must belong to (``None`` accepts any known one).
+    ``use_case``: the use case the checkpoint must belong to (``None``, the default, accepts any
+    known one; a use case's own readers pass their name, so a foreign checkpoint is refused in
+    one line).
     """
     path = Path(path)
     hint = f"'hepxai train {use_case or 'USE_CASE'}'"
@@ -85,8 +87,9 @@ def read_checkpoint(path: str | os.PathLike[str], device: str = "cpu",
 
 
 def load_model(path: str | os.PathLike[str], device: str = "cpu",
-               expect: str | None = None, use_case: str | None = "muon") -> Any:
-    """Rebuild the model of a checkpoint, weights loaded, in eval mode."""
+               expect: str | None = None, use_case: str | None = None) -> Any:
+    """Rebuild the model of a checkpoint, weights loaded, in eval mode (``use_case`` as in
+    :func:`read_checkpoint`)."""
     state = read_checkpoint(path, device, use_case=use_case)
     if expect is not None and state["model"] != expect:
         raise HepxaiError(f"{path}: a {state['model']} checkpoint, not {expect}")

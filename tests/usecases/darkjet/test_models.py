@@ -89,9 +89,9 @@ def test_training_learns_writes_checkpoints_and_reloads(graphs, tmp_path):
     logits = predict(reloaded, val_set)
     assert roc_auc(val_set.labels, logits) == pytest.approx(best["history"][best["epoch"] - 1]
                                                              ["auc"], abs=1e-6)
-    # the muon readers refuse a dark-jet checkpoint with one line
+    # the muon readers (which name their use case) refuse a dark-jet checkpoint with one line
     with pytest.raises(HepxaiError, match="'darkjet' use case, not muon"):
-        load_model(tmp_path / "run" / "best.pt")
+        load_model(tmp_path / "run" / "best.pt", use_case="muon")
 
 
 class _Stop(Exception):

@@ -43,7 +43,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,49 +55,17 @@ import torch
 from hepxai.core.atomic import atomic_path
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
+from hepxai.usecases.darkjet.graph_settings import (  # defined there, importing nothing heavy
+    CACHE_VERSION,
+    METRICS,  # noqa: F401
+    VARIANTS,  # noqa: F401
+    GraphSettings,
+)
 from hepxai.usecases.darkjet.simulator import N_LAYERS, Jets
 from hepxai.usecases.darkjet.store import DarkJetFile, ragged_arange
 
-VARIANTS = ("gnn-0", "gnn-1", "gnn-2")
-METRICS = {"euclidean": 2, "taxicab": 1}
 NODE_FEATURES = ("energy_scaled", "d_eta", "d_phi", "layer_scaled")
-CACHE_VERSION = 1
 CHUNK_JETS = 16_384
-
-
-@dataclass(frozen=True)
-class GraphSettings:
-    """How jets become graphs (see the module docstring)."""
-
-    variant: str = "gnn-1"
-    metric: str = "taxicab"
-    radius_factor: float = 2.5
-    layer_spacing: float = 0.05   # graph-space length of one sampling-layer step
-    cone: float = 0.25            # gnn-1: Delta R of the cone around the jet axis
-    min_extent: float = 0.05      # floor of each side of the box that sets the density
-
-    def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            raise HepxaiError(f"unknown graph variant {self.variant!r}; choose one of "
-                              f"{', '.join(VARIANTS)}")
-        if self.metric not in METRICS:
-            raise HepxaiError(f"unknown metric {self.metric!r}; choose one of "
-                              f"{', '.join(METRICS)}")
-        for name in ("radius_factor", "layer_spacing", "cone", "min_extent"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise HepxaiError(f"graph setting {name} must be a positive number, got {value}")
-
-    @property
-    def p(self) -> int:
-        return METRICS[self.metric]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def key(self) -> str:
-        text = json.dumps({**self.to_dict(), "cache_version": CACHE_VERSION}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 # -- geometry ---------------------------------------------------------------------------------

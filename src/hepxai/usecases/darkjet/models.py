@@ -34,6 +34,7 @@ from torch import nn
 from torch_geometric.nn import GATv2Conv, GCNConv, GraphConv, global_max_pool, global_mean_pool
 
 from hepxai.core.errors import HepxaiError
+from hepxai.usecases.darkjet.names import PRESETS
 
 OUTPUTS = ("dark_photon",)
 N_NODE_FEATURES = 4
@@ -41,7 +42,6 @@ VOXEL_SHAPE = (7, 16, 16)  # sampling layers, eta bins, phi bins
 VOXEL_HALF_WIDTH = 0.4     # voxels cover |d_eta|, |d_phi| < 0.4 (the jet cone)
 EM_LAYERS = slice(0, 4)
 HAD_LAYERS = slice(4, 7)
-PRESETS = ("quick", "fast", "paper")
 
 
 @dataclass(frozen=True)
@@ -217,6 +217,7 @@ class CNN3D(DarkJetModel):
         return self.linout
 
 
+#: name -> class; the names are :data:`hepxai.usecases.darkjet.names.MODELS`
 MODELS: dict[str, type[DarkJetModel]] = {"resgnn": ResGNN, "gatv2": GATv2Net, "cnn3d": CNN3D}
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from hepxai.core.errors import HepxaiError
 from hepxai.io.h5 import H5File
 from hepxai.pipeline.cache import make_splits
+from hepxai.usecases.darkjet.names import DEFAULT_PER_CLASS
 from hepxai.usecases.darkjet.simulator import (
     CLUSTER_DTYPE,
     JET_DTYPE,
@@ -39,7 +40,6 @@ SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 # first simulator block of each split: far apart, so splits never share a random stream
 SPLIT_BLOCK = {"train": 0, "val": 1_000_000, "test": 2_000_000}
-DEFAULT_PER_CLASS = 400_000  # the slides: ~400k events for each of signal and background
 
 
 def split_path(data_dir: str | os.PathLike[str], split: str) -> Path:

@@ -6,12 +6,12 @@ Every function writes its results into a run directory and returns what it wrote
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
-
-METHODS = ("saliency-graph", "ig-graph", "gnnexplainer")
+from hepxai.usecases.darkjet.names import METHODS
 
 
 def train_run(data: Path, out: Path, model_name: str, preset: str, settings, *, seed: int = 1,
@@ -68,6 +68,57 @@ def evaluate_run(checkpoints: list[Path], data: Path, out: Path, *, split: str =
     plot_scores(scores, out / "scores.png")
     results["table_markdown"], results["claims_markdown"] = table, claims
     return results
+
+
+def sweep_run(data: Path, out: Path, preset: str, settings, *, hidden: list[int],
+              graphconv: list[int], gcn: list[int], epochs: int | None = None,
+              max_jets: int | None = 20_000, val_jets: int = 10_000, seed: int = 1,
+              on_point: Callable[[dict], object] | None = None) -> list[dict]:
+    """``hepxai sweep darkjet``: train a ResGNN at every point of the grid hidden x graphconv x
+    gcn into ``out/POINT`` (a finished point is reused, not retrained), rank the points by
+    validation AUC; writes ``sweep.json`` and ``sweep.md`` (:func:`sweep_table`). Returns the
+    ranked points; ``on_point`` sees each point when it is done."""
+    import itertools
+    import json
+
+    grid = list(itertools.product(hidden, graphconv, gcn))
+    if any(h < 1 or g < 1 for h, g, _ in grid):
+        raise HepxaiError("--hidden and --graphconv values must be at least 1")
+    from hepxai.usecases.darkjet.models import create
+
+    rows = []
+    for n_hidden, n_graph, n_gcn in grid:
+        name = f"h{n_hidden}-graphconv{n_graph}-gcn{n_gcn}"
+        run = out / name
+        config = {"hidden": n_hidden, "n_graphconv": n_graph, "n_gcn": n_gcn}
+        history = run / "history.json"
+        if (run / "best.pt").exists() and history.exists():  # finished point: reuse
+            epochs_seen = json.loads(history.read_text())["history"]
+        else:
+            epochs_seen = train_run(data, run, "resgnn", preset, settings, seed=seed,
+                                    epochs=epochs, max_jets=max_jets, val_jets=val_jets,
+                                    config=config, quiet=True).history
+        best = max(epochs_seen, key=lambda h: h["auc"])
+        row = {"name": name, **config,
+               "parameters": create("resgnn", preset, **config).n_parameters(),
+               "best_epoch": best["epoch"], "auc": best["auc"], "tnr_90": best["tnr_90"],
+               "accuracy": best["accuracy"]}
+        rows.append(row)
+        if on_point is not None:
+            on_point(row)
+    rows.sort(key=lambda r: -r["auc"])
+    write_json_atomic(out / "sweep.json", {"graphs": settings.to_dict(), "points": rows})
+    (out / "sweep.md").write_text(sweep_table(rows) + "\n")
+    return rows
+
+
+def sweep_table(rows: list[dict]) -> str:
+    """The ranked sweep points as a markdown table (``sweep.md``)."""
+    lines = ["| point | parameters | best epoch | val AUC | val TNR@90 | val accuracy |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {r['name']} | {r['parameters']:,} | {r['best_epoch']} | {r['auc']:.4f} | "
+              f"{r['tnr_90']:.4f} | {r['accuracy']:.4f} |" for r in rows]
+    return "\n".join(lines)
 
 
 def judge_run(model, graphs, results: dict, out: Path, *, top_k: int = 5, seed: int = 1) -> dict:
@@ -227,6 +278,37 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
         summary["cross_model"] = str(out / "cross_model.json")
     write_json_atomic(out / "explain.json", summary)
     return summary
+
+
+def format_explain(summary: dict, top_k: int = 5) -> str:
+    """What ``hepxai explain darkjet`` prints of :func:`explain_run`'s summary: per method the
+    noise share of its top-k nodes, the judging scores and, with a 3D-CNN, the cross-model
+    agreement."""
+    import json
+
+    lines = []
+    for name, info in summary["methods"].items():
+        extra = ("" if info["completeness_error_median"] is None
+                 else f", median completeness error {info['completeness_error_median']:.3g}")
+        lines.append(f"{name:>15}: {info['n_jets']} jets; noise share of the top-{top_k} nodes "
+                     f"{info['top_k_noise_share']:.3f}{extra}")
+    judging = json.loads(Path(summary["judging"]).read_text())
+    for name in judging["methods"]:
+        s = judging["scores"][name]["all"]
+        lines.append(f"{name:>15}: non-noise share {_fmt(s['signal_share'])} (base rate "
+                     f"{_fmt(s['base_rate'])}), AUROC {_fmt(s['auroc'])}, deletion gap "
+                     f"{_fmt(s['deletion_gap'])}")
+    if "cross_model" in summary:
+        cross = json.loads(Path(summary["cross_model"]).read_text())["methods"]
+        for name, c in cross.items():
+            lines.append(f"{name:>15} vs cnn3d saliency: mean Spearman {_fmt(c['mean'])} "
+                         f"(shuffled voxels {_fmt(c['permuted_mean'])} +- "
+                         f"{_fmt(c['permuted_std'])})")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 # -- graph views (hepxai report darkjet --views) ----------------------------------------------

@@ -8,6 +8,7 @@ count, size on disk and inference throughput. The classical baselines join the s
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -30,7 +31,7 @@ from hepxai.usecases.muon.throughput import measure_throughput, measure_tree_thr
 
 def model_label(checkpoint: str | os.PathLike[str]) -> str:
     """A readable name: ``attribution-cnn (fast, epoch 2)``, ``distilled convsdt (fast, ...)``."""
-    state = read_checkpoint(checkpoint)
+    state = read_checkpoint(checkpoint, use_case="muon")
     teacher = (state.get("identity") or {}).get("teacher")
     prefix = "distilled " if teacher else ""
     epoch = f", epoch {state['epoch']}" if "epoch" in state else ""
@@ -45,7 +46,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], val: MuonDataset,
                         noise: MuonDataset | None, out_dir: Path, device: str = "cpu",
                         label: str | None = None) -> dict[str, Any]:
     """All numbers of one model; predictions written to ``out_dir/predictions/``."""
-    model = load_model(checkpoint, device=device)
+    model = load_model(checkpoint, device=device, use_case="muon")
     label = label or model_label(checkpoint)
     if isinstance(model, DecisionTreeModel):
         return _evaluate_tree(model, checkpoint, val, noise, out_dir, label)
@@ -72,7 +73,7 @@ def _evaluate_tree(model: DecisionTreeModel, checkpoint: str | os.PathLike[str],
     pred = model.predict_images(val.images.take(val.rows))
     pred_noise = None if noise is None else model.predict_images(noise.images.take(noise.rows))
     loss = float(np.abs(pred - val.targets.numpy()).sum(1).mean())
-    size = len(read_checkpoint(checkpoint)["estimator"])
+    size = len(read_checkpoint(checkpoint, use_case="muon")["estimator"])
     return _summarise(model, checkpoint, label, val, pred, pred_noise, out_dir, loss=loss,
                       loss_space="GeV, |eta|", size=size,
                       throughput=measure_tree_throughput(model, val))
@@ -126,6 +127,40 @@ def evaluate_models(checkpoints: list[str | os.PathLike[str]], data_dir: str | o
     models = [evaluate_checkpoint(c, val, noise, out, device) for c in checkpoints]
     return {"data": str(data_dir), "n_val": len(val), "n_noise": 0 if noise is None
             else len(noise), "models": models}
+
+
+def evaluate_to(checkpoints: list[str | os.PathLike[str]], data_dir: str | os.PathLike[str],
+                out_dir: str | os.PathLike[str], *,
+                baselines: str | os.PathLike[str] | None = None, max_events: int | None = None,
+                device: str = "cpu") -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``hepxai evaluate muon``: :func:`evaluate_models`, written to ``out_dir/evaluation.json``
+    with the turn-on curves at 15 and 10 GeV, the resolution and the confusion matrices at
+    15 GeV; the classical baselines of ``baselines`` (a ``baselines.json``, skipped when it does
+    not exist) are added to the results and curves. Returns the results and the baselines
+    (``None`` without them), what :func:`thesis_tables` prints."""
+    from hepxai.core.atomic import write_json_atomic
+    from hepxai.viz.evaluation import plot_confusion_matrices
+    from hepxai.viz.trigger import plot_resolution, plot_turn_on
+
+    out = Path(out_dir)
+    results = evaluate_models(checkpoints, data_dir, out, max_events=max_events, device=device)
+    found = None
+    if baselines is not None and Path(baselines).exists():
+        found = json.loads(Path(baselines).read_text())
+        results["baselines"] = found["baselines"]
+    write_json_atomic(out / "evaluation.json", results)
+    reference = {} if found is None else found["baselines"]
+    for key in ("15", "10"):
+        curves = {m["label"]: m["turn_on"][key] for m in results["models"]}
+        curves.update({f"baseline: {name}": b["turn_on"][key] for name, b in reference.items()})
+        plot_turn_on(curves, float(key), out / f"turn_on_{key}.png")
+    resolutions = {m["label"]: m["resolution"] for m in results["models"]}
+    resolutions.update({f"baseline: {name}": b["resolution"] for name, b in reference.items()
+                        if "resolution" in b})
+    plot_resolution(resolutions, out / "resolution.png")
+    plot_confusion_matrices({m["label"]: m["confusion_15"] for m in results["models"]}, 15.0,
+                            out / "confusion_15.png")
+    return results, found
 
 
 # -- tables -----------------------------------------------------------------------------------

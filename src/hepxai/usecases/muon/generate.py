@@ -14,6 +14,7 @@ from pathlib import Path
 from hepxai.core.errors import HepxaiError
 from hepxai.pipeline.cache import make_splits
 from hepxai.usecases.muon.geometry import MuonSimConfig
+from hepxai.usecases.muon.names import SIMULATION_PRESETS
 from hepxai.usecases.muon.simulator import BLOCK_EVENTS, SPLITS, simulate_chunks
 from hepxai.usecases.muon.store import MuonFile, split_path, write_events
 
@@ -42,14 +43,9 @@ class SplitSizes:
         return cls(train=n - val, val=val, noise=n)
 
 
-PRESETS: dict[str, SplitSizes] = {
-    # the published re-split of the thesis (850,003 / 94,445) and its only-noise set
-    "paper": SplitSizes(train=850_003, val=94_445, noise=944_448),
-    # a laptop-sized study: minutes on 2 CPU cores
-    "fast": SplitSizes(train=200_000, val=40_000, noise=100_000),
-    # the smallest set the metrics are meaningful on (a few seconds)
-    "quick": SplitSizes(train=40_000, val=10_000, noise=20_000),
-}
+#: the simulation presets (sizes in :data:`hepxai.usecases.muon.names.SIMULATION_PRESETS`)
+PRESETS: dict[str, SplitSizes] = {name: SplitSizes(*sizes)
+                                  for name, sizes in SIMULATION_PRESETS.items()}
 
 
 def resolve_sizes(preset: str | None = None, n: int | None = None, *, n_train: int | None = None,

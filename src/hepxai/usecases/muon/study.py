@@ -11,6 +11,7 @@ Output layout (``OUT``):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,30 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
             plot_gallery(events, result.attributions, rows[:3], target,
                          out / f"gallery_{category}.png", title=f"{model.name}: {category}")
     return summary
+
+
+def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[str],
+                out: str | os.PathLike[str], methods: str, *, per_category: int = 8,
+                pool: int = 5000, seed: int = 1, target: str = "pt", device: str = "cpu",
+                smoothgrad_copies: int | None = None,
+                echo: Callable[[str], object] = print) -> None:
+    """``hepxai explain muon``: the model of ``checkpoint`` explained with the comma-separated
+    ``methods`` (:func:`explain_study`, its summary echoed); ``tree`` among them adds the
+    decision-flow study of a soft tree into ``out/tree``."""
+    from hepxai.io.checkpoint import load_model
+
+    model = load_model(checkpoint, device=device, use_case="muon")
+    out = Path(out)
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    attribution_methods = ",".join(m for m in names if m != "tree")
+    if attribution_methods:
+        summary = explain_study(model, data_dir, out, attribution_methods, per_category, pool,
+                                seed, target, device, smoothgrad_copies=smoothgrad_copies)
+        echo(format_summary(summary))
+    if "tree" in names:
+        from hepxai.usecases.muon.decision_flow import tree_study
+
+        echo(tree_study(model, data_dir, out / "tree", per_category, pool, seed, device))
 
 
 def _study_ids(events: StudyEvents) -> np.ndarray:

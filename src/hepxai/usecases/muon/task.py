@@ -62,7 +62,7 @@ def validation_metrics(model: MuonRegressor, dataset: MuonDataset, device: str) 
 def teacher_targets(teacher_checkpoint: str | os.PathLike[str], dataset: MuonDataset,
                     device: str) -> torch.Tensor:
     """Offline distillation targets: the teacher's physical predictions ``(n, 2)``."""
-    teacher = load_model(teacher_checkpoint, device=device)
+    teacher = load_model(teacher_checkpoint, device=device, use_case="muon")
     return torch.from_numpy(predict(teacher, dataset, device, desc="teacher predictions"))
 
 
@@ -168,3 +168,46 @@ def train(model: MuonRegressor, train_set: MuonDataset, val_set: MuonDataset,
                 "n_train": len(train_set)}
     return fit(model, MuonTask(), train_set, val_set, out_dir, recipe=recipe,
                identity=identity, seed=seed, device=device, resume=resume, on_epoch=on_epoch)
+
+
+def training_sets(data_dir: str | os.PathLike[str], *, max_events: int | None = None,
+                  val_events: int | None = None) -> tuple[MuonDataset, MuonDataset]:
+    """The training set (``train.h5``, its first ``max_events``) and the per-epoch validation
+    set (``val.h5``, its first ``val_events``) of a data directory."""
+    from hepxai.usecases.muon.store import split_path
+
+    train_set = MuonDataset(split_path(data_dir, "train"))
+    if max_events is not None and max_events < len(train_set):
+        train_set = MuonDataset(train_set.file, rows=np.arange(max_events))
+    val_set = MuonDataset(split_path(data_dir, "val"))
+    if val_events is not None and val_events < len(val_set):
+        val_set = MuonDataset(val_set.file, rows=np.arange(val_events))
+    return train_set, val_set
+
+
+def train_decision_tree(train_set: MuonDataset, val_set: MuonDataset,
+                        out_dir: str | os.PathLike[str], *, seed: int = 1,
+                        teacher: str | os.PathLike[str] | None = None,
+                        device: str = "cpu") -> dict:
+    """Fit the scikit-learn tree on the flattened images (targets: the labels, or a teacher's
+    predictions), save ``out_dir/best.pt``; returns its nodes, fit seconds, validation spread
+    and efficiency at 15 GeV and the checkpoint's path."""
+    import time
+    from pathlib import Path
+
+    from hepxai.usecases.muon.models.decision_tree import DecisionTreeModel
+
+    targets = train_set.targets if teacher is None else teacher_targets(teacher, train_set,
+                                                                        device)
+    start = time.perf_counter()
+    model = DecisionTreeModel(seed=seed).fit(train_set.images.take(train_set.rows),
+                                             targets.numpy())
+    seconds = time.perf_counter() - start
+    pred = model.predict_images(val_set.images.take(val_set.rows))
+    pt = val_set.targets[:, 0].numpy()
+    identity = {"model": model.name, "seed": seed, "n_train": len(train_set),
+                "teacher": str(teacher) if teacher else None}
+    path = model.save(Path(out_dir) / "best.pt", identity)
+    return {"nodes": model.n_parameters(), "seconds": seconds,
+            "spread": trigger.spread(pt, pred[:, 0]),
+            "efficiency_15": trigger.efficiency(pt, pred[:, 0] > 15, 15.0), "path": path}

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from hepxai.core.errors import HepxaiError
 from hepxai.pipeline.cache import make_splits
+from hepxai.usecases.susy.names import SIMULATION_PRESETS
 from hepxai.usecases.susy.simulator import (
     BLOCK_CANDIDATES,
     CLASSES,
@@ -45,11 +46,9 @@ class SplitSizes:
                                   f"(one event per class), got {value}")
 
 
-PRESETS: dict[str, SplitSizes] = {
-    "quick": SplitSizes(train=20_000, test=5_000),
-    "fast": SplitSizes(train=200_000, test=50_000),
-    "full": SplitSizes(train=620_000, test=125_000),
-}
+#: the simulation presets (sizes in :data:`hepxai.usecases.susy.names.SIMULATION_PRESETS`)
+PRESETS: dict[str, SplitSizes] = {name: SplitSizes(*sizes)
+                                  for name, sizes in SIMULATION_PRESETS.items()}
 
 
 def resolve_sizes(preset: str | None = None, *, n_train: int | None = None,

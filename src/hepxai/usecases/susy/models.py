@@ -39,10 +39,7 @@ from hepxai import __version__
 from hepxai.core.atomic import atomic_path, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
-
-MODEL_KINDS = ("bdt", "mlp")
-PRESETS = ("quick", "fast", "full")
-WEIGHTINGS = ("balanced", "none")
+from hepxai.usecases.susy.names import MODEL_KINDS, PRESETS, WEIGHTINGS
 
 
 @dataclass(frozen=True)

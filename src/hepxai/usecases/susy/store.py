@@ -30,12 +30,12 @@ import numpy as np
 
 from hepxai.core.errors import HepxaiError
 from hepxai.io.h5 import H5File
+from hepxai.usecases.susy.names import SAMPLES
 from hepxai.usecases.susy.simulator import CLASSES, FEATURE_INFO, FEATURES, LEVELS, SusyEvents
 
 FORMAT = "hepxai-susy"
 FORMAT_VERSION = 1
 SPLIT_FILES = {"train": "train.h5", "test": "test.h5"}
-SAMPLES = ("simplified", "full")  # the reconstructions models are trained on
 
 
 def split_path(data_dir: str | os.PathLike[str], split: str) -> Path:

@@ -342,3 +342,31 @@ def convergence_table(summary: dict[str, Any]) -> str:
                      f"{r['event_spearman_mean']:.3f} / {r['event_spearman_median']:.3f} | "
                      f"{r['event_top3_overlap']:.2f} | {r['event_cosine_mean']:.3f} |")
     return "\n".join(lines)
+
+
+def format_explain(summary: dict[str, Any]) -> str:
+    """What ``hepxai explain susy`` prints of :func:`explain_runs`'s summary: the time and
+    completeness of every attribution, then the importance, comparison and convergence
+    tables."""
+    lines = [f"{name}: {summary['n_events']:,} events in {info['seconds']:.1f} s, median "
+             f"completeness error {info['completeness_rel_median']:.2e} (relative)"
+             for name, info in summary["attributions"].items()]
+    lines += ["\nSignal-class importance, mean |attribution| (rank):", importance_table(summary),
+              "\nSimplified vs full reconstruction (BDT SHAP, signal class, same events):",
+              comparison_table(summary),
+              "\nConvergence (signal class, class-centred attributions):",
+              convergence_table(summary)]
+    return "\n".join(lines)
+
+
+def format_run(run_dir: str | os.PathLike[str]) -> str:
+    """The results of a finished ``hepxai demo susy`` run directory as text: the metric table
+    of ``evaluation/evaluation.json`` and :func:`format_explain` of ``explain/explain.json``."""
+    import json
+
+    from hepxai.usecases.susy.evaluation import metric_table
+
+    run = Path(run_dir)
+    evaluation = json.loads((run / "evaluation" / "evaluation.json").read_text())
+    explanation = json.loads((run / "explain" / "explain.json").read_text())
+    return metric_table(evaluation) + "\n" + format_explain(explanation)

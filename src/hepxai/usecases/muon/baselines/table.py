@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
 from hepxai.metrics import trigger
@@ -147,3 +148,23 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                      f"{cell(row['efficiency_15'], '.4f'):>9}"
                      f"{cell(row['efficiency_10'], '.4f'):>9}{noise:>24}")
     return "\n".join(lines)
+
+
+def baselines_to(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+                 max_events: int | None = None) -> dict[str, Any]:
+    """``hepxai baselines muon``: every baseline evaluated (:func:`run_muon_baselines`), written
+    to ``out_dir/baselines.json`` with its table, plus the turn-on curve at each threshold
+    (``turn_on_T.png``) and the resolution (``resolution.png``); returns the results."""
+    from hepxai.viz.trigger import plot_resolution, plot_turn_on
+
+    out = Path(out_dir)
+    results = run_muon_baselines(data_dir, max_events=max_events)
+    results["table"] = baseline_table(results)
+    write_json_atomic(out / "baselines.json", results)
+    for threshold in results["thresholds"]:
+        key = f"{threshold:g}"
+        curves = {name: res["turn_on"][key] for name, res in results["baselines"].items()}
+        plot_turn_on(curves, threshold, out / f"turn_on_{key}.png")
+    plot_resolution({name: res["resolution"] for name, res in results["baselines"].items()
+                     if "resolution" in res}, out / "resolution.png")
+    return results

@@ -23,9 +23,9 @@ from hepxai.usecases.muon.models.base import OUTPUTS, MuonRegressor, TrainingRec
 from hepxai.usecases.muon.models.cnn import AttributionCNN, TracInCNN
 from hepxai.usecases.muon.models.soft_tree import ConvSDT, FlatSDT, SoftDecisionTree
 from hepxai.usecases.muon.models.tiny import TinyTracInCNN
+from hepxai.usecases.muon.names import PRESETS
 
-PRESETS = ("paper", "fast")
-
+#: name -> constructor; the names are :data:`hepxai.usecases.muon.names.MODELS`
 MODELS: dict[str, Callable[[str], MuonRegressor]] = {
     "attribution-cnn": AttributionCNN,
     "tracin-cnn": TracInCNN,

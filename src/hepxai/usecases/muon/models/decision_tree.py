@@ -22,8 +22,9 @@ from sklearn.tree import DecisionTreeRegressor
 from hepxai import __version__
 from hepxai.core.atomic import atomic_path
 from hepxai.core.sparse import SparseImages
+from hepxai.usecases.muon.names import DECISION_TREE
 
-NAME = "decision-tree"
+NAME = DECISION_TREE
 
 
 def to_csr(images: SparseImages) -> scipy.sparse.csr_matrix:

@@ -1,0 +1,141 @@
+"""The options many ``hepxai`` commands share, each declared once: one flag, one type, one help.
+
+A use case's CLI calls these with only what really differs between its commands: the default
+path, what a directory holds, which of its files a command reads. The argument types are
+:mod:`hepxai.cli.arguments`. Nothing here imports torch: building a parser stays fast.
+
+:func:`prepare` applies, after parsing and before the command runs, the options that act on
+the process rather than on the command: ``--threads`` / ``--jobs`` set torch's CPU threads
+(the one place that does) and ``--device`` is checked against this machine.
+:func:`hepxai.cli.app.main` calls it.
+
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="hepxai train example")
+    >>> data(parser, "data/example", reads="train.h5 trains")
+    >>> seed(parser)
+    >>> parser.parse_args(["--seed", "7"])
+    Namespace(data=PosixPath('data/example'), seed=7)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from hepxai.cli.arguments import checked_device, count, device_name
+from hepxai.cli.arguments import seed as seed_number
+
+#: a parser or one of its argument groups
+Parser = argparse.ArgumentParser | argparse._ArgumentGroup
+
+
+def data(parser: Parser, default: str | os.PathLike[str], *, reads: str | None = None) -> None:
+    """``--data DIR``: the data directory a command reads; ``reads``: which of its files, and
+    what for."""
+    parser.add_argument("--data", type=Path, default=Path(default),
+                        help="data directory" + (f" ({reads})" if reads else ""))
+
+
+def out(parser: Parser, holds: str, default: str | os.PathLike[str] | None = None, *,
+        default_text: str | None = None, required: bool = False) -> None:
+    """``--out DIR``: the directory a command writes; ``holds``: what it writes there;
+    ``default_text``: how the default is made when it depends on other options."""
+    parser.add_argument("--out", type=Path, default=None if default is None else Path(default),
+                        required=required,
+                        help=f"directory for {holds}"
+                             + (f" (default: {default_text})" if default_text else ""))
+
+
+def run_dir(parser: Parser, use_case: str, *, same_as: str | None = None) -> None:
+    """``RUN_DIR``: the run directory a report is built from (``same_as``: an option that also
+    gives it, which makes the argument optional)."""
+    extra = {"nargs": "?", "default": None} if same_as else {}
+    parser.add_argument("run_dir", type=Path,
+                        help=f"run directory of 'hepxai demo {use_case}'"
+                             + (f" (same as {same_as})" if same_as else ""), **extra)
+
+
+def checkpoint(parser: Parser, of: str, *, repeat: bool = False) -> None:
+    """``--checkpoint FILE``: a model checkpoint (``repeat``: one or more, each given after its
+    own ``--checkpoint``)."""
+    parser.add_argument("--checkpoint", type=Path, required=True,
+                        action="append" if repeat else "store",
+                        help=f"checkpoint of {of}" + (" (repeat for several)" if repeat else ""))
+
+
+def seed(parser: Parser, default: int = 1, *, of: str | None = None) -> None:
+    """``--seed N``; ``of``: what it seeds, when not everything random in the command."""
+    parser.add_argument("--seed", type=seed_number, default=default,
+                        help=f"{'random seed' if of is None else 'seed of ' + of} "
+                             "(0 <= seed < 2**63)")
+
+
+def max_events(parser: Parser, of: str, *, default: int | None = None,
+               unit: str = "events") -> None:
+    """``--max-events N`` (``--max-jets`` with ``unit="jets"``): use only the first N of
+    ``of``."""
+    parser.add_argument(f"--max-{unit}", type=count, default=default, metavar="N",
+                        help=f"use only the first N {of}")
+
+
+def val_events(parser: Parser, default: int = 20_000, *, unit: str = "events") -> None:
+    """``--val-events N`` (``--val-jets``): the validation set of every training epoch."""
+    parser.add_argument(f"--val-{unit}", type=count, default=default, metavar="N",
+                        help=f"validate every epoch on the first N validation {unit}")
+
+
+def epochs(parser: Parser, *, model: str | None = None) -> None:
+    """``--epochs N``; ``model``: the model kind it applies to when not every one."""
+    parser.add_argument("--epochs", type=count, default=None, metavar="N",
+                        help=(f"{model}: " if model else "")
+                             + "override the preset's number of epochs")
+
+
+def device(parser: Parser) -> None:
+    """``--device cpu|cuda|cuda:N``, checked against this machine by :func:`prepare`."""
+    parser.add_argument("--device", type=device_name, default="cpu",
+                        help="cpu, cuda or cuda:N")
+
+
+def threads(parser: Parser) -> None:
+    """``--threads N``: torch's CPU threads (set by :func:`prepare`)."""
+    parser.add_argument("--threads", type=count, default=None, metavar="N",
+                        help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
+
+
+def jobs(parser: Parser) -> None:
+    """``--jobs N``: the CPU threads of every library a command uses (XGBoost, numba, torch;
+    torch's set by :func:`prepare`)."""
+    parser.add_argument("--jobs", type=count, default=None, metavar="N",
+                        help="CPU threads (default: all cores)")
+
+
+def overwrite(parser: Parser) -> None:
+    """``--overwrite``: without it, results made with other settings stop the command."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing files made with other settings")
+
+
+def resume(parser: Parser) -> None:
+    """``--resume``: continue an interrupted training run."""
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last epoch checkpoint")
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """Apply the options that act on the process: ``--threads`` / ``--jobs`` set torch's CPU
+    threads, ``--device`` is checked (one-line :class:`~hepxai.core.errors.HepxaiError` for a
+    device this machine lacks). torch is imported only when one of them asks for it."""
+    n_threads = getattr(args, "threads", None) or getattr(args, "jobs", None)
+    if n_threads:
+        set_threads(n_threads)
+    if getattr(args, "device", None) not in (None, "cpu"):
+        args.device = checked_device(args.device)
+
+
+def set_threads(n: int) -> None:
+    """torch's CPU threads (intra-op)."""
+    import torch
+
+    torch.set_num_threads(n)

@@ -1,0 +1,19 @@
+"""The names and sizes the dark-jet command line offers, in a module that imports nothing.
+
+``hepxai ... darkjet --help`` lists them without importing torch or PyG: the modules that
+define what a name means (:mod:`~hepxai.usecases.darkjet.models`,
+:mod:`~hepxai.usecases.darkjet.study`, :mod:`~hepxai.usecases.darkjet.store`) read them from
+here. The graph settings are :mod:`hepxai.usecases.darkjet.graph_settings`.
+"""
+
+from __future__ import annotations
+
+#: the taggers of :data:`hepxai.usecases.darkjet.models.MODELS`, in that order
+MODELS = ("resgnn", "gatv2", "cnn3d")
+#: training presets: seconds (tests), a CPU study, the slides' scale
+PRESETS = ("quick", "fast", "paper")
+#: the graph explanation methods of ``hepxai explain darkjet``
+METHODS = ("saliency-graph", "ig-graph", "gnnexplainer")
+#: jets per class of ``hepxai simulate darkjet`` (the slides: ~400k for each of signal and
+#: background)
+DEFAULT_PER_CLASS = 400_000
