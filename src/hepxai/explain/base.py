@@ -210,6 +210,8 @@ class Explainer:
         try:
             with torch.no_grad():
                 return int(self._outputs(modality, first).shape[1])
+        except HepxaiError:
+            raise  # the model's own one-line error (a HepxaiError is a ValueError too)
         except (RuntimeError, ValueError, TypeError, IndexError) as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else \
                 type(error).__name__
