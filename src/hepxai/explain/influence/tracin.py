@@ -174,32 +174,39 @@ class LastLayerFeatures:
     """
 
     def __init__(self, model: nn.Module, source: GradientSource, layer: str | None = None,
-                 fused: bool = True, n_inputs: int = 1):
+                 fused: bool = True):
         from hepxai.explain.base import has_message_passing
 
         self.model, self.source = model, source
-        head = find_head(model, layer)
-        self.in_features, self.out_features = head.in_features, head.out_features
-        self.has_bias = head.bias is not None
+        self.head = find_head(model, layer)
+        self.in_features, self.out_features = self.head.in_features, self.head.out_features
+        self.has_bias = self.head.bias is not None
         self.name = getattr(model, "name", type(model).__name__)
-        self.hooked: nn.Module = head
+        self.hooked: nn.Module = self.head
         self.runner: Any = None
         self.fused = False
-        if fused and n_inputs == 1 and not has_message_passing(model):
-            from hepxai.models.inference import inference_copy
+        self._fuse = fused and not has_message_passing(model)  # tried on the first batch
 
-            wrapper = _OneInputForward(model, source)
-            fast = inference_copy(wrapper)
-            try:
-                self.hooked = fast.fused.get_submodule(_module_name(wrapper, head))
-            except AttributeError:
-                self.hooked = head  # the copy does not keep the layer by name: the model itself
-            else:
-                self.runner, self.fused = fast, True
+    def _fuse_for(self, inputs: tuple[Any, ...]) -> None:
+        """Trace the inference copy once, for a model of one input tensor."""
+        self._fuse = False
+        if len(inputs) != 1:
+            return
+        from hepxai.models.inference import inference_copy
+
+        wrapper = _OneInputForward(self.model, self.source)
+        fast = inference_copy(wrapper)
+        try:
+            self.hooked = fast.fused.get_submodule(_module_name(wrapper, self.head))
+        except AttributeError:
+            return  # the copy does not keep the layer by name: run the model itself
+        self.runner, self.fused = fast, True
 
     def head_outputs(self, inputs: tuple[Any, ...], n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The final layer's input ``h (n, d)`` and output ``f``, checked to be the model's
         output and in its shape (e.g. ``(n,)`` for a tagger's squeezed logit)."""
+        if self._fuse:
+            self._fuse_for(inputs)
         captured: dict[str, torch.Tensor] = {}
 
         def hook(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
@@ -576,8 +583,7 @@ class TracInStore:
                 fused = len(targets) >= FUSED_MIN_QUERIES
                 key = (i, device, fused, type(source))
                 if key not in self._last_layer:
-                    self._last_layer[key] = LastLayerFeatures(model, source, self.layer, fused,
-                                                              n_inputs=len(inputs))
+                    self._last_layer[key] = LastLayerFeatures(model, source, self.layer, fused)
                 g, h = self._last_layer[key](inputs, targets, source)
                 if h.shape[1] != int(self.manifest["feature_dim"]):
                     raise HepxaiError(f"{ref.path}: the final layer's input has {h.shape[1]} "
@@ -821,9 +827,7 @@ def _precompute_checkpoint(out: Path, manifest: dict, i: int, n_checkpoints: int
     names = _array_names(variant, i)
     features = projection = None
     if variant == "last-layer":
-        first_inputs, _ = source_batch(source, np.arange(min(1, n)), device)
-        features = LastLayerFeatures(model, source, config.get("layer"),
-                                     n_inputs=len(first_inputs))
+        features = LastLayerFeatures(model, source, config.get("layer"))
         manifest["has_bias"] = features.has_bias
         manifest["n_outputs"] = features.out_features
         manifest["feature_dim"] = features.in_features
