@@ -41,6 +41,7 @@ from hepxai.io.checkpoint import load_model  # noqa: E402
 from hepxai.usecases.muon.influence import category_study  # noqa: E402
 from hepxai.usecases.muon.influence_figures import plot_proponents, plot_self_influence  # noqa: E402
 from hepxai.usecases.muon.loader import MuonDataset  # noqa: E402
+from hepxai.usecases.muon.task import MuonGradients, training_events  # noqa: E402
 
 SCALE_EVENTS = 850_003
 
@@ -99,24 +100,26 @@ def demo_run(work: Path) -> tuple[Path, Path]:
 def bench_demo(run: Path, data: Path, work: Path) -> dict:
     out: dict = {"run": str(run.relative_to(ROOT) if run.is_relative_to(ROOT) else run)}
     checkpoints = select_checkpoints(run)
-    store = TracInStore.build(checkpoints, data / "train.h5", work / "demo-last-layer")
+    store = TracInStore.build(checkpoints, training_events(data / "train.h5", checkpoints),
+                              work / "demo-last-layer")
     # from the manifest: the precompute's own timing, also when this run reuses the store
     out["timings"] = store.manifest["timings"]
     out["precompute_seconds"] = sum(t["seconds"] for t in out["timings"])
     out["n_train"], out["epochs"], out["bytes"] = store.n_train, store.epochs, store.nbytes
     val = MuonDataset(data / "val.h5")
     noise = MuonDataset(data / "noise.h5")
+    test = MuonGradients(val)
 
     positions = iter(range(10, 10_000))
     out["query_first"], out["query_median"] = _median_time(
-        lambda: store.influence(val, [next(positions)], k=10), 5)
+        lambda: store.influence(test, [next(positions)], k=10), 5)
     start = time.perf_counter()
-    batch = store.influence(val, np.arange(1000), k=10)
+    batch = store.influence(test, np.arange(1000), k=10)
     out["batch_1000"] = time.perf_counter() - start
 
     # same inputs for both: one test event's precomputed features
     x, y = val.__getitems__([7])
-    features = store.query_features(x, y)
+    features = store.query_features(test, x, y)
     _, ours = _median_time(lambda: store._scan(features, 10, False), 5)
     start = time.perf_counter()
     ref_prop, ref_opp, ref_scores = reference_top_k(store, features, 10)
@@ -137,7 +140,7 @@ def bench_demo(run: Path, data: Path, work: Path) -> dict:
     start = time.perf_counter()
     plot_self_influence(values, store.rows, data / "train.h5", work / "demo_self_influence.png")
     out["self_figure_seconds"] = time.perf_counter() - start
-    model = load_model(run / "best.pt")
+    model = load_model(run / "best.pt", use_case="muon")
     start = time.perf_counter()
     study = category_study(store, model, val, noise, per_category=20, k=10, candidates=5000)
     out["categories_seconds"] = time.perf_counter() - start
@@ -145,17 +148,16 @@ def bench_demo(run: Path, data: Path, work: Path) -> dict:
 
     rows = np.arange(2000)
     start = time.perf_counter()
-    full = TracInStore.build(checkpoints, data / "train.h5", work / "demo-full", variant="full",
-                             rows=rows)
+    sample = training_events(data / "train.h5", rows=rows)
+    full = TracInStore.build(checkpoints, sample, work / "demo-full", variant="full")
     out["full_timings"] = full.manifest["timings"]
     out["full_n_parameters"] = full.manifest["n_parameters"]
     out["full_dim"] = full.projection_dim
     out["full_query_first"], out["full_query_median"] = _median_time(
-        lambda: full.influence(val, [3], k=10), 3)
+        lambda: full.influence(test, [3], k=10), 3)
     # the two variants on the same 2,000 events: how similar are their rankings?
-    sub = TracInStore.build(checkpoints, data / "train.h5", work / "demo-last-layer-2000",
-                            rows=rows)
-    a, b = sub.scores(val, np.arange(50)), full.scores(val, np.arange(50))
+    sub = TracInStore.build(checkpoints, sample, work / "demo-last-layer-2000")
+    a, b = sub.scores(test, np.arange(50)), full.scores(test, np.arange(50))
     out["variants_pearson"] = float(np.mean([np.corrcoef(p, q)[0, 1] for p, q in zip(a, b,
                                                                                       strict=True)]))
     return out
@@ -192,8 +194,8 @@ def synthetic_store(small: TracInStore, train_file: Path, out: Path, n: int,
                 del array
     manifest = {**small.manifest, "synthetic": "rows resampled from a real precompute of "
                                                f"{small.n_train} events"}
-    manifest["config"] = {**small.manifest["config"],
-                          "train": tracin.training_identity(train_file, rows)}
+    manifest["config"] = {**small.manifest["config"], "train": tracin.training_identity(
+        MuonGradients(MuonDataset(train_file, rows=rows)))}
     write_json_atomic(out / "manifest.json", manifest)
     return out
 
@@ -204,7 +206,7 @@ def child_query(store_dir: str, val_file: str) -> None:
     start = time.perf_counter()
     store = TracInStore.open(store_dir)
     opened = time.perf_counter() - start
-    val = MuonDataset(val_file)
+    val = MuonGradients(MuonDataset(val_file))
     positions = iter(range(100, 10_000))
     first, median = _median_time(lambda: store.influence(val, [next(positions)], k=10), 5)
     start = time.perf_counter()
@@ -224,8 +226,9 @@ def bench_scale(work: Path) -> dict:
         hepxai("train", "muon", "--model", "tracin-cnn", "--preset", "fast", "--data",
                str(data), "--out", str(run), "--epochs", "3", "--max-events", "5000",
                "--val-events", "2000", "--resume")
-    small = TracInStore.build(select_checkpoints(run), data / "train.h5", work / "scale-small",
-                              rows=np.arange(5000))
+    small = TracInStore.build(select_checkpoints(run),
+                              training_events(data / "train.h5", rows=np.arange(5000)),
+                              work / "scale-small")
     store_dir = synthetic_store(small, data / "train.h5", work / "scale-store", SCALE_EVENTS)
     done = subprocess.run([sys.executable, __file__, "--child-query", str(store_dir),
                            str(data / "val.h5")], check=True, capture_output=True, text=True,
@@ -252,8 +255,8 @@ def _fmt(seconds: float) -> str:
 
 def write_section(demo: dict, scale: dict, validation: dict | None, command: str,
                   load: tuple[float, float]) -> str:
-    per_ckpt = [t["events_per_second"] for t in demo["timings"]]
-    full = [t["events_per_second"] for t in demo["full_timings"]]
+    per_ckpt = [t["per_second"] for t in demo["timings"]]
+    full = [t["per_second"] for t in demo["full_timings"]]
     ratio = demo["reference_seconds"] / demo["scan_seconds"]
     lines = [
         "## Data influence (TracIn)", "",

@@ -50,7 +50,7 @@ def reference_flow(model, images: torch.Tensor) -> np.ndarray:
 
 
 def _describe(checkpoint: Path) -> str:
-    state = read_checkpoint(checkpoint)
+    state = read_checkpoint(checkpoint, use_case="muon")
     identity = state.get("identity", {})
     teacher = identity.get("teacher")
     return (f"{identity.get('model')} ({identity.get('preset')}) trained on "
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "sections" / "tree.md")
     args = parser.parse_args()
     torch.manual_seed(0)
-    model = load_model(args.checkpoint)
+    model = load_model(args.checkpoint, use_case="muon")
     flow = DecisionFlow(model)
     val = MuonFile(split_path(args.data, "val"))
     n = min(args.events, len(val))

@@ -67,8 +67,6 @@ def test_help_imports_nothing_heavy() -> None:
         assert text.startswith(f"usage: hepxai {argv[0]} {argv[1]}"), argv
 
 
-@pytest.mark.xfail(reason="usecases/muon/cli_influence.py takes its choices from "
-                          "hepxai.explain.influence, which imports torch", strict=False)
 def test_influence_muon_help_imports_nothing_heavy() -> None:
     found = _help_in_a_fresh_process([["influence", "muon", "--help"]])
     assert found["codes"] == [0] and found["heavy"] == []

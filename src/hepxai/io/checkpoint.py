@@ -36,15 +36,19 @@ def run_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
     paths = sorted((run / "checkpoints").glob("epoch_*.pt"))
     if not paths:
         raise HepxaiError(f"{run}: no epoch checkpoints in {run / 'checkpoints'}; train the model "
-                          "first with 'hepxai train muon --out RUN' (it keeps one per epoch)")
+                          "first with 'hepxai train USE_CASE --out RUN' (it keeps one per "
+                          "epoch)")
     return paths
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: nn.Module,
                     extra: dict[str, Any] | None = None, *, use_case: str | None = None) -> Path:
     """Write ``model`` (and ``extra``) to ``path`` atomically. ``use_case`` defaults to the
-    model's ``use_case`` attribute, and to ``"muon"`` for models without one."""
-    use_case = use_case or getattr(model, "use_case", "muon")
+    model's ``use_case`` attribute; a model of no use case needs it named."""
+    use_case = use_case or getattr(model, "use_case", None)
+    if use_case is None:
+        raise HepxaiError(f"{type(model).__name__} declares no use case; name it: "
+                          "save_checkpoint(..., use_case=NAME)")
     payload = {"format": FORMAT, "hepxai_version": __version__, "use_case": use_case,
                "model": model.name, "preset": model.preset, "recipe": asdict(model.recipe),
                "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}

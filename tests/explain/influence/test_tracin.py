@@ -22,7 +22,7 @@ from hepxai.io.checkpoint import read_checkpoint, save_checkpoint
 from hepxai.usecases.muon.influence import trigger_categories
 from hepxai.usecases.muon.loader import MuonDataset
 from hepxai.usecases.muon.models import create
-from hepxai.usecases.muon.task import train
+from hepxai.usecases.muon.task import MuonGradients, train, training_events
 
 TEST_EVENTS = np.arange(6)
 
@@ -57,7 +57,7 @@ def tiny_run(muon_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def last_layer(run, muon_dir, tmp_path_factory) -> TracInStore:
-    return TracInStore.build(select_checkpoints(run), muon_dir / "train.h5",
+    return TracInStore.build(select_checkpoints(run), training_events(muon_dir / "train.h5"),
                              tmp_path_factory.mktemp("stores") / "last-layer")
 
 
@@ -127,7 +127,7 @@ def test_last_layer_equals_captum_tracincpfast(run, muon_dir, last_layer):
     from captum.influence import TracInCP, TracInCPFast
 
     val = MuonDataset(muon_dir / "val.h5")
-    ours = last_layer.scores(val, TEST_EVENTS)
+    ours = last_layer.scores(MuonGradients(val), TEST_EVENTS)
     checkpoints = [str(p) for p in select_checkpoints(run)]
     model = create("tracin-cnn", "fast")
     _load_encoded(_Encoded(model), checkpoints[0])  # target encoding buffers
@@ -155,10 +155,10 @@ def test_full_variant_equals_captum_tracincp_and_projection_keeps_it(tiny_run, m
 
     checkpoints = select_checkpoints(tiny_run)
     rows = np.arange(40)
-    exact = TracInStore.build(checkpoints, muon_dir / "train.h5", tmp_path / "exact",
-                              variant="full", rows=rows, projection_dim=0)
+    exact = TracInStore.build(checkpoints, training_events(muon_dir / "train.h5", rows=rows),
+                              tmp_path / "exact", variant="full", projection_dim=0)
     val = MuonDataset(muon_dir / "val.h5")
-    ours = exact.scores(val, TEST_EVENTS[:3])
+    ours = exact.scores(MuonGradients(val), TEST_EVENTS[:3])
     model = create("tracin-cnn-tiny", "fast")
     encoded = _Encoded(model)
     _load_encoded(encoded, str(checkpoints[0]))
@@ -171,16 +171,18 @@ def test_full_variant_equals_captum_tracincp_and_projection_keeps_it(tiny_run, m
     # self-influence (exact squared norms) is the diagonal TracIn(z, z)
     train_set = MuonDataset(muon_dir / "train.h5", rows=rows)
     np.testing.assert_allclose(exact.self_influence()[:10],
-                               np.diag(exact.scores(train_set, np.arange(10))), rtol=1e-4)
+                               np.diag(exact.scores(MuonGradients(train_set), np.arange(10))),
+                               rtol=1e-4)
 
     wide_rows = np.arange(150)
-    projected = TracInStore.build(checkpoints, muon_dir / "train.h5", tmp_path / "projected",
-                                  variant="full", rows=wide_rows, projection_dim=1024,
-                                  projection_seed=5)
+    wide_train = training_events(muon_dir / "train.h5", rows=wide_rows)
+    projected = TracInStore.build(checkpoints, wide_train, tmp_path / "projected",
+                                  variant="full", projection_dim=1024, projection_seed=5)
     assert projected.manifest["n_parameters"] == model.n_parameters() > 1024
-    wide = TracInStore.build(checkpoints, muon_dir / "train.h5", tmp_path / "exact150",
-                             variant="full", rows=wide_rows, projection_dim=0)
-    approx, truth = projected.scores(val, TEST_EVENTS), wide.scores(val, TEST_EVENTS)
+    wide = TracInStore.build(checkpoints, wide_train, tmp_path / "exact150", variant="full",
+                             projection_dim=0)
+    approx = projected.scores(MuonGradients(val), TEST_EVENTS)
+    truth = wide.scores(MuonGradients(val), TEST_EVENTS)
     for a, b in zip(approx, truth, strict=True):
         assert np.corrcoef(a, b)[0, 1] > 0.95
     # the stored norms are the exact ones, not the projected
@@ -189,7 +191,7 @@ def test_full_variant_equals_captum_tracincp_and_projection_keeps_it(tiny_run, m
 
 def test_self_influence_is_the_diagonal(muon_dir, last_layer):
     train_set = MuonDataset(muon_dir / "train.h5")
-    diagonal = np.diag(last_layer.scores(train_set, np.arange(25)))
+    diagonal = np.diag(last_layer.scores(MuonGradients(train_set), np.arange(25)))
     np.testing.assert_allclose(last_layer.self_influence()[:25], diagonal, rtol=1e-5)
 
 
@@ -208,14 +210,15 @@ def _assert_ranking(ids, values, scores, rows, descending: bool) -> None:
 def test_top_k_equals_brute_force_ranking(muon_dir, last_layer, monkeypatch, fused):
     val = MuonDataset(muon_dir / "val.h5")
     positions = np.arange(0, 40, 3)
-    matrix = last_layer.scores(val, positions)  # (14 events: the per-checkpoint path)
+    # (14 events: the per-checkpoint path)
+    matrix = last_layer.scores(MuonGradients(val), positions)
     # small chunks: the running top-k is merged across 8 chunks of the 500 training events
     monkeypatch.setattr(tracin_module, "CHUNK_ELEMENTS", 64 * len(positions))
     monkeypatch.setattr(tracin_module, "MIN_CHUNK_ROWS", 64)
     assert tracin_module._chunk_rows(len(positions)) == 64
     if fused:  # the path of large batches: one matrix product, inference-copy features
         monkeypatch.setattr(tracin_module, "FUSED_MIN_QUERIES", 2)
-    result = last_layer.influence(val, positions, k=10)
+    result = last_layer.influence(MuonGradients(val), positions, k=10)
     for i, scores in enumerate(matrix):
         _assert_ranking(result.proponent_ids[i], result.proponent_scores[i], scores,
                         last_layer.rows, descending=True)
@@ -228,7 +231,7 @@ def test_top_k_equals_brute_force_ranking(muon_dir, last_layer, monkeypatch, fus
     assert (np.diff(result.opponent_scores, axis=1) >= 0).all()
     # the published code's way: a Python loop over training events, one dot product each
     x, y = val.__getitems__(positions[:1])
-    features = last_layer.query_features(x, y)
+    features = last_layer.query_features(MuonGradients(val), x, y)
     loop = []
     for j in range(last_layer.n_train):
         total = 0.0
@@ -248,7 +251,8 @@ def test_top_k_equals_brute_force_ranking(muon_dir, last_layer, monkeypatch, fus
 def test_precompute_is_reused_and_resumes(run, muon_dir, tmp_path, monkeypatch):
     checkpoints = select_checkpoints(run)
     rows = np.arange(100)
-    first = TracInStore.build(checkpoints, muon_dir / "train.h5", tmp_path / "s", rows=rows)
+    events = training_events(muon_dir / "train.h5", rows=rows)
+    first = TracInStore.build(checkpoints, events, tmp_path / "s")
     assert not first.reused
     stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "s").glob("*.npy")}
 
@@ -256,7 +260,7 @@ def test_precompute_is_reused_and_resumes(run, muon_dir, tmp_path, monkeypatch):
         raise AssertionError("the precompute ran again")
 
     monkeypatch.setattr(tracin_module, "_precompute_checkpoint", no_recompute)
-    again = TracInStore.build(checkpoints, muon_dir / "train.h5", tmp_path / "s", rows=rows)
+    again = TracInStore.build(checkpoints, events, tmp_path / "s")
     assert again.reused
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "s").glob("*.npy")} == stamps
     monkeypatch.undo()
@@ -273,14 +277,15 @@ def test_precompute_is_reused_and_resumes(run, muon_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(tracin_module, "_precompute_checkpoint", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        TracInStore.build(checkpoints, muon_dir / "train.h5", tmp_path / "r", rows=rows)
+        TracInStore.build(checkpoints, events, tmp_path / "r")
     with pytest.raises(HepxaiError, match="unfinished"):
         TracInStore.open(tmp_path / "r")
     assert not list((tmp_path / "r").glob("*.partial"))
-    resumed = TracInStore.build(checkpoints, muon_dir / "train.h5", tmp_path / "r", rows=rows)
+    resumed = TracInStore.build(checkpoints, events, tmp_path / "r")
     assert calls == [0, 1, 1]
     val = MuonDataset(muon_dir / "val.h5")
-    np.testing.assert_array_equal(resumed.scores(val, [0, 1]), first.scores(val, [0, 1]))
+    np.testing.assert_array_equal(resumed.scores(MuonGradients(val), [0, 1]),
+                                  first.scores(MuonGradients(val), [0, 1]))
 
 
 def _one_line(excinfo: pytest.ExceptionInfo) -> str:
@@ -296,44 +301,50 @@ def test_bad_inputs_give_one_clear_line(run, muon_dir, tmp_path):
     save_checkpoint(tmp_path / "other.pt", other, {"learning_rate": 0.01, "epoch": 1,
                                                    "identity": {"seed": 3, "n_train": 500}})
     with pytest.raises(HepxaiError) as excinfo:
-        TracInStore.build([checkpoints[0], tmp_path / "other.pt"], muon_dir / "train.h5",
-                          tmp_path / "a")
+        TracInStore.build([checkpoints[0], tmp_path / "other.pt"],
+                          training_events(muon_dir / "train.h5"), tmp_path / "a")
     assert "another run" in _one_line(excinfo)
     # no learning rate stored
     state = read_checkpoint(checkpoints[0])
     del state["learning_rate"]
     torch.save(state, tmp_path / "no_rate.pt")
     with pytest.raises(HepxaiError) as excinfo:
-        TracInStore.build([tmp_path / "no_rate.pt"], muon_dir / "train.h5", tmp_path / "b")
+        TracInStore.build([tmp_path / "no_rate.pt"], training_events(muon_dir / "train.h5"),
+                          tmp_path / "b")
     assert "no learning rate" in _one_line(excinfo)
     # a head that is not the model's output: last-layer TracIn does not apply
     ensemble = create("sdt-ensemble", "fast")
     save_checkpoint(tmp_path / "ensemble.pt", ensemble, {"learning_rate": 0.01, "epoch": 1})
     with pytest.raises(HepxaiError) as excinfo:
-        TracInStore.build([tmp_path / "ensemble.pt"], muon_dir / "train.h5", tmp_path / "c")
+        TracInStore.build([tmp_path / "ensemble.pt"], training_events(muon_dir / "train.h5"),
+                          tmp_path / "c")
     assert "--variant full" in _one_line(excinfo)
     # the training file changed since the precompute
     data = tmp_path / "data"
     shutil.copytree(muon_dir, data)
     rows = np.arange(50)
-    store = TracInStore.build(checkpoints, data / "train.h5", tmp_path / "d", rows=rows)
+    store = TracInStore.build(checkpoints, training_events(data / "train.h5", rows=rows),
+                              tmp_path / "d")
     os.utime(data / "train.h5", ns=(0, store.train["mtime_ns"] + 10**9))
     with pytest.raises(HepxaiError) as excinfo:
         TracInStore.open(tmp_path / "d")
     assert "changed since the TracIn precompute" in _one_line(excinfo)
     # ... and a checkpoint that changed
     copies = [shutil.copy(p, tmp_path / p.name) for p in checkpoints]
-    store = TracInStore.build(copies, muon_dir / "train.h5", tmp_path / "e", rows=rows)
+    store = TracInStore.build(copies, training_events(muon_dir / "train.h5", rows=rows),
+                              tmp_path / "e")
     save_checkpoint(copies[1], create("tracin-cnn", "fast"), {"learning_rate": 0.05})
     with pytest.raises(HepxaiError) as excinfo:
         TracInStore.open(tmp_path / "e")
     assert "changed since" in _one_line(excinfo)
     # other settings in an existing store directory
     with pytest.raises(HepxaiError) as excinfo:
-        TracInStore.build(checkpoints[:1], data / "train.h5", tmp_path / "d", rows=rows)
+        TracInStore.build(checkpoints[:1], training_events(data / "train.h5", rows=rows),
+                          tmp_path / "d")
     assert "--overwrite" in _one_line(excinfo)
     with pytest.raises(HepxaiError) as excinfo:
-        TracInStore.build(checkpoints, muon_dir / "train.h5", tmp_path / "f", variant="exact")
+        TracInStore.build(checkpoints, training_events(muon_dir / "train.h5"), tmp_path / "f",
+                          variant="exact")
     assert "unknown TracIn variant" in _one_line(excinfo)
 
 

@@ -98,7 +98,7 @@ def test_demo_writes_the_report(tmp_path, capsys):
     assert len(results["models"]) == 9 and len(results["claims"]) == 3
     # TracIn of the resgnn-gnn-1 run: the precompute, the category study and its section
     influence = out / "influence"
-    assert (influence / "tracin.npz").exists()
+    assert (influence / "tracin" / "manifest.json").exists()
     study = json.loads((influence / "categories.json").read_text())
     assert study["explained_model"].endswith("resgnn-gnn-1/best.pt")
     assert sum(study["category_counts"].values()) == study["candidates"] == 30  # all test jets

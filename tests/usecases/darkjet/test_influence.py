@@ -12,16 +12,12 @@ from cli_checks import user_error
 
 from hepxai.cli import main as cli
 from hepxai.core.errors import HepxaiError
+from hepxai.explain.influence import TracInStore, select_checkpoints
+from hepxai.explain.influence import tracin as tracin_module
 from hepxai.explain.types import Influence
 from hepxai.io.checkpoint import load_model
 from hepxai.usecases.darkjet.graphs import GraphSettings, load_graphs
-from hepxai.usecases.darkjet.influence import (
-    GraphTracIn,
-    category_study,
-    noise_fraction,
-    run_graph_checkpoints,
-    tagger_categories,
-)
+from hepxai.usecases.darkjet.influence import category_study, noise_fraction
 from hepxai.usecases.darkjet.influence_validation import (
     GraphLSORConfig,
     KappaConfig,
@@ -33,7 +29,9 @@ from hepxai.usecases.darkjet.influence_validation import (
     random_like,
     retrain,
 )
+from hepxai.usecases.darkjet.judging import tagging_categories
 from hepxai.usecases.darkjet.store import split_path
+from hepxai.usecases.darkjet.task import JetGradients
 
 SETTINGS = GraphSettings(variant="gnn-2")
 TINY = Retrain(epochs=2, n_checkpoints=2)
@@ -52,10 +50,11 @@ def run(tmp_path_factory) -> dict:
                 str(run_dir), "--epochs", "3", "--variant", "gnn-2", "--val-jets", "30"]) == 0
     train = load_graphs(split_path(data, "train"), SETTINGS)
     test = load_graphs(split_path(data, "test"), SETTINGS)
-    checkpoints = run_graph_checkpoints(run_dir, "1,2,3")
+    checkpoints = select_checkpoints(run_dir, "1,2,3", use_case="darkjet")
     return {"data": data, "run": run_dir, "train": train, "test": test,
             "checkpoints": checkpoints,
-            "tracin": GraphTracIn.precompute(checkpoints, train, rows=np.arange(20, 100))}
+            "tracin": TracInStore.build(checkpoints, JetGradients(train, rows=np.arange(20, 100)),
+                                        root / "store")}
 
 
 def _autograd_gradients(model, graphs, rows) -> torch.Tensor:
@@ -83,7 +82,7 @@ def test_scores_equal_autograd_tracin(run):
         g_test = _autograd_gradients(model, test, test_rows)
         reference += ref.learning_rate * (g_test @ g_train.T).numpy()
         self_reference += ref.learning_rate * (g_train ** 2).sum(1).numpy()
-    scores = tracin.scores(test, test_rows)
+    scores = tracin.scores(JetGradients(test), test_rows)
     assert scores.shape == (4, 80)
     assert np.abs(scores - reference).max() / np.abs(reference).max() < 1e-5
     assert np.allclose(tracin.self_influence(), self_reference, rtol=1e-5, atol=0)
@@ -91,13 +90,14 @@ def test_scores_equal_autograd_tracin(run):
 
 
 def test_top_k_is_the_sorted_score_matrix(run, monkeypatch):
-    import hepxai.usecases.darkjet.influence as graph
-
-    monkeypatch.setattr(graph, "CHUNK_ROWS", 7)  # the running top-k merges 12 chunks
     tracin, test = run["tracin"], run["test"]
     rows = np.arange(len(test))
-    influence = tracin.influence(test, rows, k=6)
-    scores = tracin.scores(test, rows)
+    # the running top-k merges 12 chunks of 7 training jets
+    monkeypatch.setattr(tracin_module, "CHUNK_ELEMENTS", 7 * rows.size)
+    monkeypatch.setattr(tracin_module, "MIN_CHUNK_ROWS", 7)
+    assert tracin_module._chunk_rows(rows.size) == 7
+    influence = tracin.influence(JetGradients(test), rows, k=6)
+    scores = tracin.scores(JetGradients(test), rows)
     for i in range(rows.size):
         best = np.lexsort((np.arange(tracin.n_train), -scores[i]))[:6]
         worst = np.lexsort((np.arange(tracin.n_train), scores[i]))[:6]
@@ -112,19 +112,29 @@ def test_top_k_is_the_sorted_score_matrix(run, monkeypatch):
 
 
 def test_precompute_round_trip_and_change_detection(run, tmp_path):
-    tracin = run["tracin"]
-    path = tracin.save(tmp_path / "tracin.npz")
-    loaded = GraphTracIn.load(path)
-    assert np.array_equal(loaded.grads, tracin.grads) and np.array_equal(loaded.rows,
-                                                                         tracin.rows)
-    assert np.allclose(loaded.scores(run["test"], [1, 2]), tracin.scores(run["test"], [1, 2]))
-    # a store whose checkpoint changed since the precompute refuses to answer
-    from dataclasses import replace
+    import shutil
 
-    stale = replace(tracin, checkpoints=[replace(tracin.checkpoints[0], sha256="0" * 64),
-                                         *tracin.checkpoints[1:]])
+    tracin = run["tracin"]
+    loaded = TracInStore.open(tracin.directory, source=JetGradients(run["train"],
+                                                                    rows=np.arange(20, 100)))
+    for i in range(len(tracin.checkpoints)):
+        for key in ("g", "h"):
+            assert np.array_equal(loaded._array(i, key), tracin._array(i, key))
+    assert np.array_equal(loaded.rows, tracin.rows)
+    test = JetGradients(run["test"])
+    assert np.allclose(loaded.scores(test, [1, 2]), tracin.scores(test, [1, 2]))
+    # a store whose checkpoint changed since the precompute refuses to answer
+    copies = [shutil.copy(c, tmp_path / Path(c).name) for c in run["checkpoints"]]
+    train = JetGradients(run["train"], rows=np.arange(20, 40))
+    TracInStore.build(copies, train, tmp_path / "stale")
+    state = torch.load(copies[0], weights_only=False)
+    state["learning_rate"] *= 2
+    torch.save(state, copies[0])
     with pytest.raises(HepxaiError, match="changed since the precompute"):
-        GraphTracIn.load(stale.save(tmp_path / "stale.npz"))
+        TracInStore.open(tmp_path / "stale")
+    # ... and one of other training jets is not reused
+    with pytest.raises(HepxaiError, match="--overwrite"):
+        TracInStore.build(run["checkpoints"], train, tracin.directory)
 
 
 def test_category_split_matches_predictions(run):
@@ -138,7 +148,7 @@ def test_category_split_matches_predictions(run):
     expected = np.where(test.y > 0.5, np.where(probability > 0.5, "TP", "FN"),
                         np.where(probability > 0.5, "FP", "TN"))
     assert np.array_equal(result["categories"], expected)
-    assert np.array_equal(tagger_categories(test.y, logits), expected)
+    assert np.array_equal(tagging_categories(test.y, logits), expected)
     counts = result["summary"]["category_counts"]
     assert sum(counts.values()) == len(test)
     for name, influence in result["influences"].items():
@@ -188,7 +198,7 @@ def test_prune_rows_removes_the_extreme_scores():
     assert np.array_equal(drawn, prune_rows(scores, 0.4, "random", seed=3, labels=labels))
     # LSOR's random control: the removed jets' class composition, drawn without repeats
     removed = np.array([0, 1, 2, 5])
-    like = random_like(labels, removed, np.random.default_rng(0))
+    like = random_like(labels.size, removed, np.random.default_rng(0), labels)
     assert np.unique(like).size == 4 and (labels[like] == 1).sum() == 1
 
 
@@ -202,8 +212,9 @@ def test_kappa_table(run, tmp_path):
     assert all(r["removed"] == 40 for r in rows[1:])
     assert all(0 <= r["auc"] <= 1 and r["loss"] > 0 for r in rows)
     # pruning keeps the class balance and removes exactly the top-scored ids of each class
-    tracin = GraphTracIn.precompute(run_graph_checkpoints(tmp_path / "kappa" / "base", None, 2),
-                                    study.pool)
+    tracin = TracInStore.build(select_checkpoints(tmp_path / "kappa" / "base", None, 2,
+                                                  use_case="darkjet"),
+                               JetGradients(study.pool), tmp_path / "kappa-store")
     top = prune_rows(tracin.gradient_norms(), 0.25, "high", labels=study.pool.y)
     for label in (0.0, 1.0):
         members = np.flatnonzero(study.pool.y == label)

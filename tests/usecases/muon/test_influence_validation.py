@@ -10,18 +10,21 @@ import torch
 from hepxai.cli import main as cli
 from hepxai.core.errors import HepxaiError
 from hepxai.explain.influence import TracInStore
+from hepxai.explain.influence.validation import (
+    fit_datamodels,
+    linear_datamodeling_score,
+    subset_masks,
+)
+from hepxai.explain.influence.validation import ratio as _ratio
 from hepxai.usecases.muon import influence_validation as validation_module
 from hepxai.usecases.muon.influence_validation import (
     DatamodelConfig,
     LSORConfig,
-    _ratio,
     datamodels,
-    fit_datamodels,
-    linear_datamodeling_score,
     lsor,
-    subset_masks,
 )
 from hepxai.usecases.muon.loader import MuonDataset
+from hepxai.usecases.muon.task import MuonGradients
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +83,7 @@ def test_lsor_and_datamodels_end_to_end(muon_dir, tmp_path, monkeypatch):
     # the removed events are the top-10 of TracIn summed over the test events
     store = TracInStore.open(tmp_path / "lsor" / "seed1" / "base" / "tracin-last-layer")
     test = MuonDataset(muon_dir / "val.h5", rows=np.array(summary["data"]["test_rows"]["1"]))
-    group = store.scores(test).astype(np.float64).sum(0)
+    group = store.scores(MuonGradients(test)).astype(np.float64).sum(0)
     top = set(store.rows[np.argsort(-group, kind="stable")[:10]].tolist())
     assert top == set(summary["removed_first_rows"]["seed1/last-layer"])
     trained = torch.load(tmp_path / "lsor" / "seed1" / "minus-last-layer" / "best.pt",

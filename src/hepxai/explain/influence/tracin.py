@@ -1,37 +1,45 @@
-"""TracIn over the saved checkpoints of a run: precompute the training set once, query by
-matrix products.
+"""TracIn over the saved checkpoints of a run, for any model: precompute the training set once,
+query by matrix products.
 
-    TracIn(z, z') = sum_i eta_i  grad_w l(w_i, z) . grad_w l(w_i, z')        (thesis eq. 3.12)
+    TracIn(z, z') = sum_c eta_c  grad_w l(w_c, z) . grad_w l(w_c, z')        (thesis eq. 3.12)
 
-over checkpoints ``w_i`` with the step size ``eta_i`` of their epoch (the ``learning_rate`` the
-training loop stores: the mean over the epoch's steps), and ``l`` the training loss itself: the
-absolute error summed over the two outputs in the model's encoded target space,
-``l = sum_j |f_j(x) - t_j|`` with ``t = model.encode_targets(y)``. Its gradient with respect to
-the output is ``g = sign(f - t)`` ``(2,)``. A positive score makes ``z`` a *proponent* of ``z'``
-(a gradient step on ``z`` lowers the loss of ``z'``), a negative one an *opponent*. Scores are in
-units of loss (step size times squared loss gradient); the mean over a batch that SGD takes is a
-constant factor and left out, as in the paper and Captum.
+over checkpoints ``w_c`` with the step size ``eta_c`` of their epoch (the ``learning_rate`` the
+training loop stores: the mean over the epoch's steps), and ``l`` the training loss itself, per
+example. A positive score makes ``z`` a *proponent* of ``z'`` (a gradient step on ``z`` lowers
+the loss of ``z'``), a negative one an *opponent*. Scores are in units of loss (step size times
+squared loss gradient); the mean over a batch that SGD takes is a constant factor and left out,
+as in the paper and Captum.
+
+What differs between use cases (how examples are batched, the loss, what identifies the
+training data, how a checkpoint is read) comes from a
+:class:`~hepxai.explain.influence.source.GradientSource`; everything here is the same for a
+muon regressor, a graph tagger and a plain ``nn.Sequential``.
 
 Two variants, both "precompute once, then every query is a matrix product":
 
-* ``last-layer``: only the parameters of the model's :attr:`~MuonRegressor.head`, the final
-  ``Linear(d, 2)``. Its weight gradient is ``g h^T`` and its bias gradient ``g`` (``h`` the head's
-  input), so exactly ``grad . grad' = (g . g') (h . h' + 1)``. The store keeps ``g (n, 2)`` and
-  ``h (n, d)`` per checkpoint; a query is ``sum_i eta_i (Q_g G_i^T) * (Q_h H_i^T + 1)``.
+* ``last-layer``: only the parameters of the model's final ``Linear(d, k)`` (its ``head``
+  attribute, or the layer named by ``layer=``), exact for any model whose output is that
+  layer's output (checked on every batch). Its weight gradient is ``g h^T`` and its bias
+  gradient ``g``, with ``g = d l / d f`` the loss gradient with respect to the layer's output
+  (the source's :meth:`~GradientSource.output_gradient`) and ``h`` the layer's input, so exactly
+  ``grad . grad' = (g . g') (h . h' + 1)``. The store keeps ``g (n, k)`` and ``h (n, d)`` per
+  checkpoint; a query is ``sum_c eta_c (Q_g G_c^T) * (Q_h H_c^T + 1)``.
 * ``full``: every trainable parameter. Per-example gradients with :mod:`torch.func`
-  (``vmap(grad(...))``), compressed by a seeded Gaussian random projection to ``dim`` columns
-  (:class:`GaussianProjection`; ``dim = 0`` keeps them exact, for small models). The store keeps
-  the projected gradients ``(n, dim)`` and the exact squared norms ``(n,)`` per checkpoint.
+  (``vmap(grad(...))``) of the source's per-example loss, compressed by a seeded Gaussian
+  random projection to ``dim`` columns (:class:`GaussianProjection`; ``dim = 0`` keeps them
+  exact, for small models). The store keeps the projected gradients ``(n, dim)`` and the exact
+  squared norms ``(n,)`` per checkpoint. Needs examples that are fixed-shape tensors; batches of
+  variable-size graphs are refused in one line.
 
 Models with batch normalisation are evaluated in eval mode (running statistics) for every
 gradient, as Captum does: a per-example gradient is then a function of the example alone,
 independent of which batch it was drawn in.
 
 On disk a store is a directory: ``manifest.json`` (checkpoint paths and their SHA-256, learning
-rates, the training file's identity and rows, variant, projection) and memory-mapped float32
-``.npy`` arrays, each written to a temporary name and renamed. An interrupted precompute resumes
-at the first unfinished checkpoint; a finished one is reused, never recomputed; a store whose
-checkpoints or training file changed refuses to answer with a one-line error.
+rates, the training data's identity and rows, variant, layer, projection) and memory-mapped
+float32 ``.npy`` arrays, each written to a temporary name and renamed. An interrupted precompute
+resumes at the first unfinished checkpoint; a finished one is reused, never recomputed; a store
+whose checkpoints or training file changed refuses to answer with a one-line error.
 """
 
 from __future__ import annotations
@@ -39,10 +47,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -55,259 +62,242 @@ from hepxai import __version__
 from hepxai.core.atomic import atomic_path, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
+from hepxai.explain.influence.checkpoints import CheckpointRef, describe_checkpoints, sha256
+from hepxai.explain.influence.constants import (
+    DEFAULT_PROJECTION_DIM,
+    PRECOMPUTE_BATCH,
+    QUERY_BATCH,
+    VARIANTS,
+)
 from hepxai.explain.influence.projection import GaussianProjection
+from hepxai.explain.influence.source import GradientSource
 from hepxai.explain.types import Influence
-from hepxai.io.checkpoint import load_model, read_checkpoint, run_checkpoints
-from hepxai.usecases.muon.loader import MuonDataset, muon_loader
-from hepxai.usecases.muon.models.base import MuonRegressor
-from hepxai.usecases.muon.store import MuonFile
 
 FORMAT = "hepxai-tracin-store"
-FORMAT_VERSION = 1
-VARIANTS = ("last-layer", "full")
-DEFAULT_PROJECTION_DIM = 2048
-DEFAULT_CHECKPOINTS = 3
-PRECOMPUTE_BATCH = {"last-layer": 1024, "full": 64}
-QUERY_BATCH = 1024
+FORMAT_VERSION = 2  # 2: one store for every use case (gradient sources, layer, identity)
 # score-matrix elements per training-set chunk: bounds query memory (64 MiB of float32 per
-# temporary) whatever the number of test events
+# temporary) whatever the number of test examples
 CHUNK_ELEMENTS = 2**24
 MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 2048, 262_144
-# from this many test events on, the last-layer kernel of all checkpoints is one matrix product
-# (see TracInStore._chunk_scores) and test features run through the BN-folded inference copy
+# from this many test examples on, the last-layer kernel of all checkpoints is one matrix
+# product (see TracInStore._chunk_scores) and test features run through the BN-folded copy
 FUSED_MIN_QUERIES = 64
-# below this many test events a query is a memory-bound matrix-vector product: one thread reads
-# the store as fast as two, and on a shared machine a second thread mostly waits at barriers
+# below this many test examples a query is a memory-bound matrix-vector product: one thread
+# reads the store as fast as two, and on a shared machine a second thread mostly waits
 SINGLE_THREAD_MAX_QUERIES = 16
+# the identity keys of the training file a store checks again at every open
+FILE_KEYS = ("size", "mtime_ns")
 
 
-# -- checkpoints --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CheckpointRef:
-    """One checkpoint TracIn uses: where it is, its step size and what it is a checkpoint of."""
-
-    path: str
-    epoch: int
-    learning_rate: float
-    sha256: str
-    model: str
-    preset: str
-    seed: int | None
-    n_train: int | None
-
-    def describe(self) -> str:
-        return (f"{self.model} ({self.preset}, seed {self.seed}, {self.n_train} training "
-                "events)")
+# -- batches -----------------------------------------------------------------------------------
+def _to_device(value: Any, device: str) -> Any:
+    if isinstance(value, tuple | list):
+        return tuple(_to_device(v, device) for v in value)
+    return value.to(device) if hasattr(value, "to") else value
 
 
-def spread_over_training(paths: Sequence[Path], count: int = DEFAULT_CHECKPOINTS) -> list[Path]:
-    """``count`` checkpoints spread uniformly over the run, at the centres of ``count`` equal
-    slices: of 30 epochs 5, 15 and 25 (the thesis' choice), of 2 epochs both, of 6: 1, 3, 5."""
-    if count < 1:
-        raise HepxaiError(f"asked for {count} checkpoints; use at least 1")
-    m = len(paths)
-    picked = sorted({-(-((2 * i + 1) * m) // (2 * count)) - 1 for i in range(count)})
-    return [Path(paths[i]) for i in picked]
+def source_batch(source: GradientSource, positions: np.ndarray, device: str = "cpu"
+                 ) -> tuple[tuple[Any, ...], torch.Tensor]:
+    """``(inputs as a tuple, targets)`` of ``positions`` of ``source``, on ``device``."""
+    inputs, targets = source.batch(np.asarray(positions, np.int64))
+    inputs = inputs if isinstance(inputs, tuple | list) else (inputs,)
+    return _to_device(tuple(inputs), device), torch.as_tensor(targets).to(device)
 
 
-def select_checkpoints(run_dir: str | os.PathLike[str], spec: str | None = None,
-                       count: int = DEFAULT_CHECKPOINTS) -> list[Path]:
-    """Checkpoints of ``run_dir``: ``spec`` = comma-separated epochs (``"5,15,25"``) or paths;
-    ``None`` = :func:`spread_over_training` of all epoch checkpoints."""
-    if spec is None or not spec.strip():
-        return spread_over_training(run_checkpoints(run_dir), count)
-    chosen: list[Path] = []
-    for item in (s.strip() for s in spec.split(",") if s.strip()):
-        if item.isdigit():
-            path = Path(run_dir) / "checkpoints" / f"epoch_{int(item):03d}.pt"
-            if not path.is_file():
-                have = ", ".join(str(int(p.stem.split("_")[1]))
-                                 for p in run_checkpoints(run_dir))
-                raise HepxaiError(f"{path}: no checkpoint of epoch {item} in {run_dir}; the run "
-                                  f"has epochs {have}")
-            chosen.append(path)
-        else:
-            chosen.append(Path(item))
-    return chosen
+class _Shared:
+    """Kept by reference through ``copy.deepcopy`` (an inference copy copies the model, never
+    the examples a source holds)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __deepcopy__(self, memo: dict) -> _Shared:
+        return self
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+class _SourceForward(nn.Module):
+    """``source.forward(model, inputs)`` as a module's forward, for
+    :func:`torch.func.functional_call` and the traced inference copy."""
 
-
-def describe_checkpoints(paths: Sequence[str | os.PathLike[str]], use_case: str = "muon",
-                         check: Callable[[Path, dict[str, Any]], None] | None = None
-                         ) -> list[CheckpointRef]:
-    """Read and check the checkpoints TracIn will use: torch models of one run of ``use_case``,
-    each with its learning rate; ``check(path, state)`` may refuse a model kind. One-line
-    :class:`HepxaiError` otherwise."""
-    if not paths:
-        raise HepxaiError("no checkpoints given; pass a run directory or --checkpoints")
-    refs = []
-    for path in map(Path, paths):
-        state = read_checkpoint(path, use_case=use_case)
-        (check or _check_muon_model)(path, state)
-        rate = state.get("learning_rate")
-        if rate is None:
-            raise HepxaiError(f"{path}: the checkpoint stores no learning rate; TracIn weights "
-                              "each checkpoint by its step size, so use the epoch checkpoints "
-                              f"written by 'hepxai train {use_case}' (RUN/checkpoints/"
-                              "epoch_NNN.pt)")
-        if not (isinstance(rate, int | float) and math.isfinite(rate) and rate > 0):
-            raise HepxaiError(f"{path}: learning rate {rate!r} is not a positive number; use "
-                              f"checkpoints written by 'hepxai train {use_case}'")
-        identity = state.get("identity") or {}
-        refs.append(CheckpointRef(path=str(path.resolve()), epoch=int(state.get("epoch", -1)),
-                                  learning_rate=float(rate), sha256=_sha256(path),
-                                  model=str(state["model"]), preset=str(state["preset"]),
-                                  seed=identity.get("seed"), n_train=identity.get("n_train")))
-    first = refs[0]
-    for ref in refs[1:]:
-        if (ref.model, ref.preset, ref.seed, ref.n_train) != \
-                (first.model, first.preset, first.seed, first.n_train):
-            raise HepxaiError(f"{ref.path} is a checkpoint of another run ({ref.describe()}) "
-                              f"than {first.path} ({first.describe()}); give checkpoints of one "
-                              "training run")
-    hashes = [r.sha256 for r in refs]
-    if len(set(hashes)) != len(hashes):
-        raise HepxaiError("the same checkpoint is given twice; give each checkpoint once")
-    return refs
-
-
-def _check_muon_model(path: Path, state: dict[str, Any]) -> None:
-    if "estimator" in state or state.get("model") == "decision-tree":
-        raise HepxaiError(f"{path}: a scikit-learn decision tree has no gradients; TracIn "
-                          "needs a torch model such as tracin-cnn")
-
-
-# -- the training file -------------------------------------------------------------------------
-def training_identity(path: str | os.PathLike[str], rows: np.ndarray) -> dict[str, Any]:
-    """What identifies the training events of a store: file size, mtime, the HDF5 file's seed,
-    split and simulator configuration, and the selected rows."""
-    path = Path(path)
-    data = MuonFile(path)
-    stat = path.stat()
-    config = data.attrs.get("simulator_config")
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "n_events": len(data), "split": data.split, "seed": data.attrs.get("seed"),
-            "simulator_config_sha256": hashlib.sha256(str(config).encode()).hexdigest()
-            if config else None,
-            "n_rows": int(rows.size), "rows_sha256": hashlib.sha256(rows.tobytes()).hexdigest()}
-
-
-def _differences(saved: dict, now: dict, keys: Sequence[str]) -> list[str]:
-    return [k for k in keys if saved.get(k) != now.get(k)]
-
-
-# -- gradients ---------------------------------------------------------------------------------
-class _EncodedOutput(nn.Module):
-    """``model.forward_encoded`` as a module's forward, for :func:`torch.func.functional_call`."""
-
-    def __init__(self, model: MuonRegressor):
+    def __init__(self, model: nn.Module, source: GradientSource):
         super().__init__()
         self.model = model
+        self.source = _Shared(source)
+
+    def forward(self, *inputs: Any) -> torch.Tensor:
+        return self.source.value.forward(self.model, inputs)
+
+
+class _OneInputForward(_SourceForward):
+    """The same with one positional input: what ``torch.fx`` traces (no ``*args``)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_encoded(x)
+        return self.source.value.forward(self.model, (x,))
 
 
-def check_last_layer(model: MuonRegressor) -> nn.Linear:
-    """The model's head if last-layer TracIn is exact for it: a ``Linear`` whose output is the
-    model's (encoded) output. One-line error otherwise."""
-    head = model.head
-    if not isinstance(head, nn.Linear) or head.out_features != len(model.outputs):
-        raise HepxaiError(f"{model.name}: its head is not a Linear layer with "
-                          f"{len(model.outputs)} outputs, so last-layer TracIn does not apply; "
-                          "use --variant full (or a tracin-cnn model)")
+# -- the last layer ----------------------------------------------------------------------------
+def find_head(model: nn.Module, layer: str | None = None) -> nn.Linear:
+    """The model's final linear layer: ``layer`` (a name of ``model.named_modules()``) or the
+    model's ``head`` attribute. One-line error when there is none."""
+    name = getattr(model, "name", type(model).__name__)
+    if layer is not None:
+        try:
+            head = model.get_submodule(layer)
+        except AttributeError:
+            raise HepxaiError(f"{name} has no layer {layer!r}; name its final linear layer as "
+                              "in model.named_modules()") from None
+    else:
+        head = getattr(model, "head", None)
+    if not isinstance(head, nn.Linear):
+        what = f"its layer {layer!r}" if layer is not None else \
+            "it declares no final Linear layer (a 'head' attribute)"
+        raise HepxaiError(f"{name}: {what} is not a Linear layer, so last-layer TracIn does "
+                          "not apply; name the final Linear layer or use the full variant "
+                          "(--variant full)")
     return head
 
 
-class LastLayerFeatures:
-    """``(x, t) -> (g, h)`` for last-layer TracIn: ``g = sign(f - t)`` ``(b, 2)`` with ``f`` the
-    head's (encoded) output and ``h`` the head's input ``(b, d)``, in eval mode.
+def _module_name(root: nn.Module, module: nn.Module) -> str:
+    return next(n for n, m in root.named_modules() if m is module)
 
-    With ``fused`` (default) the forward pass runs through the model's inference copy
+
+class LastLayerFeatures:
+    """``(inputs, targets) -> (g, h)`` of last-layer TracIn, in eval mode: ``g`` the loss
+    gradient with respect to the final layer's output ``(b, k)``, ``h`` its input ``(b, d)``.
+
+    Every batch checks that the source's outputs are the final layer's outputs (else the last
+    layer is not the last, e.g. an average of several trees). With ``fused`` (default) a model
+    with one input tensor runs through its inference copy
     (:func:`hepxai.models.inference.inference_copy`: BatchNorm folded into the convolutions,
-    channels-last), the same function to float rounding (relative differences ~1e-7) and 2-3x
-    faster on a CPU; a model that cannot be traced runs as it is.
+    channels-last), the same function to float rounding and 2-3x faster on a CPU; a model that
+    cannot be traced, and a graph network, run as they are.
     """
 
-    def __init__(self, model: MuonRegressor, fused: bool = True):
-        check_last_layer(model)
-        self.model = model
-        self.runner: nn.Module | Any = model.forward_encoded
-        self.head: nn.Module = model.head
+    def __init__(self, model: nn.Module, source: GradientSource, layer: str | None = None,
+                 fused: bool = True):
+        from hepxai.explain.base import has_message_passing
+
+        self.model, self.source = model, source
+        self.head = find_head(model, layer)
+        self.in_features, self.out_features = self.head.in_features, self.head.out_features
+        self.has_bias = self.head.bias is not None
+        self.name = getattr(model, "name", type(model).__name__)
+        self.hooked: nn.Module = self.head
+        self.runner: Any = None
         self.fused = False
-        if fused:
-            from hepxai.models.inference import inference_copy
+        self._fuse = fused and not has_message_passing(model)  # tried on the first batch
 
-            name = next(n for n, m in model.named_modules() if m is model.head)
-            fast = inference_copy(model)
-            try:
-                self.head = fast.fused.get_submodule(name)
-            except AttributeError:
-                return  # the copy does not keep the head under its name: run the model itself
-            self.runner, self.fused = fast, True
+    def _fuse_for(self, inputs: tuple[Any, ...]) -> None:
+        """Trace the inference copy once, for a model of one input tensor."""
+        self._fuse = False
+        if len(inputs) != 1:
+            return
+        from hepxai.models.inference import inference_copy
 
-    def __call__(self, x: torch.Tensor,
-                 encoded_targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        wrapper = _OneInputForward(self.model, self.source)
+        fast = inference_copy(wrapper)
+        try:
+            self.hooked = fast.fused.get_submodule(_module_name(wrapper, self.head))
+        except AttributeError:
+            return  # the copy does not keep the layer by name: run the model itself
+        self.runner, self.fused = fast, True
+
+    def head_outputs(self, inputs: tuple[Any, ...], n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The final layer's input ``h (n, d)`` and output ``f``, checked to be the model's
+        output and in its shape (e.g. ``(n,)`` for a tagger's squeezed logit)."""
+        if self._fuse:
+            self._fuse_for(inputs)
         captured: dict[str, torch.Tensor] = {}
 
-        def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...],
-                 output: torch.Tensor) -> None:
-            captured["h"], captured["out"] = inputs[0].detach(), output.detach()
+        def hook(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+            captured["h"], captured["f"] = args[0].detach(), output.detach()
 
-        handle = self.head.register_forward_hook(hook)
+        handle = self.hooked.register_forward_hook(hook)
         try:
             with torch.no_grad():
-                out = self.runner(x)
+                out = self.runner(*inputs) if self.runner is not None else \
+                    self.source.forward(self.model, inputs)
         finally:
             handle.remove()
-        f = captured.get("out")
-        # the head's output must be the model's output, else the last layer is not the last
-        expected = None if f is None else self.model.decode_outputs(f) if self.fused else f
-        if expected is None or expected.shape != out.shape \
-                or not torch.allclose(expected, out, rtol=1e-4, atol=1e-5):
-            raise HepxaiError(f"{self.model.name}: the output is not the output of its head "
-                              "layer (e.g. an average of several trees), so last-layer TracIn "
-                              "is not exact; use --variant full")
-        return torch.sign(f - encoded_targets), captured["h"].reshape(len(x), -1)
+        f = captured.get("f")
+        # the layer's output must be the model's output, else the last layer is not the last
+        if f is None or f.numel() != out.numel() or \
+                not torch.allclose(f.reshape(out.shape), out, rtol=1e-4, atol=1e-5):
+            raise HepxaiError(f"{self.name}: the output is not the output of its final layer "
+                              "(e.g. an average of several trees), so last-layer TracIn is not "
+                              "exact; use the full variant (--variant full)")
+        h = captured["h"].reshape(n, -1)
+        if h.shape[1] != self.in_features:
+            raise HepxaiError(f"{self.name}: the final layer's input has {h.shape[1]} features, "
+                              f"its weight {self.in_features}; not a plain linear layer")
+        return h, f.reshape(out.shape)
+
+    def __call__(self, inputs: tuple[Any, ...], targets: torch.Tensor,
+                 source: GradientSource | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        source = source or self.source
+        h, f = self.head_outputs(inputs, len(targets))
+        g = source.output_gradient(self.model, f, targets)
+        return g.detach().reshape(len(targets), -1).float(), h.float()
 
 
-def last_layer_features(model: MuonRegressor, x: torch.Tensor,
-                        encoded_targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``g = sign(f - t)`` ``(b, 2)`` and the head's input ``h`` ``(b, d)`` of the model as it
-    is (eval mode, no fusion): the plain definition :class:`LastLayerFeatures` speeds up."""
-    return LastLayerFeatures(model, fused=False)(x, encoded_targets)
+def head_features(model: nn.Module, source: GradientSource,
+                  positions: Sequence[int] | np.ndarray | None = None, *,
+                  layer: str | None = None, batch_size: int = PRECOMPUTE_BATCH["last-layer"],
+                  device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """The final layer's input ``h (n, d)`` and output ``f (n, k)`` float32 of ``positions`` of
+    ``source`` (default all), in eval mode, checked to be the model's output."""
+    model.eval()
+    positions = np.arange(len(source)) if positions is None else np.asarray(positions, np.int64)
+    features = LastLayerFeatures(model, source, layer, fused=False)
+    hs, fs = [], []
+    for start in range(0, positions.size, batch_size):
+        inputs, targets = source_batch(source, positions[start:start + batch_size], device)
+        h, f = features.head_outputs(inputs, len(targets))
+        hs.append(h.float().cpu())
+        fs.append(f.reshape(len(targets), -1).float().cpu())
+    if not hs:
+        return torch.zeros(0, features.in_features), torch.zeros(0, features.out_features)
+    return torch.cat(hs), torch.cat(fs)
 
 
-def trainable_parameters(model: MuonRegressor) -> list[tuple[str, nn.Parameter]]:
+# -- every parameter ---------------------------------------------------------------------------
+def trainable_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """``(name, parameter)`` of every trainable parameter, in ``named_parameters`` order."""
-    return [(name, p) for name, p in _EncodedOutput(model).named_parameters() if p.requires_grad]
+    return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
 
 
-def per_example_gradients(model: MuonRegressor, x: torch.Tensor,
-                          encoded_targets: torch.Tensor) -> torch.Tensor:
-    """Gradient of each example's loss ``sum_j |f_j - t_j|`` w.r.t. all trainable parameters,
-    flattened in ``named_parameters`` order: ``(b, n_parameters)`` float32. Eval mode."""
+def check_fixed_shape(source: GradientSource) -> None:
+    """One-line refusal of the full variant for examples that are not fixed-shape tensors."""
+    if not source.fixed_shape:
+        raise HepxaiError(f"full TracIn needs {source.what} that are fixed-shape tensors "
+                          "(per-example gradients with torch.func.vmap); these are batches of "
+                          "variable-size graphs, use the last-layer variant")
+
+
+def per_example_gradients(model: nn.Module, source: GradientSource, inputs: tuple[Any, ...],
+                          targets: torch.Tensor) -> torch.Tensor:
+    """Gradient of each example's loss w.r.t. all trainable parameters, flattened in
+    ``named_parameters`` order: ``(b, n_parameters)`` float32. Eval mode."""
     from torch.func import functional_call, grad, vmap
 
-    wrapper = _EncodedOutput(model)
-    named = trainable_parameters(model)
+    check_fixed_shape(source)
+    b = len(targets)
+    if any(not isinstance(x, torch.Tensor) or x.shape[:1] != (b,) for x in inputs):
+        raise HepxaiError(f"full TracIn needs one row per example in every input tensor; "
+                          f"got shapes {[tuple(getattr(x, 'shape', ())) for x in inputs]} for "
+                          f"{b} {source.what}")
+    wrapper = _SourceForward(model, source)
+    named = [(f"model.{name}", p) for name, p in trainable_parameters(model)]
     params = {name: p.detach() for name, p in named}
     buffers = dict(wrapper.named_buffers())
 
-    def loss(p: dict[str, torch.Tensor], xi: torch.Tensor, ti: torch.Tensor) -> torch.Tensor:
-        out = functional_call(wrapper, (p, buffers), (xi.unsqueeze(0),))
-        return (out[0] - ti).abs().sum()
+    def loss(p: dict[str, torch.Tensor], xs: tuple[torch.Tensor, ...],
+             ti: torch.Tensor) -> torch.Tensor:
+        out = functional_call(wrapper, (p, buffers), tuple(x.unsqueeze(0) for x in xs))
+        return source.loss(model, out, ti.unsqueeze(0))[0]
 
-    grads = vmap(grad(loss), in_dims=(None, 0, 0))(params, x, encoded_targets)
-    return torch.cat([grads[name].reshape(len(x), -1) for name, _ in named], dim=1)
+    grads = vmap(grad(loss), in_dims=(None, 0, 0))(params, tuple(inputs), targets)
+    return torch.cat([grads[name].reshape(b, -1) for name, _ in named], dim=1).float()
 
 
 # -- the store ---------------------------------------------------------------------------------
@@ -321,9 +311,19 @@ def _chunk_rows(n_queries: int) -> int:
     return int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, CHUNK_ELEMENTS // max(n_queries, 1))))
 
 
+def _rows_sha256(rows: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest()
+
+
+def training_identity(source: GradientSource) -> dict[str, Any]:
+    """The source's :meth:`~GradientSource.identity` with the number and hash of its ids."""
+    rows = np.ascontiguousarray(source.ids, dtype=np.int64)
+    return {**source.identity(), "n_rows": int(rows.size), "rows_sha256": _rows_sha256(rows)}
+
+
 @dataclass
 class TopK:
-    """Top-k of a batch of queries; ids are rows of the training file, best first."""
+    """Top-k of a batch of queries; ids are the training source's ids, best first."""
 
     proponent_ids: np.ndarray  # (b, k) int64
     proponent_scores: np.ndarray  # (b, k) float32, decreasing
@@ -336,7 +336,16 @@ class TracInStore:
 
     Build with :meth:`build` (or reuse: it returns the existing store when the settings match),
     open with :meth:`open`, then :meth:`influence` (top-k), :meth:`scores` (full matrix) and
-    :meth:`self_influence`.
+    :meth:`self_influence`. Queries take the test examples as a gradient source of the same
+    kind as the training one.
+
+    Example (``Regression`` as in :mod:`~hepxai.explain.influence.source`, checkpoints that
+    store their ``learning_rate``)::
+
+        store = TracInStore.build(checkpoints, Regression(x_train, y_train), "tracin",
+                                  layer="2")
+        result = store.influence(Regression(x_test, y_test), k=10)
+        result.proponent_ids        # (n_test, 10) training ids, strongest first
     """
 
     def __init__(self, directory: Path, manifest: dict[str, Any], reused: bool = False):
@@ -345,38 +354,37 @@ class TracInStore:
         self.reused = reused
         config = manifest["config"]
         self.variant: str = config["variant"]
+        self.layer: str | None = config.get("layer")
         self.checkpoints = [CheckpointRef(**c) for c in config["checkpoints"]]
-        self.train = config["train"]
+        self.train: dict[str, Any] = config["train"]
         self.rows = np.load(self.directory / "rows.npy")
         self.projection_dim: int = int(config["projection"]["dim"])
         self.projection_seed: int = int(config["projection"]["seed"])
         self.has_bias: bool = bool(manifest["has_bias"])
         self._arrays: dict[tuple[int, str], np.ndarray] = {}
-        self._models: dict[tuple[int, str], MuonRegressor] = {}
-        self._last_layer: dict[tuple[int, str, bool], LastLayerFeatures] = {}
+        self._models: dict[tuple[int, str], nn.Module] = {}
+        self._last_layer: dict[tuple[Any, ...], LastLayerFeatures] = {}
         self._projection: GaussianProjection | None = None
 
     # -- building -------------------------------------------------------------------------
     @classmethod
-    def build(cls, checkpoints: Sequence[str | os.PathLike[str]],
-              train_file: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
-              variant: str = "last-layer", rows: np.ndarray | None = None,
-              projection_dim: int = DEFAULT_PROJECTION_DIM, projection_seed: int = 0,
-              batch_size: int | None = None, device: str = "cpu",
+    def build(cls, checkpoints: Sequence[str | os.PathLike[str]], source: GradientSource,
+              out_dir: str | os.PathLike[str], *, variant: str = "last-layer",
+              layer: str | None = None, projection_dim: int = DEFAULT_PROJECTION_DIM,
+              projection_seed: int = 0, batch_size: int | None = None, device: str = "cpu",
               overwrite: bool = False) -> TracInStore:
         """Precompute the training-set arrays of every checkpoint into ``out_dir``.
 
         Args:
-            checkpoints: epoch checkpoints of one run (each with its ``learning_rate``).
-            train_file: the run's training file (``train.h5``).
+            checkpoints: checkpoints of one run, each with its ``learning_rate``.
+            source: the training examples and loss (a :class:`GradientSource`); its ids become
+                the result's training ids.
             out_dir: store directory; a finished store with the same settings is reused.
             variant: ``"last-layer"`` or ``"full"``.
-            rows: training events (rows of ``train_file``); default: the first ``n_train``
-                rows, ``n_train`` from the checkpoints (what ``hepxai train muon --max-events``
-                trains on), else all.
+            layer: last-layer: the name of the final linear layer (default: ``model.head``).
             projection_dim: ``full`` only: projected dimension; 0 keeps exact gradients.
             projection_seed: seed of the projection matrix.
-            batch_size: events per forward pass (default 1,024 last-layer, 64 full).
+            batch_size: examples per forward pass (default 1,024 last-layer, 64 full).
             device: ``"cpu"`` or ``"cuda[:N]"``.
             overwrite: replace a store of other settings in ``out_dir``.
         """
@@ -385,25 +393,23 @@ class TracInStore:
         if projection_dim < 0:
             raise HepxaiError(f"--projection-dim {projection_dim}: use 0 (exact gradients) or a "
                               "positive dimension")
-        refs = describe_checkpoints(checkpoints)
-        train_path = Path(train_file)
-        n_file = len(MuonFile(train_path))
-        if rows is None:
-            n_train = refs[0].n_train
-            rows = np.arange(n_file if n_train is None or n_train > n_file else n_train)
-        rows = np.asarray(rows, dtype=np.int64)
-        if rows.size == 0 or rows.min() < 0 or rows.max() >= n_file:
-            raise HepxaiError(f"training rows must be within 0..{n_file - 1} of {train_path}")
-        config = {"variant": variant, "checkpoints": [asdict(r) for r in refs],
-                  "train": training_identity(train_path, rows),
+        if variant == "full":
+            check_fixed_shape(source)
+        if len(source) == 0:
+            raise HepxaiError(f"no training {source.what} selected; select at least one")
+        refs = describe_checkpoints(checkpoints, use_case=source.use_case,
+                                    check=source.check_checkpoint, read=source.read_checkpoint)
+        rows = np.asarray(source.ids, dtype=np.int64)
+        config = {"variant": variant, "layer": layer if variant == "last-layer" else None,
+                  "checkpoints": [asdict(r) for r in refs], "train": training_identity(source),
                   "projection": {"dim": projection_dim if variant == "full" else 0,
                                  "seed": projection_seed if variant == "full" else 0}}
         out = Path(out_dir)
         manifest_path = out / "manifest.json"
-        manifest = _read_manifest(out) if manifest_path.exists() else None
+        manifest = _read_manifest(out, stale_ok=True) if manifest_path.exists() else None
         if manifest is not None and manifest["config"] != config:
             if not overwrite:
-                differs = [k for k in ("variant", "checkpoints", "train", "projection")
+                differs = [k for k in ("variant", "layer", "checkpoints", "train", "projection")
                            if manifest["config"].get(k) != config[k]]
                 raise HepxaiError(f"{out} holds a TracIn precompute with other "
                                   f"{', '.join(differs)}; pass --overwrite to replace it or "
@@ -417,15 +423,16 @@ class TracInStore:
             with atomic_path(out / "rows.npy") as tmp, open(tmp, "wb") as handle:
                 np.save(handle, rows)
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                        "hepxai_version": __version__, "config": config, "done": [],
-                        "complete": False, "has_bias": True, "feature_dim": None,
+                        "hepxai_version": __version__, "config": config,
+                        "source": f"{type(source).__module__}.{type(source).__qualname__}",
+                        "loss": source.loss_name, "done": [], "complete": False,
+                        "has_bias": True, "n_outputs": None, "feature_dim": None,
                         "n_parameters": None, "timings": []}
-        dataset = MuonDataset(train_path, rows=rows)
         batch = batch_size or PRECOMPUTE_BATCH[variant]
         for i, ref in enumerate(refs):
             if i in manifest["done"]:
                 continue  # resumed: this checkpoint's arrays were finished before
-            timing = _precompute_checkpoint(out, manifest, i, len(refs), ref, dataset, batch,
+            timing = _precompute_checkpoint(out, manifest, i, len(refs), ref, source, batch,
                                             device)
             manifest["done"].append(i)
             manifest["timings"].append(timing)
@@ -437,48 +444,63 @@ class TracInStore:
         return store
 
     @classmethod
-    def open(cls, directory: str | os.PathLike[str], verify: bool = True) -> TracInStore:
+    def open(cls, directory: str | os.PathLike[str], verify: bool = True,
+             source: GradientSource | None = None) -> TracInStore:
         """Open a finished store; with ``verify`` (default) refuse one whose checkpoints or
-        training file changed since the precompute."""
+        training file changed since the precompute (and, given the training ``source``, one
+        computed on other examples)."""
         directory = Path(directory)
         manifest = _read_manifest(directory)
         if not manifest.get("complete"):
             raise HepxaiError(f"{directory}: the TracIn precompute is unfinished; run the same "
-                              "'hepxai influence muon precompute' command again to complete it")
+                              "precompute command again to complete it")
         store = cls(directory, manifest, reused=True)
         if verify:
-            store.verify()
+            store.verify(source)
         return store
 
-    def verify(self) -> None:
-        """One-line error if a checkpoint, the training file or an array no longer matches."""
+    def verify(self, source: GradientSource | None = None) -> None:
+        """One-line error if a checkpoint, the training file, the training ``source`` (when
+        given) or an array no longer matches the precompute."""
         for ref in self.checkpoints:
             path = Path(ref.path)
             if not path.is_file():
                 raise HepxaiError(f"{path}: checkpoint of the TracIn store {self.directory} is "
                                   "missing; restore it or precompute again with --overwrite")
-            if _sha256(path) != ref.sha256:
-                raise HepxaiError(f"{path} changed since the TracIn precompute in "
+            if sha256(path) != ref.sha256:
+                raise HepxaiError(f"{path} changed since the precompute of the TracIn store "
                                   f"{self.directory}; precompute again with --overwrite")
         saved = self.train
-        path = Path(saved["path"])
-        if not path.is_file():
-            raise HepxaiError(f"{path}: the training file of the TracIn store {self.directory} "
-                              "is missing; restore it or precompute again with --overwrite")
-        now = training_identity(path, self.rows)
-        differs = _differences(saved, now, ("size", "mtime_ns", "n_events", "split", "seed",
-                                            "simulator_config_sha256", "rows_sha256"))
-        if differs:
-            raise HepxaiError(f"{path} changed since the TracIn precompute in {self.directory} "
-                              f"({', '.join(differs)} differ); precompute again with "
-                              "--overwrite")
+        if "path" in saved and all(k in saved for k in FILE_KEYS):
+            path = Path(saved["path"])
+            if not path.is_file():
+                raise HepxaiError(f"{path}: the training file of the TracIn store "
+                                  f"{self.directory} is missing; restore it or precompute again "
+                                  "with --overwrite")
+            stat = path.stat()
+            now = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+            differs = [k for k in FILE_KEYS if saved[k] != now[k]]
+            if differs:
+                raise HepxaiError(f"{path} changed since the TracIn precompute in "
+                                  f"{self.directory} ({', '.join(differs)} differ); precompute "
+                                  "again with --overwrite")
+        if _rows_sha256(self.rows) != saved.get("rows_sha256"):
+            raise HepxaiError(f"{self.directory}: rows.npy does not match the manifest; the "
+                              "store is corrupt, precompute again with --overwrite")
+        if source is not None:
+            now = training_identity(source)
+            differs = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+            if differs:
+                raise HepxaiError(f"{self.directory} was computed on other training "
+                                  f"{source.what} ({', '.join(differs)} differ); precompute "
+                                  "again with --overwrite")
         for i in range(len(self.checkpoints)):
-            for key in _array_names(self.variant, i):
+            for key, name in _array_names(self.variant, i).items():
                 array = self._array(i, key)
                 if array.shape[0] != self.n_train:
-                    raise HepxaiError(f"{self.directory}: {_array_names(self.variant, i)[key]} "
-                                      f"has {array.shape[0]} rows, not {self.n_train}; the "
-                                      "store is corrupt, precompute again with --overwrite")
+                    raise HepxaiError(f"{self.directory}: {name} has {array.shape[0]} rows, not "
+                                      f"{self.n_train}; the store is corrupt, precompute again "
+                                      "with --overwrite")
 
     # -- properties -----------------------------------------------------------------------
     @property
@@ -509,15 +531,15 @@ class TracInStore:
         """What a query's :class:`Influence` records about how it was made."""
         return {"variant": self.variant, "store": str(self.directory),
                 "checkpoints": [r.path for r in self.checkpoints], "epochs": self.epochs,
-                "learning_rates": self.learning_rates, "train_file": self.train["path"],
-                "n_train": self.n_train, "projection_dim": self.projection_dim,
-                "projection_seed": self.projection_seed,
-                "loss": "sum_j |f_j(x) - t_j| in the encoded target space"}
+                "learning_rates": self.learning_rates, "train_file": self.train.get("path"),
+                "n_train": self.n_train, "layer": self.layer,
+                "projection_dim": self.projection_dim, "projection_seed": self.projection_seed,
+                "loss": self.manifest.get("loss", "")}
 
-    def model(self, i: int, device: str = "cpu") -> MuonRegressor:
+    def model(self, i: int, source: GradientSource, device: str = "cpu") -> nn.Module:
         """The model of checkpoint ``i``, eval mode (cached per device)."""
         if (i, device) not in self._models:
-            model = load_model(self.checkpoints[i].path, device=device)
+            model = source.load_model(self.checkpoints[i].path, device=device)
             self._models[(i, device)] = model.eval()
         return self._models[(i, device)]
 
@@ -541,40 +563,51 @@ class TracInStore:
         return self._projection
 
     # -- queries --------------------------------------------------------------------------
-    def query_features(self, images: torch.Tensor, targets: torch.Tensor,
+    def query_features(self, source: GradientSource, inputs: Any, targets: torch.Tensor,
                        device: str = "cpu") -> list[tuple[torch.Tensor, ...]]:
-        """Per checkpoint, the test side of the kernel, already weighted by ``eta_i``:
-        last-layer ``(eta g' (b, 2), h' (b, d))``, full ``(eta p' (b, dim),)``.
+        """Per checkpoint, the test side of the kernel, already weighted by ``eta_c``:
+        last-layer ``(eta g' (b, k), h' (b, d))``, full ``(eta p' (b, dim),)``.
 
-        ``images`` ``(b, 1, 9, 384)``; ``targets`` ``(b, 2)`` physical (pT [GeV], |eta|).
+        ``inputs``, ``targets``: a batch as ``source.batch`` gives it.
         """
+        inputs = _to_device(tuple(inputs) if isinstance(inputs, tuple | list) else (inputs,),
+                            device)
+        targets = torch.as_tensor(targets).to(device)
+        if self.variant == "full":
+            check_fixed_shape(source)
         features = []
         for i, ref in enumerate(self.checkpoints):
-            model = self.model(i, device)
-            x, t = images.to(device), model.encode_targets(targets.to(device).float())
+            model = self.model(i, source, device)
             if self.variant == "last-layer":
-                # tracing the inference copy costs more than it saves for a few events
-                fused = len(x) >= FUSED_MIN_QUERIES
-                if (i, device, fused) not in self._last_layer:
-                    self._last_layer[(i, device, fused)] = LastLayerFeatures(model, fused=fused)
-                g, h = self._last_layer[(i, device, fused)](x, t)
+                # tracing the inference copy costs more than it saves for a few examples
+                fused = len(targets) >= FUSED_MIN_QUERIES
+                key = (i, device, fused, type(source))
+                if key not in self._last_layer:
+                    self._last_layer[key] = LastLayerFeatures(model, source, self.layer, fused)
+                g, h = self._last_layer[key](inputs, targets, source)
+                if h.shape[1] != int(self.manifest["feature_dim"]):
+                    raise HepxaiError(f"{ref.path}: the final layer's input has {h.shape[1]} "
+                                      f"features, the precompute {self.manifest['feature_dim']}"
+                                      "; precompute again with --overwrite")
                 features.append((g * ref.learning_rate, h))
             else:
                 projection = self.projection()
                 parts = []
                 # per-example gradients in slices: vmap keeps every example's activations
-                for start in range(0, len(x), PRECOMPUTE_BATCH["full"]):
-                    stop = start + PRECOMPUTE_BATCH["full"]
-                    p = per_example_gradients(model, x[start:stop], t[start:stop])
+                step = PRECOMPUTE_BATCH["full"]
+                for start in range(0, len(targets), step):
+                    p = per_example_gradients(model, source,
+                                              tuple(x[start:start + step] for x in inputs),
+                                              targets[start:start + step])
                     parts.append(projection(p) if projection is not None else p)
                 features.append((torch.cat(parts) * ref.learning_rate,))
         return features
 
     def _chunk_scores(self, features: list[tuple[torch.Tensor, ...]], start: int,
                       stop: int, expanded: torch.Tensor | None = None) -> torch.Tensor:
-        """Scores ``(b, stop - start)`` of the test events against training rows
+        """Scores ``(b, stop - start)`` of the test examples against training rows
         ``start:stop``. ``expanded``: the test side of :func:`_expand_last_layer` for the fused
-        path (many test events)."""
+        path (many test examples)."""
         device = features[0][0].device
         if expanded is not None:
             train_side = torch.cat([_expand_last_layer(
@@ -630,91 +663,89 @@ class TracInStore:
         top = None
         if k:
             assert best is not None and worst is not None
-            p_ids, p_scores = _ordered(best, descending=True)
-            o_ids, o_scores = _ordered(worst, descending=False)
+            p_ids, p_scores = sorted_top(*best, descending=True)
+            o_ids, o_scores = sorted_top(*worst, descending=False)
             top = TopK(self.rows[p_ids], p_scores, self.rows[o_ids], o_scores)
         return matrix, top
 
-    def _batches(self, test: MuonDataset, positions: np.ndarray, batch_size: int):
+    def _batches(self, source: GradientSource, positions: np.ndarray, batch_size: int):
         for start in range(0, positions.size, batch_size):
-            chosen = positions[start:start + batch_size]
-            images, targets = test.__getitems__(chosen)
-            yield chosen, images, targets
+            yield source.batch(positions[start:start + batch_size])
 
-    def _positions(self, test: MuonDataset, positions: Sequence[int] | np.ndarray | None
-                   ) -> np.ndarray:
-        positions = np.arange(len(test)) if positions is None else \
+    def _positions(self, source: GradientSource,
+                   positions: Sequence[int] | np.ndarray | None) -> np.ndarray:
+        positions = np.arange(len(source)) if positions is None else \
             np.atleast_1d(np.asarray(positions, dtype=np.int64))
-        if positions.size == 0 or positions.min() < 0 or positions.max() >= len(test):
-            raise HepxaiError(f"test events must be within 0..{len(test) - 1} of "
-                              f"{test.file.path}")
+        if positions.size == 0 or positions.min() < 0 or positions.max() >= len(source):
+            where = source.describe().get("file")
+            raise HepxaiError(f"test {source.what} must be within 0..{len(source) - 1}"
+                              + (f" of {where}" if where else ""))
         return positions
 
-    def influence(self, test: MuonDataset, positions: Sequence[int] | np.ndarray | None = None,
-                  k: int = 10, device: str = "cpu",
-                  batch_size: int = QUERY_BATCH) -> Influence:
-        """Top-``k`` proponents and opponents of test events.
+    def influence(self, source: GradientSource,
+                  positions: Sequence[int] | np.ndarray | None = None, k: int = 10,
+                  device: str = "cpu", batch_size: int = QUERY_BATCH) -> Influence:
+        """Top-``k`` proponents and opponents of test examples.
 
         Args:
-            test: the test events' dataset (e.g. ``MuonDataset("val.h5")`` or ``noise.h5``).
-            positions: positions in ``test`` (default: all of it).
-            k: proponents and opponents per event (at most the training-set size).
+            source: the test examples (a gradient source of the training source's kind).
+            positions: positions in ``source`` (default: all of it).
+            k: proponents and opponents per example (at most the training-set size).
         Returns:
-            :class:`Influence` with ``test_ids`` = rows of the test file, ``proponent_ids`` /
-            ``opponent_ids`` = rows of the training file ``(n_test, k)``, scores in loss units.
+            :class:`Influence` with ``test_ids`` = the test source's ids, ``proponent_ids`` /
+            ``opponent_ids`` = the training source's ids ``(n_test, k)``, scores in loss units.
         """
         if k < 1:
             raise HepxaiError(f"k = {k}: ask for at least 1 proponent and opponent")
         k = min(k, self.n_train)
-        positions = self._positions(test, positions)
+        positions = self._positions(source, positions)
         parts: list[TopK] = []
-        for _, images, targets in self._batches(test, positions, batch_size):
-            _, top = self._scan(self.query_features(images, targets, device), k, False)
+        for inputs, targets in self._batches(source, positions, batch_size):
+            _, top = self._scan(self.query_features(source, inputs, targets, device), k, False)
             assert top is not None
             parts.append(top)
         return Influence(
-            test_ids=test.rows[positions], method=self.method,
-            params={**self.params, "k": k, "test_file": str(test.file.path),
-                    "test_split": test.file.split},
+            test_ids=np.asarray(source.ids)[positions], method=self.method,
+            params={**self.params, "k": k,
+                    **{f"test_{key}": value for key, value in source.describe().items()}},
             proponent_ids=np.concatenate([p.proponent_ids for p in parts]),
             proponent_scores=np.concatenate([p.proponent_scores for p in parts]),
             opponent_ids=np.concatenate([p.opponent_ids for p in parts]),
             opponent_scores=np.concatenate([p.opponent_scores for p in parts]))
 
-    def scores(self, test: MuonDataset, positions: Sequence[int] | np.ndarray | None = None,
+    def scores(self, source: GradientSource, positions: Sequence[int] | np.ndarray | None = None,
                device: str = "cpu", batch_size: int = QUERY_BATCH) -> np.ndarray:
         """The full score matrix ``(n_test, n_train)`` float32 (columns in store order, i.e.
-        training-file rows :attr:`rows`)."""
-        positions = self._positions(test, positions)
+        training ids :attr:`rows`)."""
+        positions = self._positions(source, positions)
         blocks = []
-        for _, images, targets in self._batches(test, positions, batch_size):
-            matrix, _ = self._scan(self.query_features(images, targets, device), None, True)
+        for inputs, targets in self._batches(source, positions, batch_size):
+            matrix, _ = self._scan(self.query_features(source, inputs, targets, device), None,
+                                   True)
             blocks.append(matrix)
         return np.concatenate(blocks)
 
-    def scores_for(self, images: torch.Tensor, targets: torch.Tensor,
+    def scores_for(self, source: GradientSource, inputs: Any, targets: torch.Tensor,
                    device: str = "cpu") -> np.ndarray:
-        """Score matrix ``(b, n_train)`` for in-memory test events (images ``(b, 1, 9, 384)``,
-        physical targets ``(b, 2)``)."""
-        matrix, _ = self._scan(self.query_features(images, targets, device), None, True)
+        """Score matrix ``(b, n_train)`` for an in-memory batch (as ``source.batch`` gives)."""
+        matrix, _ = self._scan(self.query_features(source, inputs, targets, device), None, True)
         assert matrix is not None
         return matrix
 
-    def top_k_for(self, images: torch.Tensor, targets: torch.Tensor, k: int = 10,
-                  device: str = "cpu") -> TopK:
-        """Top-``k`` for in-memory test events; ids are training-file rows."""
-        _, top = self._scan(self.query_features(images, targets, device),
+    def top_k_for(self, source: GradientSource, inputs: Any, targets: torch.Tensor,
+                  k: int = 10, device: str = "cpu") -> TopK:
+        """Top-``k`` for an in-memory batch; ids are training ids."""
+        _, top = self._scan(self.query_features(source, inputs, targets, device),
                             min(k, self.n_train), False)
         assert top is not None
         return top
 
     def self_influence(self) -> np.ndarray:
-        """TracIn(z, z) of every training event ``(n_train,)`` float64, in store order.
+        """TracIn(z, z) of every training example ``(n_train,)`` float64, in store order.
 
-        Exact for both variants (the full variant stores the unprojected squared norms).
-        High values: events whose loss gradient is large and unusual - atypical or mislabelled
-        candidates. With this MAE loss ``|g|^2`` is the number of outputs on the wrong side of
-        their target, so the last-layer value is driven by the size of the head input ``h``.
+        Exact for both variants (the full variant stores the unprojected squared norms): the
+        step-weighted squared gradient norm. High values: examples whose loss gradient is large
+        and unusual - atypical or mislabelled candidates.
         """
         total = np.zeros(self.n_train, dtype=np.float64)
         chunk = MAX_CHUNK_ROWS
@@ -730,11 +761,15 @@ class TracInStore:
                 total[start:stop] += ref.learning_rate * value
         return total
 
+    def gradient_norms(self) -> np.ndarray:
+        """Step-weighted gradient-vector norm ``sqrt(self-influence)`` ``(n_train,)``."""
+        return np.sqrt(self.self_influence())
+
 
 def _expand_last_layer(g: torch.Tensor, h: torch.Tensor, bias: bool) -> torch.Tensor:
-    """The last-layer gradient itself, ``vec(g [h, 1]^T)`` ``(n, 2 (d + 1))``: its dot products
-    are ``(g . g') (h . h' + 1)``. Concatenated over checkpoints (``eta`` folded into the test
-    side), the scores of many test events are one matrix product with no elementwise passes."""
+    """The last-layer gradient itself, ``vec(g [h, 1]^T)`` ``(n, k (d + 1))``: its dot
+    products are ``(g . g') (h . h' + 1)``. Concatenated over checkpoints (``eta`` folded into
+    the test side), the scores of many test examples are one matrix product."""
     if bias:
         h = torch.cat([h, torch.ones(len(h), 1, dtype=h.dtype, device=h.device)], dim=1)
     return (g[:, :, None] * h[:, None, :]).reshape(len(g), -1)
@@ -769,36 +804,39 @@ def _merge_top(running: tuple[torch.Tensor, torch.Tensor] | None, scores: torch.
     return values, index
 
 
-def _ordered(top: tuple[torch.Tensor, torch.Tensor], descending: bool
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Sort each row by score (ties: lower training position first)."""
-    values = top[0].cpu().numpy()
-    index = top[1].cpu().numpy().astype(np.int64)
-    order = np.stack([np.lexsort((i, -v if descending else v)) for v, i in zip(values, index,
-                                                                               strict=True)])
-    return (np.take_along_axis(index, order, 1),
-            np.take_along_axis(values, order, 1).astype(np.float32))
+def sorted_top(values: torch.Tensor, index: torch.Tensor,
+               descending: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Sort each row of a running top-k by score (ties: lower training position first),
+    vectorised: a stable sort by position, then a stable sort by score."""
+    v = values.detach().cpu().numpy().astype(np.float32)
+    i = index.detach().cpu().numpy().astype(np.int64)
+    by_index = np.argsort(i, axis=1, kind="stable")
+    v, i = np.take_along_axis(v, by_index, 1), np.take_along_axis(i, by_index, 1)
+    by_score = np.argsort(-v if descending else v, axis=1, kind="stable")
+    return np.take_along_axis(i, by_score, 1), np.take_along_axis(v, by_score, 1)
 
 
 def _precompute_checkpoint(out: Path, manifest: dict, i: int, n_checkpoints: int,
-                           ref: CheckpointRef, dataset: MuonDataset, batch_size: int,
+                           ref: CheckpointRef, source: GradientSource, batch_size: int,
                            device: str) -> dict[str, Any]:
     """Write checkpoint ``i``'s arrays (one pass over the training set); returns its timing."""
-    variant = manifest["config"]["variant"]
-    model = load_model(ref.path, device=device).eval()
-    n = len(dataset)
+    config = manifest["config"]
+    variant = config["variant"]
+    model = source.load_model(ref.path, device=device).eval()
+    n = len(source)
     names = _array_names(variant, i)
+    features = projection = None
     if variant == "last-layer":
-        head = check_last_layer(model)
-        features = LastLayerFeatures(model)
-        manifest["has_bias"] = head.bias is not None
-        shapes = {"g": (n, len(model.outputs)), "h": (n, head.in_features)}
-        manifest["feature_dim"] = head.in_features
+        features = LastLayerFeatures(model, source, config.get("layer"))
+        manifest["has_bias"] = features.has_bias
+        manifest["n_outputs"] = features.out_features
+        manifest["feature_dim"] = features.in_features
+        shapes = {"g": (n, features.out_features), "h": (n, features.in_features)}
     else:
         n_params = sum(p.numel() for _, p in trainable_parameters(model))
         manifest["n_parameters"] = n_params
-        dim = int(manifest["config"]["projection"]["dim"])
-        projection = GaussianProjection(n_params, dim, manifest["config"]["projection"]["seed"]) \
+        dim = int(config["projection"]["dim"])
+        projection = GaussianProjection(n_params, dim, config["projection"]["seed"]) \
             if dim else None
         shapes = {"grad": (n, dim or n_params), "sqnorm": (n,)}
         manifest["feature_dim"] = dim or n_params
@@ -811,42 +849,35 @@ def _precompute_checkpoint(out: Path, manifest: dict, i: int, n_checkpoints: int
         arrays = {key: np.lib.format.open_memmap(
             tmps[key], mode="w+", dtype=np.float64 if key == "sqnorm" else np.float32,
             shape=shapes[key]) for key in names}
-        position = 0
-        loader = muon_loader(dataset, batch_size=batch_size)
-        bar = progress(loader, desc=f"TracIn {variant}: checkpoint {i + 1}/{n_checkpoints} "
-                                    f"(epoch {ref.epoch})", unit="batch")
-        for x, y in bar:
-            x = x.to(device)
-            t = model.encode_targets(y.to(device))
-            stop = position + len(x)
-            if variant == "last-layer":
-                g, h = features(x, t)
-                if h.shape[1] != shapes["h"][1]:
-                    raise HepxaiError(f"{ref.path}: the head's input has {h.shape[1]} features, "
-                                      f"its weight {shapes['h'][1]}; not a plain linear head")
-                arrays["g"][position:stop] = g.cpu().numpy()
-                arrays["h"][position:stop] = h.cpu().numpy()
+        bar = progress(range(0, n, batch_size), desc=f"TracIn {variant}: checkpoint "
+                       f"{i + 1}/{n_checkpoints} (epoch {ref.epoch})", unit="batch")
+        for start in bar:
+            stop = min(n, start + batch_size)
+            inputs, targets = source_batch(source, np.arange(start, stop), device)
+            if features is not None:
+                g, h = features(inputs, targets)
+                arrays["g"][start:stop] = g.cpu().numpy()
+                arrays["h"][start:stop] = h.cpu().numpy()
             else:
-                grads = per_example_gradients(model, x, t)
-                arrays["sqnorm"][position:stop] = \
-                    grads.double().pow(2).sum(1).cpu().numpy()
+                grads = per_example_gradients(model, source, inputs, targets)
+                arrays["sqnorm"][start:stop] = grads.double().pow(2).sum(1).cpu().numpy()
                 if projection is not None:
                     grads = projection(grads)
-                arrays["grad"][position:stop] = grads.cpu().numpy()
-            position = stop
+                arrays["grad"][start:stop] = grads.cpu().numpy()
         for array in arrays.values():
             array.flush()
         del arrays
     seconds = time.perf_counter() - started
-    return {"checkpoint": i, "epoch": ref.epoch, "events": n, "seconds": seconds,
-            "events_per_second": n / seconds if seconds > 0 else float("nan")}
+    return {"checkpoint": i, "epoch": ref.epoch, "examples": n, "seconds": seconds,
+            "per_second": n / seconds if seconds > 0 else float("nan")}
 
 
-def _read_manifest(directory: Path) -> dict[str, Any]:
+def _read_manifest(directory: Path, stale_ok: bool = False) -> dict[str, Any]:
+    """The manifest of a store; ``stale_ok``: also one of an older format (to replace it)."""
     path = directory / "manifest.json"
     if not path.is_file():
         raise HepxaiError(f"{directory}: no TracIn store here (manifest.json missing); run "
-                          "'hepxai influence muon precompute' first")
+                          "the precompute first")
     try:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -854,9 +885,13 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
                           "precompute again") from None
     if manifest.get("format") != FORMAT:
         raise HepxaiError(f"{path}: not a TracIn store manifest; choose another --store")
-    if int(manifest.get("format_version", -1)) > FORMAT_VERSION:
-        raise HepxaiError(f"{path}: store format {manifest['format_version']} is newer than "
-                          f"this hepxai reads ({FORMAT_VERSION}); upgrade hepxai")
+    version = int(manifest.get("format_version", -1))
+    if version > FORMAT_VERSION:
+        raise HepxaiError(f"{path}: store format {version} is newer than this hepxai reads "
+                          f"({FORMAT_VERSION}); upgrade hepxai")
+    if version < FORMAT_VERSION and not stale_ok:
+        raise HepxaiError(f"{path}: a TracIn store of an older hepxai (format {version}); "
+                          "precompute again with --overwrite")
     return manifest
 
 
@@ -868,3 +903,8 @@ def _remove_store_files(directory: Path, manifest: dict[str, Any]) -> None:
             (directory / name).unlink(missing_ok=True)
     (directory / "rows.npy").unlink(missing_ok=True)
     (directory / "manifest.json").unlink(missing_ok=True)
+
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "LastLayerFeatures", "TopK", "TracInStore", "find_head",
+           "head_features", "per_example_gradients", "sorted_top", "trainable_parameters",
+           "training_identity"]

@@ -44,7 +44,7 @@ def _add(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--data", type=Path, default=DATA,
                         help="darkjet data directory (train.h5, val.h5, test.h5)")
     common.add_argument("--store", type=Path, default=None,
-                        help="precompute file (default: RUN/influence/tracin.npz)")
+                        help="precompute directory (default: RUN/influence/tracin)")
     common.add_argument("--out", type=Path, default=None,
                         help="output directory (default: RUN/influence; lsor and kappa: "
                              "runs/darkjet/influence-lsor, runs/darkjet/influence-kappa)")
@@ -58,6 +58,8 @@ def _add(parser: argparse.ArgumentParser) -> None:
     pre.add_argument("--n-checkpoints", type=count, default=3,
                      help="checkpoints spread over the run when --checkpoints is not given")
     pre.add_argument("--batch-size", type=count, default=1024, help="jets per forward pass")
+    pre.add_argument("--overwrite", action="store_true",
+                     help="replace a store made with other checkpoints, data or settings")
     query = parser.add_argument_group("query and categories")
     query.add_argument("--split", choices=("test", "val"), default="test",
                        help="file of the test jets")
@@ -115,7 +117,7 @@ def _threads(value: int | None) -> None:
 
 
 def _store_path(args: argparse.Namespace) -> Path:
-    return args.store or args.run / "influence" / "tracin.npz"
+    return args.store or args.run / "influence" / "tracin"
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
@@ -142,62 +144,67 @@ def _graphs(data: Path, split: str, settings, max_jets: int | None = None):
 
 def _open(args: argparse.Namespace):
     """The precompute, its graph settings and training graphs."""
-    from hepxai.usecases.darkjet.influence import GraphTracIn
+    from hepxai.explain.influence import TracInStore
 
     path = _store_path(args)
-    if not path.is_file():
+    if not (path / "manifest.json").is_file():
         raise HepxaiError(f"{path}: no TracIn precompute yet; run 'hepxai influence darkjet "
                           f"precompute --run {args.run}' first")
-    tracin = GraphTracIn.load(path)
-    settings = _settings_of(tracin.checkpoints[0].path)
-    train = _graphs(args.data, "train", settings, max_jets=int(tracin.rows.max()) + 1)
-    return tracin, settings, train
+    store = TracInStore.open(path)
+    settings = _settings_of(store.checkpoints[0].path)
+    train = _graphs(args.data, "train", settings, max_jets=int(store.rows.max()) + 1)
+    return store, settings, train
 
 
-def _explained_model(args: argparse.Namespace, tracin, device: str):
+def _explained_model(args: argparse.Namespace, store, device: str):
     from hepxai.io.checkpoint import load_model
-    from hepxai.usecases.darkjet.influence import check_head
+    from hepxai.usecases.darkjet.task import check_graph_checkpoint
 
     path = args.model_checkpoint
     if path is None:
         best = args.run / "best.pt"
-        path = best if best.exists() else Path(tracin.checkpoints[-1].path)
-    model = load_model(path, device=device, use_case="darkjet")
-    check_head(model)
-    return model, path
+        path = best if best.exists() else Path(store.checkpoints[-1].path)
+    check_graph_checkpoint(path, _read(path))
+    return load_model(path, device=device, use_case="darkjet"), path
+
+
+def _read(path: Path) -> dict:
+    from hepxai.io.checkpoint import read_checkpoint
+
+    return read_checkpoint(path, use_case="darkjet")
 
 
 # -- steps -------------------------------------------------------------------------------------
 def _precompute(args: argparse.Namespace) -> None:
-    from hepxai.usecases.darkjet.influence import (
-        GraphTracIn,
-        describe_graph_checkpoints,
-        run_graph_checkpoints,
-    )
+    from hepxai.explain.influence import TracInStore, file_identity, select_checkpoints
+    from hepxai.usecases.darkjet.store import split_path
+    from hepxai.usecases.darkjet.task import JetGradients, check_graph_checkpoint
 
     _threads(args.threads)
     device = checked_device(args.device)
-    checkpoints = run_graph_checkpoints(args.run, args.checkpoints, args.n_checkpoints)
-    refs = describe_graph_checkpoints(checkpoints)
+    checkpoints = select_checkpoints(args.run, args.checkpoints, args.n_checkpoints,
+                                     use_case="darkjet")
+    state = _read(checkpoints[0])
+    check_graph_checkpoint(checkpoints[0], state)
     settings = _settings_of(checkpoints[0])
-    n_train = refs[0].n_train
+    n_train = (state.get("identity") or {}).get("n_train")
     train = _graphs(args.data, "train", settings, max_jets=n_train)
     if n_train is not None and len(train) != n_train:
         raise HepxaiError(f"{args.data}: train.h5 has {len(train):,} jets but the run trained "
                           f"on {n_train:,}; give the run's --data")
-    tracin = GraphTracIn.precompute(checkpoints, train, batch_size=args.batch_size,
-                                    device=device,
-                                    params={"data": str(args.data.resolve()),
-                                            "graphs": settings.to_dict()})
-    path = tracin.save(_store_path(args))
-    rates = ", ".join(f"{r:.3g}" for r in tracin.learning_rates)
-    print(f"graph TracIn (last layer): {tracin.n_train:,} training jets x "
-          f"{len(tracin.checkpoints)} checkpoints (epochs "
-          f"{', '.join(str(c.epoch) for c in tracin.checkpoints)}; learning rates {rates}); "
-          f"{path}")
-    for timing in tracin.timings:
+    source = JetGradients(train, identity=file_identity(split_path(args.data, "train")))
+    store = TracInStore.build(checkpoints, source, _store_path(args),
+                              batch_size=args.batch_size, device=device,
+                              overwrite=args.overwrite)
+    rates = ", ".join(f"{r:.3g}" for r in store.learning_rates)
+    state = "reused (already complete)" if store.reused else "computed"
+    print(f"graph TracIn (last layer): {store.n_train:,} training jets x "
+          f"{len(store.checkpoints)} checkpoints (epochs "
+          f"{', '.join(str(e) for e in store.epochs)}; learning rates {rates}); "
+          f"{store.directory} [{state}]")
+    for timing in store.manifest["timings"]:
         print(f"  epoch {timing['epoch']}: {timing['seconds']:.2f} s, "
-              f"{timing['jets_per_second']:,.0f} jets/s")
+              f"{timing['per_second']:,.0f} jets/s")
 
 
 def _print_top(influence, i: int, label: str) -> None:
@@ -213,24 +220,25 @@ def _query(args: argparse.Namespace) -> None:
     import numpy as np
 
     from hepxai.usecases.darkjet.figures import plot_graph_proponents
-    from hepxai.usecases.darkjet.influence import head_features, tagger_categories
+    from hepxai.usecases.darkjet.influence import logits_of
+    from hepxai.usecases.darkjet.judging import tagging_categories
+    from hepxai.usecases.darkjet.task import JetGradients
 
     _threads(args.threads)
     device = checked_device(args.device)
-    tracin, settings, train = _open(args)
+    store, settings, train = _open(args)
     test = _graphs(args.data, args.split, settings)
     jets = np.asarray(args.jets, np.int64)
     if jets.max() >= len(test):
         raise HepxaiError(f"--jets: {args.split}.h5 has jets 0..{len(test) - 1}")
-    influence = tracin.influence(test, jets, k=args.top_k, device=device,
-                                 params={"split": args.split})
-    model, model_path = _explained_model(args, tracin, device)
-    _, logits = head_features(model, test, jets, device=device)
-    categories = tagger_categories(test.y[jets], logits.numpy())
+    influence = store.influence(JetGradients(test), jets, k=args.top_k, device=device)
+    model, model_path = _explained_model(args, store, device)
+    logits = logits_of(model, test, jets, device)
+    categories = tagging_categories(test.y[jets], logits)
     out = _out_dir(args)
-    influence.params["explained_model"] = str(model_path)
+    influence.params.update({"split": args.split, "explained_model": str(model_path)})
     path = influence.save(out / f"query_{args.split}.npz")
-    probability = 1.0 / (1.0 + np.exp(-logits.numpy().astype(np.float64)))
+    probability = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
     for i, row in enumerate(influence.test_ids):
         kind = "dark photon" if test.y[row] > 0.5 else "QCD"
         print(f"{args.split} #{row}: {kind}, p(dark photon) {probability[i]:.3f} "
@@ -251,10 +259,10 @@ def _categories(args: argparse.Namespace) -> None:
 
     _threads(args.threads)
     device = checked_device(args.device)
-    tracin, settings, train = _open(args)
+    store, settings, train = _open(args)
     test = _graphs(args.data, args.split, settings)
-    model, model_path = _explained_model(args, tracin, device)
-    result = category_study(tracin, model, test, train, per_category=args.per_category,
+    model, model_path = _explained_model(args, store, device)
+    result = category_study(store, model, test, train, per_category=args.per_category,
                             k=args.top_k, candidates=args.pool, seed=args.seed, device=device)
     out = _out_dir(args)
     summary = {**result["summary"], "explained_model": str(model_path), "split": args.split}

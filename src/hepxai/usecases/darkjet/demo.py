@@ -69,14 +69,14 @@ def darkjet_steps(out: Path, s: DemoSettings) -> list[Step]:
                       [explained / "best.pt", cnn / "best.pt", test_h5]))
     influence = out / "influence"
     store = ["--run", explained, "--data", data, "--out", influence, "--store",
-             influence / "tracin.npz", *threads]
+             influence / "tracin", *threads]
     steps.append(Step("tracin precompute", ["influence", "darkjet", "precompute", *store],
-                      [influence / "tracin.npz"], [explained, train_h5]))
+                      [influence / "tracin" / "manifest.json"], [explained, train_h5]))
     steps.append(Step("tracin categories",
                       ["influence", "darkjet", "categories", *store, "--per-category",
                        s.influence_jets, "--top-k", 10, "--seed", s.seed],
                       [influence / "categories.json"],
-                      [influence / "tracin.npz", explained / "best.pt", train_h5, test_h5]))
+                      [influence / "tracin", explained / "best.pt", train_h5, test_h5]))
     report_inputs = [evaluation, explain, influence / "categories.json", test_h5]
     if s.influence_validation:  # small ResGNNs retrained on the demo's gnn-1 graphs
         kappa = influence / "kappa"

@@ -4,14 +4,17 @@ Batches are assembled straight from the concatenated graph arrays (:meth:`GraphS
 voxelised for the 3D-CNN) in an order drawn from ``(seed, epoch)``; the progress bar shows the
 running accuracy; validation reports the BCE loss, AUC, accuracy, TNR at the 90% signal
 efficiency working point and the rejection at 50% signal efficiency; ``best.pt`` is chosen by
-the validation AUC.
+the validation AUC. :class:`JetGradients` is the same loss as TracIn sees it (the gradient
+source of :mod:`hepxai.explain.influence`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,10 +23,11 @@ from torch import nn
 
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
+from hepxai.explain.influence.source import GradientSource
 from hepxai.metrics import classification
 from hepxai.train.loop import EVAL_BATCH, Meter, Task, TrainResult, fit
 from hepxai.usecases.darkjet.graphs import GraphSet
-from hepxai.usecases.darkjet.models import DarkJetModel, DarkJetRecipe
+from hepxai.usecases.darkjet.models import MODELS, DarkJetModel, DarkJetRecipe
 
 
 class JetSet:
@@ -185,3 +189,75 @@ def train(model: DarkJetModel, train_set: JetSet, val_set: JetSet,
     return fit(model, DarkJetTask(), train_set, val_set, out_dir, recipe=recipe,
                identity=identity, seed=seed, device=device, resume=resume, on_epoch=on_epoch,
                title=f"{model.name} ({model.preset})")
+
+
+# -- TracIn -------------------------------------------------------------------------------------
+def jet_bce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The training loss per jet ``(n,)``: ``BCEWithLogits(z, y)`` (nats)."""
+    return nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+
+
+class JetGradients(GradientSource):
+    """Jets as graphs, as TracIn sees a graph tagger: batches ``(x, edge_index, edge_weight,
+    batch)`` (the signature of :class:`~hepxai.explain.modality.Graph` with ``keys=
+    ("edge_weight", "batch")``), one logit ``z`` per jet, loss :func:`jet_bce`, whose gradient
+    with respect to the logit is ``sigmoid(z) - y``.
+
+    Args:
+        graphs: the jets.
+        rows: the jets used (positions in ``graphs``; default all); they are the result's ids.
+        identity: what else identifies them (e.g. the data file's
+            :func:`~hepxai.explain.influence.source.file_identity`), joined to the graph
+            settings and a hash of the graphs' arrays.
+    """
+
+    use_case = "darkjet"
+    fixed_shape = False  # graphs of different sizes: the full variant does not apply
+    what = "jets"
+    loss_name = "BCEWithLogits(z, y) per jet"
+
+    def __init__(self, graphs: GraphSet, rows: np.ndarray | None = None,
+                 identity: dict[str, Any] | None = None):
+        self.graphs = graphs
+        self.rows = np.arange(len(graphs)) if rows is None else np.asarray(rows, np.int64)
+        self.extra = dict(identity or {})
+
+    def __len__(self) -> int:
+        return self.rows.size
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.rows
+
+    def batch(self, positions: np.ndarray) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        rows = self.rows[np.asarray(positions, np.int64)]
+        b = self.graphs.batch(rows)
+        return (b.x, b.edge_index, b.edge_weight, b.batch), \
+            torch.from_numpy(self.graphs.y[rows].astype(np.float32))
+
+    def loss(self, model: nn.Module, outputs: torch.Tensor,
+             targets: torch.Tensor) -> torch.Tensor:
+        return jet_bce(outputs, targets)
+
+    def output_gradient(self, model: nn.Module, outputs: torch.Tensor,
+                        targets: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(outputs) - targets
+
+    def identity(self) -> dict[str, Any]:
+        digest = hashlib.sha256()
+        for name in ("x", "edge_index", "edge_attr", "node_offsets", "edge_offsets", "y",
+                     "jet_rows"):
+            digest.update(np.ascontiguousarray(getattr(self.graphs, name)).tobytes())
+        return {**self.extra, "graphs": self.graphs.settings, "n_jets": len(self.graphs),
+                "graphs_sha256": digest.hexdigest()}
+
+    def check_checkpoint(self, path: Path, state: dict[str, Any]) -> None:
+        check_graph_checkpoint(path, state)
+
+
+def check_graph_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    """One-line refusal of a checkpoint that is not a graph tagger (graph TracIn needs one)."""
+    model = state.get("model")
+    if model not in MODELS or MODELS[model].representation != "graph":
+        graph = ", ".join(n for n, m in MODELS.items() if m.representation == "graph")
+        raise HepxaiError(f"{path}: a {model} checkpoint; graph TracIn needs one of {graph}")

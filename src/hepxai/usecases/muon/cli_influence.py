@@ -35,7 +35,7 @@ def _alpha(text: str) -> float:
 
 
 def _variants(text: str) -> tuple[str, ...]:
-    from hepxai.explain.influence import VARIANTS
+    from hepxai.explain.influence.constants import VARIANTS
 
     values = tuple(v.strip() for v in text.split(",") if v.strip())
     bad = [v for v in values if v not in VARIANTS]
@@ -46,7 +46,7 @@ def _variants(text: str) -> tuple[str, ...]:
 
 
 def _add(parser: argparse.ArgumentParser) -> None:
-    from hepxai.explain.influence import DEFAULT_PROJECTION_DIM, VARIANTS
+    from hepxai.explain.influence.constants import DEFAULT_PROJECTION_DIM, VARIANTS
 
     steps = "; ".join(f"{name}: {text}" for name, text in STEPS.items())
     parser.add_argument("step", choices=list(STEPS), metavar="STEP",
@@ -160,7 +160,7 @@ def _explained_model(args: argparse.Namespace, store, device: str):
     if path is None:
         best = args.run / "best.pt"
         path = best if best.exists() else Path(store.checkpoints[-1].path)
-    return load_model(path, device=device), path
+    return load_model(path, device=device, use_case="muon"), path
 
 
 def _precompute(args: argparse.Namespace) -> None:
@@ -168,12 +168,13 @@ def _precompute(args: argparse.Namespace) -> None:
 
     from hepxai.explain.influence import TracInStore, select_checkpoints
     from hepxai.usecases.muon.store import split_path
+    from hepxai.usecases.muon.task import training_events
 
     device = checked_device(args.device)
     checkpoints = select_checkpoints(args.run, args.checkpoints, args.n_checkpoints)
     rows = np.arange(args.max_train) if args.max_train is not None else None
-    store = TracInStore.build(checkpoints, split_path(args.data, "train"), _store_dir(args),
-                              variant=args.variant, rows=rows,
+    train = training_events(split_path(args.data, "train"), checkpoints, rows)
+    store = TracInStore.build(checkpoints, train, _store_dir(args), variant=args.variant,
                               projection_dim=args.projection_dim,
                               projection_seed=args.projection_seed, batch_size=args.batch_size,
                               device=device, overwrite=args.overwrite)
@@ -185,7 +186,7 @@ def _precompute(args: argparse.Namespace) -> None:
           f"in {store.directory} [{state}]")
     for timing in store.manifest["timings"]:
         print(f"  epoch {timing['epoch']}: {timing['seconds']:.1f} s, "
-              f"{timing['events_per_second']:,.0f} events/s")
+              f"{timing['per_second']:,.0f} events/s")
 
 
 def _query(args: argparse.Namespace) -> None:
@@ -196,12 +197,13 @@ def _query(args: argparse.Namespace) -> None:
     from hepxai.usecases.muon.influence_figures import plot_proponents
     from hepxai.usecases.muon.loader import MuonDataset
     from hepxai.usecases.muon.store import split_path
+    from hepxai.usecases.muon.task import MuonGradients
 
     device = checked_device(args.device)
     store = _open_store(args)
     test = MuonDataset(split_path(args.data, args.split))
     positions = np.asarray(args.events, dtype=np.int64)
-    influence = store.influence(test, positions, k=args.top_k, device=device)
+    influence = store.influence(MuonGradients(test), positions, k=args.top_k, device=device)
     model, model_path = _explained_model(args, store, device)
     predicted = predict_events(model, test, positions, device=device)
     truth = test.targets.numpy()[positions]

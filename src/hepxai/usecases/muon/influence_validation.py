@@ -1,160 +1,96 @@
-"""Is TracIn right? Two checks by retraining: leave-some-out retraining (LSOR) and datamodels.
+"""Is TracIn right for the muon regressors? Leave-some-out retraining (LSOR) and datamodels,
+by :mod:`hepxai.explain.influence.validation` over the muon retraining callback
+(:class:`MuonRetrain`).
 
-* **LSOR** (poster): train on a pool ``S``; for a set of test events take the ``k`` training events
-  with the highest summed TracIn score (their proponents as a group), remove them, retrain from
-  the same seed, and measure the change of the test events' mean loss. Compare with removing
-  ``k`` random events. If TracIn finds what helps, removing proponents hurts more: the ratio
-  ``delta_proponents / delta_random`` is above 1. Over several seeds we report the ratio of the
-  mean changes with its uncertainty (standard errors propagated), the per-seed values, and the
-  paired difference, which stays defined when the random change is close to zero.
-* **Datamodels** (Ilyas et al. 2022; slides): train ``m`` models on random subsets ``S_j`` (a
-  fraction ``alpha`` of a small pool), record each test event's loss ``f(x; S_j)``, fit a sparse
-  linear model from the membership vector ``1_{S_j}`` to it (scikit-learn Lasso, penalty by
-  cross-validation) and judge on held-out subsets. TracIn is scored by the *linear datamodeling
-  score* (LDS): the Spearman correlation, over held-out subsets, between the loss TracIn predicts,
-  ``-sum_{i in S_j} TracIn(z_i, x)`` (proponents present lower the loss), and the actual loss;
-  averaged over test events. The Lasso datamodel's own LDS is the reference of what a linear
-  model of membership can reach.
+* **LSOR** (poster): train on a pool ``S``; for a set of test events take the ``k`` training
+  events with the highest summed TracIn score (their proponents as a group), remove them,
+  retrain from the same seed, and measure the change of the test events' mean loss. Compare
+  with removing ``k`` random events. If TracIn finds what helps, removing proponents hurts
+  more: the ratio ``delta_proponents / delta_random`` is above 1.
+* **Datamodels** (Ilyas et al. 2022; slides): models on random subsets of a small pool, a
+  sparse linear model of each test event's loss from subset membership, and TracIn's linear
+  datamodeling score (LDS).
 
-Every retraining calls the project's :func:`hepxai.usecases.muon.task.train` on a row subset of the
-training file with a fixed seed; models train in parallel processes (one thread each: the small
-batches of a small model gain nothing from intra-op threads) and each finished job leaves a
+Every retraining calls :func:`hepxai.usecases.muon.task.train` on a row subset of the training
+file with a fixed seed; models train in parallel processes (one thread each: the small batches
+of a small model gain nothing from intra-op threads) and each finished job leaves a
 ``result.npz``, so an interrupted study resumes where it stopped. Results do not depend on the
 number of workers.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
 
-from hepxai.core.atomic import atomic_path, write_json_atomic
+from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
-from hepxai.core.progress import progress
-from hepxai.explain.influence.tracin import (
-    DEFAULT_PROJECTION_DIM,
-    VARIANTS,
-    TracInStore,
-    run_checkpoints,
-    spread_over_training,
+from hepxai.explain.influence import validation
+from hepxai.explain.influence.checkpoints import spread_over_training
+from hepxai.explain.influence.constants import DEFAULT_PROJECTION_DIM, VARIANTS
+from hepxai.explain.influence.tracin import TracInStore
+from hepxai.explain.influence.validation import (
+    LSORPlan,
+    default_workers,
+    digest,
+    leave_some_out,
+    top_of_group,
 )
+from hepxai.io.checkpoint import run_checkpoints
 from hepxai.usecases.muon.loader import MuonDataset
 from hepxai.usecases.muon.store import MuonFile, split_path
+from hepxai.usecases.muon.task import MuonGradients
 
 STUDY_MODEL = "tracin-cnn-tiny"
 
 
-# -- retraining jobs ---------------------------------------------------------------------------
+# -- the retraining callback -------------------------------------------------------------------
 @dataclass
-class TrainJob:
-    """One model to train on ``rows`` of the training file and evaluate on the test events."""
+class MuonRetrain:
+    """Train ``model`` on rows of the training file, monitored on ``monitor_rows`` of the
+    validation file; the final model's per-event loss (encoded MAE, the training loss) and
+    physical ``output`` on ``test_rows`` of the validation file."""
 
-    out_dir: str
     train_file: str
-    rows: np.ndarray
     val_file: str
     monitor_rows: np.ndarray
     test_rows: np.ndarray
     model: str = STUDY_MODEL
     preset: str = "fast"
-    seed: int = 1
     epochs: int | None = None
 
+    def signature(self) -> dict[str, Any]:
+        return {"model": self.model, "preset": self.preset, "epochs": self.epochs,
+                "train_file": str(Path(self.train_file).resolve()),
+                "val_file": str(Path(self.val_file).resolve()),
+                "monitor": digest(self.monitor_rows), "test": digest(self.test_rows)}
 
-def run_job(job: TrainJob) -> dict[str, np.ndarray]:
-    """Train (or resume / reuse) and return the test events' ``loss`` ``(n_test,)`` (encoded
-    MAE, the training loss) and physical ``output`` ``(n_test, 2)`` of the final model."""
-    from hepxai.usecases.muon.models import create
-    from hepxai.usecases.muon.task import train
+    def __call__(self, rows: np.ndarray, out_dir: Path, seed: int) -> dict[str, np.ndarray]:
+        from hepxai.usecases.muon.models import create
+        from hepxai.usecases.muon.task import encoded_mae, train
 
-    out = Path(job.out_dir)
-    result_path = out / "result.npz"
-    signature = job_signature(job)
-    saved_path = out / "job.json"
-    if saved_path.is_file():
-        if json.loads(saved_path.read_text()) != signature:
-            raise HepxaiError(f"{out} holds a model trained with other settings (events, seed, "
-                              "model or test events); choose another --out or delete it")
-    elif (out / "checkpoints").exists() or result_path.exists():
-        raise HepxaiError(f"{out} holds a model of unknown settings; choose another --out or "
-                          "delete it")
-    else:
-        write_json_atomic(saved_path, signature)
-    if result_path.is_file():
-        with np.load(result_path) as saved:
-            return {k: saved[k] for k in saved.files}
-    model = create(job.model, job.preset, seed=job.seed)
-    started = time.perf_counter()
-    train(model, MuonDataset(job.train_file, rows=job.rows),
-          MuonDataset(job.val_file, rows=job.monitor_rows), out, seed=job.seed,
-          epochs=job.epochs, resume=True)
-    seconds = time.perf_counter() - started
-    model.eval()
-    test = MuonDataset(job.val_file, rows=job.test_rows)
-    x, y = test.__getitems__(np.arange(len(test)))
-    with torch.no_grad():
-        encoded = model.forward_encoded(x)
-        loss = (encoded - model.encode_targets(y)).abs().sum(1)
-        output = model.decode_outputs(encoded)
-    result = {"loss": loss.double().numpy(), "output": output.double().numpy(),
-              "seconds": np.float64(seconds)}
-    with atomic_path(result_path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **result)
-    return result
-
-
-def job_signature(job: TrainJob) -> dict[str, Any]:
-    """What makes two retraining jobs the same: a finished job is reused only for these."""
-    def digest(rows: np.ndarray) -> str:
-        return hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest()
-
-    return {"model": job.model, "preset": job.preset, "seed": job.seed, "epochs": job.epochs,
-            "train_file": str(Path(job.train_file).resolve()), "rows": digest(job.rows),
-            "val_file": str(Path(job.val_file).resolve()), "monitor": digest(job.monitor_rows),
-            "test": digest(job.test_rows)}
-
-
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
-    os.environ["HEPXAI_PROGRESS"] = "0"  # the parent's bar counts models; no bars per epoch
-
-
-def run_jobs(jobs: Sequence[TrainJob], workers: int, desc: str) -> list[dict[str, np.ndarray]]:
-    """Run ``jobs`` (in ``workers`` processes of one thread each; in this process when
-    ``workers`` is 1); results in the order of ``jobs``."""
-    results: list[dict[str, np.ndarray] | None] = [None] * len(jobs)
-    bar = progress(total=len(jobs), desc=desc, unit="model")
-    if workers <= 1:
-        for i, job in enumerate(jobs):
-            results[i] = run_job(job)
-            bar.update(1)
-    else:
-        # spawn, not fork: a forked child of a process whose OpenMP pool already runs can hang
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=_init_worker, initargs=(1,)) as pool:
-            futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.update(1)
-    bar.close()
-    return [r for r in results if r is not None]
-
-
-def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+        model = create(self.model, self.preset, seed=seed)
+        started = time.perf_counter()
+        train(model, MuonDataset(self.train_file, rows=rows),
+              MuonDataset(self.val_file, rows=self.monitor_rows), out_dir, seed=seed,
+              epochs=self.epochs, resume=True)
+        seconds = time.perf_counter() - started
+        model.eval()
+        test = MuonDataset(self.val_file, rows=self.test_rows)
+        x, y = test.__getitems__(np.arange(len(test)))
+        with torch.no_grad():
+            encoded = model.forward_encoded(x)
+            loss = encoded_mae(model, encoded, y)
+            output = model.decode_outputs(encoded)
+        return {"loss": loss.double().numpy(), "output": output.double().numpy(),
+                "seconds": np.float64(seconds)}
 
 
 # -- data of a study ---------------------------------------------------------------------------
@@ -209,25 +145,20 @@ def study_events(data_dir: str | os.PathLike[str], n_train: int, n_test: int,
                        np.sort(test))
 
 
-def _job(events: StudyEvents, out_dir: Path, rows: np.ndarray, model: str, preset: str,
-         seed: int, epochs: int | None) -> TrainJob:
-    return TrainJob(out_dir=str(out_dir), train_file=str(events.train_file),
-                    rows=np.sort(np.asarray(rows, np.int64)), val_file=str(events.val_file),
-                    monitor_rows=events.monitor, test_rows=events.test, model=model,
-                    preset=preset, seed=seed, epochs=epochs)
+def _retrain(events: StudyEvents, test_rows: np.ndarray, model: str, preset: str,
+             epochs: int | None) -> MuonRetrain:
+    return MuonRetrain(train_file=str(events.train_file), val_file=str(events.val_file),
+                       monitor_rows=events.monitor, test_rows=np.asarray(test_rows, np.int64),
+                       model=model, preset=preset, epochs=epochs)
 
 
-def _store(run_dir: Path, events: StudyEvents, variant: str, projection_dim: int,
-           rows: np.ndarray) -> TracInStore:
+def _store(run_dir: Path, events: StudyEvents, variant: str,
+           projection_dim: int) -> TracInStore:
+    """TracIn of a study's run over the pool, in ``RUN/tracin-VARIANT`` (reused when done)."""
     checkpoints = spread_over_training(run_checkpoints(run_dir))
-    return TracInStore.build(checkpoints, events.train_file, run_dir / f"tracin-{variant}",
-                             variant=variant, rows=rows, projection_dim=projection_dim)
-
-
-def _mean_se(values: Sequence[float]) -> tuple[float, float]:
-    array = np.asarray(values, dtype=np.float64)
-    se = float(array.std(ddof=1) / math.sqrt(array.size)) if array.size > 1 else float("nan")
-    return float(array.mean()), se
+    train = MuonGradients(MuonDataset(events.train_file, rows=events.pool))
+    return TracInStore.build(checkpoints, train, run_dir / f"tracin-{variant}", variant=variant,
+                             projection_dim=projection_dim)
 
 
 # -- LSOR --------------------------------------------------------------------------------------
@@ -259,7 +190,8 @@ def lsor(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
     (each variant) over its checkpoints, the ``k`` training events with the highest TracIn
     summed over the test events removed (one retraining per variant) and ``n_random`` sets of
     ``k`` random events removed, all trained from the same seed. ``delta`` = mean test loss after
-    removal - before (encoded MAE).
+    removal - before (encoded MAE). Every model is evaluated on the union of the seeds' test
+    events; each seed's statistics read its own.
     """
     config = config or LSORConfig()
     _check_variants(config.variants)
@@ -272,66 +204,34 @@ def lsor(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
     study = {s: study_events(data_dir, config.n_train, config.n_test,
                              seed=[config.selection_seed, s], selection=config.selection)
              for s in config.seeds}
+    events = study[config.seeds[0]]
+    union = np.unique(np.concatenate([e.test for e in study.values()]))
+    retrain = _retrain(events, union, config.model, config.preset, config.epochs)
     started = time.perf_counter()
-    base_jobs = [_job(study[s], out / f"seed{s}" / "base", study[s].pool, config.model,
-                      config.preset, s, config.epochs) for s in config.seeds]
-    base = run_jobs(base_jobs, config.workers, "LSOR base models")
-    removal_jobs: list[TrainJob] = []
-    labels: list[tuple[int, str]] = []
-    removed: dict[str, Any] = {}
-    for s in config.seeds:
-        events = study[s]
-        run_dir = out / f"seed{s}" / "base"
-        test = MuonDataset(events.val_file, rows=events.test)
-        for variant in config.variants:
-            store = _store(run_dir, events, variant, config.projection_dim, events.pool)
-            group = store.scores(test).astype(np.float64).sum(0)  # influence on the set's loss
-            # proponents of the whole set; ties broken towards lower rows, deterministically
-            top = np.lexsort((store.rows, -group))[:config.k]
-            rows = np.setdiff1d(events.pool, store.rows[top])
-            removed[f"seed{s}/{variant}"] = store.rows[top][:20].tolist()
-            removal_jobs.append(_job(events, out / f"seed{s}" / f"minus-{variant}", rows,
-                                     config.model, config.preset, s, config.epochs))
-            labels.append((s, variant))
-        rng = np.random.default_rng([config.selection_seed, s, 1])  # not the test draw's
-        for j in range(config.n_random):
-            drop = rng.choice(events.pool, config.k, replace=False)
-            removal_jobs.append(_job(events, out / f"seed{s}" / f"minus-random{j}",
-                                     np.setdiff1d(events.pool, drop), config.model,
-                                     config.preset, s, config.epochs))
-            labels.append((s, "random"))
-    results = run_jobs(removal_jobs, config.workers, "LSOR retraining")
+    removed_first: dict[str, list[int]] = {}
 
-    base_loss = {s: float(r["loss"].mean()) for s, r in zip(config.seeds, base, strict=True)}
-    delta: dict[str, dict[int, list[float]]] = {name: {s: [] for s in config.seeds}
-                                                for name in (*config.variants, "random")}
-    worse: dict[str, list[float]] = {name: [] for name in delta}
-    for (s, name), result in zip(labels, results, strict=True):
-        delta[name][s].append(float(result["loss"].mean()) - base_loss[s])
-        base_events = base[config.seeds.index(s)]["loss"]
-        worse[name].append(float((result["loss"] > base_events).mean()))
-    random_per_seed = [float(np.mean(delta["random"][s])) for s in config.seeds]
+    def plan(seed: int, base_dir: Path, base: dict[str, np.ndarray]) -> LSORPlan:
+        test = MuonDataset(events.val_file, rows=study[seed].test)
+        removals = {}
+        for variant in config.variants:
+            store = _store(base_dir, study[seed], variant, config.projection_dim)
+            top = top_of_group(store.scores(MuonGradients(test)), store.rows, config.k)
+            removed_first[f"seed{seed}/{variant}"] = store.rows[top][:20].tolist()
+            removals[variant] = store.rows[top]  # pool = the first n_train rows: positions
+        return LSORPlan(test=np.searchsorted(union, study[seed].test), removals=removals)
+
+    result = leave_some_out(retrain, config.n_train, out, seeds=config.seeds, plan=plan,
+                            n_random=config.n_random, random_seed=(config.selection_seed,),
+                            workers=config.workers)
     summary: dict[str, Any] = {
         "config": {**asdict(config), "seeds": list(config.seeds),
                    "variants": list(config.variants)},
         "data": {"train_file": str(events.train_file), "val_file": str(events.val_file),
                  "test_rows": {str(s): study[s].test.tolist() for s in config.seeds},
                  "test_pt_range": {str(s): _pt_range(study[s]) for s in config.seeds}},
-        "base_loss": {str(s): v for s, v in base_loss.items()},
-        "random": {"delta_per_seed": random_per_seed,
-                   "delta_mean": _mean_se(random_per_seed)[0],
-                   "delta_se": _mean_se(random_per_seed)[1],
-                   "share_of_test_events_worse": float(np.mean(worse["random"]))},
-        "variants": {}, "removed_first_rows": removed,
-    }
-    for variant in config.variants:
-        per_seed = [delta[variant][s][0] for s in config.seeds]
-        summary["variants"][variant] = {
-            "delta_per_seed": per_seed,
-            **_ratio(per_seed, random_per_seed),
-            "share_of_test_events_worse": float(np.mean(worse[variant])),
-        }
-    summary["seconds"] = time.perf_counter() - started
+        "base_loss": {str(p["seed"]): p["base_loss"] for p in result["per_seed"]},
+        "random": result["random"], "variants": result["removals"],
+        "removed_first_rows": removed_first, "seconds": time.perf_counter() - started}
     write_json_atomic(out / "lsor.json", summary)
     return summary
 
@@ -341,18 +241,6 @@ def _pt_range(events: StudyEvents) -> list[float]:
     labels = MuonFile(events.val_file).labels[events.test]
     return [float(labels["pt"].min()), float(labels["pt"].max()), float(labels["eta"].min()),
             float(labels["eta"].max())]
-
-
-def _ratio(proponents: Sequence[float], random: Sequence[float]) -> dict[str, float]:
-    """Ratio of mean changes with its propagated standard error, and the paired difference."""
-    mp, sp = _mean_se(proponents)
-    mr, sr = _mean_se(random)
-    ratio = mp / mr if mr != 0 else float("nan")
-    ratio_se = abs(ratio) * math.sqrt((sp / mp) ** 2 + (sr / mr) ** 2) \
-        if mp != 0 and mr != 0 else float("nan")
-    diff_mean, diff_se = _mean_se(np.asarray(proponents) - np.asarray(random))
-    return {"delta_mean": mp, "delta_se": sp, "ratio": ratio, "ratio_se": ratio_se,
-            "difference_mean": diff_mean, "difference_se": diff_se}
 
 
 # -- datamodels --------------------------------------------------------------------------------
@@ -375,105 +263,30 @@ class DatamodelConfig:
     workers: int = field(default_factory=default_workers)
 
 
-def subset_masks(n: int, alpha: float, m: int, seed: int) -> np.ndarray:
-    """``m`` random subsets of ``range(n)``, each of exactly ``round(alpha n)`` members:
-    membership ``(m, n)`` bool."""
-    size = int(round(alpha * n))
-    if not 1 <= size < n:
-        raise HepxaiError(f"--alpha {alpha}: subsets of {size} of {n} events; choose alpha so "
-                          "that a subset keeps at least one event and leaves one out")
-    rng = np.random.default_rng(seed)
-    masks = np.zeros((m, n), dtype=bool)
-    for j in range(m):
-        masks[j, rng.choice(n, size, replace=False)] = True
-    return masks
-
-
-def linear_datamodeling_score(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
-    """Spearman correlation per test event between predicted and actual outputs over subsets:
-    ``predicted``, ``actual`` ``(n_subsets, n_test)`` -> ``(n_test,)`` (NaN where constant)."""
-    out = np.full(actual.shape[1], np.nan)
-    for e in range(actual.shape[1]):
-        if np.ptp(predicted[:, e]) > 0 and np.ptp(actual[:, e]) > 0:
-            out[e] = stats.spearmanr(predicted[:, e], actual[:, e]).statistic
-    return out
-
-
-def fit_datamodels(masks: np.ndarray, outputs: np.ndarray, seed: int = 0
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lasso per test event from membership ``(m, n)`` to outputs ``(m, n_test)``, penalty by
-    5-fold cross-validation. Returns weights ``(n_test, n)``, intercepts ``(n_test,)`` and the
-    chosen penalties ``(n_test,)``."""
-    from sklearn.linear_model import LassoCV
-
-    x = masks.astype(np.float64)
-    weights = np.zeros((outputs.shape[1], masks.shape[1]))
-    intercepts = np.zeros(outputs.shape[1])
-    penalties = np.zeros(outputs.shape[1])
-    for e in progress(range(outputs.shape[1]), desc="datamodels: Lasso fits", unit="event"):
-        fit = LassoCV(cv=5, alphas=30, random_state=seed, max_iter=20_000).fit(x, outputs[:, e])
-        weights[e], intercepts[e], penalties[e] = fit.coef_, fit.intercept_, fit.alpha_
-    return weights, intercepts, penalties
-
-
 def datamodels(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
                config: DatamodelConfig | None = None) -> dict[str, Any]:
     """Datamodels and the LDS of TracIn; writes ``out_dir/datamodels.json`` (+ ``.npz`` with
     masks, outputs, TracIn scores and datamodel weights) and returns the summary."""
     config = config or DatamodelConfig()
     _check_variants(config.variants)
-    if not 2 <= config.n_heldout <= config.n_models - 10:
-        raise HepxaiError(f"--heldout {config.n_heldout} of --models {config.n_models}: keep at "
-                          "least 2 held-out subsets and 10 to fit the datamodels")
-    out = Path(out_dir)
+    validation.check_heldout(config.n_models, config.n_heldout)
     events = study_events(data_dir, config.n_train, config.n_test)
-    started = time.perf_counter()
-    masks = subset_masks(config.n_train, config.alpha, config.n_models, config.subset_seed)
-    jobs = [_job(events, out / "full-pool", events.pool, config.model, config.preset,
-                 config.seed, config.epochs)]
-    jobs += [_job(events, out / "subsets" / f"{j:04d}", events.pool[masks[j]], config.model,
-                  config.preset, config.seed, config.epochs) for j in range(config.n_models)]
-    results = run_jobs(jobs, config.workers, "datamodels: training")
-    outputs = np.stack([r["loss"] for r in results[1:]])  # (m, n_test)
-    fit, held = slice(0, config.n_models - config.n_heldout), \
-        slice(config.n_models - config.n_heldout, config.n_models)
-    weights, intercepts, penalties = fit_datamodels(masks[fit], outputs[fit], config.subset_seed)
-    predicted = masks[held].astype(np.float64) @ weights.T + intercepts
-    lds = {"datamodel": linear_datamodeling_score(predicted, outputs[held])}
-    scores: dict[str, np.ndarray] = {}
-    agreement: dict[str, float] = {}
     test = MuonDataset(events.val_file, rows=events.test)
-    for variant in config.variants:
-        store = _store(out / "full-pool", events, variant, config.projection_dim, events.pool)
-        tau = store.scores(test).astype(np.float64)  # (n_test, n_train), pool order
-        scores[variant] = tau
-        # proponents present lower the loss: the loss TracIn predicts is minus their sum
-        lds[variant] = linear_datamodeling_score(-(masks[held].astype(np.float64) @ tau.T),
-                                                 outputs[held])
-        agreement[variant] = float(np.nanmean([
-            stats.spearmanr(-weights[e], tau[e]).statistic for e in range(config.n_test)
-            if np.ptp(weights[e]) > 0]))
-    summary: dict[str, Any] = {
-        "config": {**asdict(config), "variants": list(config.variants)},
-        "data": {"train_file": str(events.train_file), "val_file": str(events.val_file),
-                 "test_rows": events.test.tolist()},
-        "output": "test loss (encoded MAE) of the final model",
-        "subset_size": int(masks[0].sum()),
-        "lds": {name: {"mean": _mean_se(v[np.isfinite(v)])[0],
-                       "se": _mean_se(v[np.isfinite(v)])[1], "n_events": int(np.isfinite(v).sum())}
-                for name, v in lds.items()},
-        "tracin_vs_datamodel_weights_spearman": agreement,
-        "datamodel_nonzero_weights": float((weights != 0).sum(1).mean()),
-        "datamodel_penalty_median": float(np.median(penalties)),
-        "output_spread": float(outputs.std(0).mean()),
-        "seconds": time.perf_counter() - started,
-    }
-    with atomic_path(out / "datamodels.npz") as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, masks=masks, outputs=outputs, weights=weights, intercepts=intercepts,
-                 **{f"tracin_{v.replace('-', '_')}": s for v, s in scores.items()},
-                 **{f"lds_{k.replace('-', '_')}": v for k, v in lds.items()})
-    write_json_atomic(out / "datamodels.json", summary)
-    return summary
+
+    def scores(run_dir: Path) -> dict[str, np.ndarray]:
+        return {variant: _store(run_dir, events, variant, config.projection_dim)
+                .scores(MuonGradients(test)) for variant in config.variants}
+
+    info = {"config": {**asdict(config), "variants": list(config.variants)},
+            "data": {"train_file": str(events.train_file), "val_file": str(events.val_file),
+                     "test_rows": events.test.tolist()},
+            "output": "test loss (encoded MAE) of the final model"}
+    retrain = _retrain(events, events.test, config.model, config.preset, config.epochs)
+    return validation.datamodels(retrain, config.n_train, out_dir, scores=scores,
+                                 alpha=config.alpha, n_models=config.n_models,
+                                 n_heldout=config.n_heldout, seed=config.seed,
+                                 subset_seed=config.subset_seed, workers=config.workers,
+                                 info=info)
 
 
 def format_lsor(summary: dict) -> str:

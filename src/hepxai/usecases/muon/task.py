@@ -1,29 +1,37 @@
 """The muon task of the training loop: MAE regression of (pT, |eta|), best by efficiency at 15 GeV.
 
-* MAE loss in the model's encoded target space (see :class:`MuonRegressor`);
+* MAE loss in the model's encoded target space (see :class:`MuonRegressor`), :func:`encoded_mae`;
 * running spread and efficiency at 15 GeV in the progress bar;
 * validation: encoded loss, physical MAE, spread, efficiencies at 15 and 10 GeV; ``best.pt`` by
   the validation efficiency at 15 GeV (the thesis' criterion) among the epochs whose spread meets
   the trigger's resolution requirement (<= 1.5 GeV), or among all epochs while none does;
 * offline distillation: with a teacher, the targets are the teacher's predictions, computed
-  once before training.
+  once before training;
+* TracIn's view of the same loss: :class:`MuonGradients`, the gradient source of
+  :mod:`hepxai.explain.influence` (images in, encoded (pT, |eta|) out, this MAE).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
-from hepxai.io.checkpoint import load_model
+from hepxai.explain.influence.source import GradientSource, file_identity
+from hepxai.io.checkpoint import load_model, read_checkpoint
 from hepxai.metrics import trigger
 from hepxai.train.loop import EVAL_BATCH, Meter, Task, TrainResult, fit
 from hepxai.usecases.muon.loader import MuonDataset, muon_loader
 from hepxai.usecases.muon.models.base import MuonRegressor, TrainingRecipe
+from hepxai.usecases.muon.store import MuonFile
 
 
 def _to_device(x: torch.Tensor, device: str, model: MuonRegressor) -> torch.Tensor:
@@ -31,6 +39,12 @@ def _to_device(x: torch.Tensor, device: str, model: MuonRegressor) -> torch.Tens
     if model.recipe.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+def encoded_mae(model: MuonRegressor, encoded: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The training loss per event ``(b,)``: ``sum_j |f_j - t_j|`` of the encoded outputs
+    ``f`` and the encoded physical targets ``t = model.encode_targets(y)``."""
+    return (encoded - model.encode_targets(y)).abs().sum(1)
 
 
 def predict(model: MuonRegressor, dataset: MuonDataset, device: str = "cpu",
@@ -53,7 +67,7 @@ def validation_metrics(model: MuonRegressor, dataset: MuonDataset, device: str) 
     encoded_t = model.encode_targets(dataset.targets.to(model.target_mean))
     summary = trigger.trigger_summary(targets[:, 0], predictions[:, 0], targets[:, 1],
                                       predictions[:, 1])
-    return {"loss": float((encoded_p - encoded_t).abs().sum(1).mean()),
+    return {"loss": float((encoded_p - encoded_t).abs().sum(1).mean()),  # encoded_mae of both
             "mae": summary["mae"]["total"], "spread": summary["spread"],
             "efficiency_15": summary["efficiency_15"],
             "efficiency_10": summary["efficiency_10"]}
@@ -129,7 +143,7 @@ class MuonTask(Task):
     def loss(self, model: MuonRegressor, batch) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
         encoded = model.forward_encoded(x)
-        return (encoded - model.encode_targets(y)).abs().sum(1).mean(), encoded
+        return encoded_mae(model, encoded, y).mean(), encoded
 
     def meter(self) -> Meter:
         return _TriggerMeter()
@@ -211,3 +225,72 @@ def train_decision_tree(train_set: MuonDataset, val_set: MuonDataset,
     return {"nodes": model.n_parameters(), "seconds": seconds,
             "spread": trigger.spread(pt, pred[:, 0]),
             "efficiency_15": trigger.efficiency(pt, pred[:, 0] > 15, 15.0), "path": path}
+
+
+# -- TracIn -------------------------------------------------------------------------------------
+class MuonGradients(GradientSource):
+    """Muon events as TracIn sees them: images ``(b, 1, 9, 384)`` -> the encoded (pT, |eta|)
+    of ``model.forward_encoded``, loss :func:`encoded_mae` (what training minimises), whose
+    gradient with respect to the outputs is ``sign(f - t)``. Ids are rows of the file."""
+
+    use_case = "muon"
+    what = "events"
+    loss_name = "sum_j |f_j(x) - t_j| in the encoded target space"
+
+    def __init__(self, dataset: MuonDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.dataset.rows
+
+    def batch(self, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.dataset.__getitems__(positions)
+
+    def forward(self, model: MuonRegressor, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return model.forward_encoded(*inputs)
+
+    def loss(self, model: MuonRegressor, outputs: torch.Tensor,
+             targets: torch.Tensor) -> torch.Tensor:
+        return encoded_mae(model, outputs, targets)
+
+    def output_gradient(self, model: MuonRegressor, outputs: torch.Tensor,
+                        targets: torch.Tensor) -> torch.Tensor:
+        return torch.sign(outputs - model.encode_targets(targets))
+
+    def identity(self) -> dict[str, Any]:
+        """The file (path, size, mtime), its seed, split and simulator configuration."""
+        data = self.dataset.file
+        config = data.attrs.get("simulator_config")
+        return {**file_identity(data.path), "n_events": len(data), "split": data.split,
+                "seed": data.attrs.get("seed"),
+                "simulator_config_sha256": hashlib.sha256(str(config).encode()).hexdigest()
+                if config else None}
+
+    def describe(self) -> dict[str, Any]:
+        return {"file": str(self.dataset.file.path), "split": self.dataset.file.split}
+
+    def check_checkpoint(self, path: Path, state: dict[str, Any]) -> None:
+        if "estimator" in state or state.get("model") == "decision-tree":
+            raise HepxaiError(f"{path}: a scikit-learn decision tree has no gradients; TracIn "
+                              "needs a torch model such as tracin-cnn")
+
+
+def training_events(train_file: str | os.PathLike[str],
+                    checkpoints: Sequence[str | os.PathLike[str]] = (),
+                    rows: np.ndarray | None = None) -> MuonGradients:
+    """The training events of a TracIn store: ``rows`` of ``train_file``, by default the first
+    ``n_train`` (what ``hepxai train muon --max-events`` trains on, read from the first
+    checkpoint), else all."""
+    n_file = len(MuonFile(train_file))
+    if rows is None:
+        n_train = (read_checkpoint(checkpoints[0]).get("identity") or {}).get("n_train") \
+            if checkpoints else None
+        rows = np.arange(n_file if n_train is None or n_train > n_file else n_train)
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0 or rows.min() < 0 or rows.max() >= n_file:
+        raise HepxaiError(f"training rows must be within 0..{n_file - 1} of {train_file}")
+    return MuonGradients(MuonDataset(train_file, rows=rows))

@@ -55,6 +55,7 @@ class TrainingRecipe:
 class MuonRegressor(nn.Module):
     """Base class: target encoding buffers, physical-unit forward, declared parts."""
 
+    use_case = "muon"
     outputs = OUTPUTS
     name = "muon-regressor"
 
