@@ -139,3 +139,64 @@ def set_threads(n: int) -> None:
     import torch
 
     torch.set_num_threads(n)
+
+
+def tracin(parser: argparse.ArgumentParser, *, use_case: str, unit: str, reads: str,
+           run_default: str, store_default: str, out_default: str, checkpoints_example: str,
+           batch_default: int | None, batch_help: str, splits: tuple[str, ...],
+           figures: int, seeds: str, n_train: str, n_test: str) -> dict[str, Parser]:
+    """The options every ``hepxai influence USE_CASE STEP`` shares, in their groups (``run``,
+    ``precompute``, ``query``, ``study``), returned so the use case adds its own: the run and
+    its store, the checkpoints, the query's split, top-k, figures, explained model and draw,
+    and the retraining studies' pool, test set, seeds and random sets. ``unit``: what the
+    examples are called (``events``, ``jets``); ``seeds``: the studies' default seeds;
+    ``n_train`` / ``n_test``: their default sizes, as text."""
+    from hepxai.cli.arguments import int_list, whole_number
+
+    groups = {"run": parser.add_argument_group("run and store"),
+              "precompute": parser.add_argument_group("precompute"),
+              "query": parser.add_argument_group("query and categories"),
+              "study": parser.add_argument_group("validation studies (small models retrained)")}
+    run = groups["run"]
+    run.add_argument("--run", type=Path, default=Path(run_default),
+                     help="training run directory (its checkpoints/epoch_NNN.pt are used)")
+    data(run, f"data/{use_case}", reads=reads)
+    run.add_argument("--store", type=Path, default=None,
+                     help=f"precompute directory (default: {store_default})")
+    out(run, "the results", default_text=out_default)
+    device(run)
+    threads(run)
+    pre = groups["precompute"]
+    pre.add_argument("--checkpoints", default=None,
+                     help=f"comma-separated epochs ({checkpoints_example}) or checkpoint paths "
+                          "(default: --n-checkpoints spread over the run)")
+    pre.add_argument("--n-checkpoints", type=count, default=3, metavar="N",
+                     help="checkpoints spread over the run when --checkpoints is not given")
+    pre.add_argument("--batch-size", type=count, default=batch_default, metavar="N",
+                     help=batch_help)
+    overwrite(pre)
+    query = groups["query"]
+    query.add_argument("--split", choices=splits, default=splits[0],
+                       help=f"file of the test {unit}")
+    query.add_argument("--top-k", type=count, default=10, metavar="N",
+                       help=f"proponents and opponents per test {unit[:-1]}")
+    query.add_argument("--figures", type=whole_number, default=figures, metavar="N",
+                       help=f"query: draw the figure of the first N {unit} (0: none)")
+    query.add_argument("--model-checkpoint", type=Path, default=None,
+                       help="explained model for predictions and categories (default: "
+                            "RUN/best.pt, else the store's last checkpoint)")
+    query.add_argument("--pool", type=count, default=5000, metavar="N",
+                       help=f"categories: draw the {unit} from the first N of --split")
+    seed(query, 0, of=f"the categories' draw of {unit} and the studies' retraining")
+    study = groups["study"]
+    study.add_argument("--n-train", type=count, default=None, metavar="N",
+                       help=f"training pool: the first N {unit} of train.h5 (default "
+                            f"{n_train})")
+    study.add_argument("--n-test", type=count, default=None, metavar="N",
+                       help=f"test {unit} studied (default {n_test})")
+    study.add_argument("--seeds", type=int_list, default=seeds,
+                       help="lsor: training seeds (the uncertainty is over seeds)")
+    study.add_argument("--n-random", type=count, default=2, metavar="N",
+                       help="random removal sets per seed (or per fraction)")
+    epochs(study)
+    return groups

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hepxai.cli import options
 from hepxai.cli.app import register
-from hepxai.cli.arguments import checked_device, count, int_list, seed, whole_number
+from hepxai.cli.arguments import count, int_list
 from hepxai.core.errors import HepxaiError
 
 DATA = Path("data/darkjet")
@@ -38,58 +39,25 @@ def _add(parser: argparse.ArgumentParser) -> None:
     steps = "; ".join(f"{name}: {text}" for name, text in STEPS.items())
     parser.add_argument("step", choices=list(STEPS), metavar="STEP",
                         help=f"what to do ({steps})")
-    common = parser.add_argument_group("run and data")
-    common.add_argument("--run", type=Path, default=Path("runs/darkjet/resgnn-gnn-1-fast"),
-                        help="training run of a graph tagger (its checkpoints/epoch_NNN.pt)")
-    common.add_argument("--data", type=Path, default=DATA,
-                        help="darkjet data directory (train.h5, val.h5, test.h5)")
-    common.add_argument("--store", type=Path, default=None,
-                        help="precompute directory (default: RUN/influence/tracin)")
-    common.add_argument("--out", type=Path, default=None,
-                        help="output directory (default: RUN/influence; lsor and kappa: "
-                             "runs/darkjet/influence-lsor, runs/darkjet/influence-kappa)")
-    common.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    common.add_argument("--threads", type=count, default=None,
-                        help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
-    pre = parser.add_argument_group("precompute")
-    pre.add_argument("--checkpoints", default=None,
-                     help="comma-separated epochs (1,3,5) or checkpoint paths (default: "
-                          "--n-checkpoints spread over the run)")
-    pre.add_argument("--n-checkpoints", type=count, default=3,
-                     help="checkpoints spread over the run when --checkpoints is not given")
-    pre.add_argument("--batch-size", type=count, default=1024, help="jets per forward pass")
-    pre.add_argument("--overwrite", action="store_true",
-                     help="replace a store made with other checkpoints, data or settings")
-    query = parser.add_argument_group("query and categories")
-    query.add_argument("--split", choices=("test", "val"), default="test",
-                       help="file of the test jets")
+    groups = options.tracin(
+        parser, use_case="darkjet", unit="jets", reads="train.h5, val.h5, test.h5",
+        run_default="runs/darkjet/resgnn-gnn-1-fast", store_default="RUN/influence/tracin",
+        out_default="RUN/influence; lsor and kappa: runs/darkjet/influence-lsor, "
+                    "runs/darkjet/influence-kappa",
+        checkpoints_example="1,3,5", batch_default=1024, batch_help="jets per forward pass",
+        splits=("test", "val"), figures=5, seeds="1,2,3", n_train="4000",
+        n_test="20 lsor; kappa: the first 1000 of test.h5")
+    query, study = groups["query"], groups["study"]
     query.add_argument("--jets", type=int_list, default="0",
                        help="query: comma-separated jet numbers in --split")
-    query.add_argument("--top-k", type=count, default=10,
-                       help="proponents and opponents per test jet")
-    query.add_argument("--figures", type=whole_number, default=5,
-                       help="query: draw the figure of the first N jets (0: none)")
-    query.add_argument("--model-checkpoint", type=Path, default=None,
-                       help="explained model for predictions and categories (default: "
-                            "RUN/best.pt, else the last precomputed checkpoint)")
     query.add_argument("--per-category", type=count, default=20,
                        help="categories: jets per TP / FP / FN / TN set")
-    query.add_argument("--pool", type=count, default=5000,
-                       help="categories: draw the jets from the first N jets of --split")
-    query.add_argument("--seed", type=seed, default=0,
-                       help="categories: seed of the jet draw; kappa: training seed")
-    study = parser.add_argument_group("lsor and kappa (small models retrained)")
     study.add_argument("--variant", default="gnn-2", choices=("gnn-0", "gnn-1", "gnn-2"),
                        help="graph pre-processing of the studies' jets")
     study.add_argument("--model", default="resgnn", choices=("resgnn", "gatv2"),
                        help="tagger retrained by the studies")
     study.add_argument("--preset", default="quick", choices=("quick", "fast"),
                        help="recipe and width of the retrained tagger")
-    study.add_argument("--epochs", type=count, default=3, help="epochs of every retraining")
-    study.add_argument("--n-train", type=count, default=4000,
-                       help="training pool: the first N jets of train.h5")
-    study.add_argument("--n-test", type=count, default=None,
-                       help="test jets studied (default 20 lsor; kappa: first 1000 of test.h5)")
     study.add_argument("--selection", choices=("similar", "random"), default="similar",
                        help="lsor: test jets nearest to a random anchor in the model's "
                             "last-layer features, or drawn at random")
@@ -97,10 +65,6 @@ def _add(parser: argparse.ArgumentParser) -> None:
                        help="lsor: the union of each test jet's top-N proponents is removed "
                             "(a removal of a few percent of the pool is lost in the retraining "
                             "noise; see bench/sections/darkjet_influence.md)")
-    study.add_argument("--seeds", type=int_list, default="1,2,3",
-                       help="lsor: training seeds (the uncertainty is over seeds)")
-    study.add_argument("--n-random", type=count, default=2,
-                       help="lsor and kappa: random removal sets per seed / fraction")
     study.add_argument("--fractions", type=_fractions, default=(0.1, 0.3),
                        help="kappa: pruned fractions of the pool, comma-separated")
     study.add_argument("--global-cut", action="store_true",
@@ -109,13 +73,6 @@ def _add(parser: argparse.ArgumentParser) -> None:
 
 
 # -- shared helpers ----------------------------------------------------------------------------
-def _threads(value: int | None) -> None:
-    if value is not None:
-        import torch
-
-        torch.set_num_threads(value)
-
-
 def _store_path(args: argparse.Namespace) -> Path:
     return args.store or args.run / "influence" / "tracin"
 
@@ -180,8 +137,7 @@ def _precompute(args: argparse.Namespace) -> None:
     from hepxai.usecases.darkjet.store import split_path
     from hepxai.usecases.darkjet.task import JetGradients, check_graph_checkpoint
 
-    _threads(args.threads)
-    device = checked_device(args.device)
+    device = args.device  # checked by options.prepare
     checkpoints = select_checkpoints(args.run, args.checkpoints, args.n_checkpoints,
                                      use_case="darkjet")
     state = _read(checkpoints[0])
@@ -224,8 +180,7 @@ def _query(args: argparse.Namespace) -> None:
     from hepxai.usecases.darkjet.judging import tagging_categories
     from hepxai.usecases.darkjet.task import JetGradients
 
-    _threads(args.threads)
-    device = checked_device(args.device)
+    device = args.device  # checked by options.prepare
     store, settings, train = _open(args)
     test = _graphs(args.data, args.split, settings)
     jets = np.asarray(args.jets, np.int64)
@@ -257,8 +212,7 @@ def _categories(args: argparse.Namespace) -> None:
     from hepxai.usecases.darkjet.figures import plot_graph_proponents
     from hepxai.usecases.darkjet.influence import category_study, format_categories
 
-    _threads(args.threads)
-    device = checked_device(args.device)
+    device = args.device  # checked by options.prepare
     store, settings, train = _open(args)
     test = _graphs(args.data, args.split, settings)
     model, model_path = _explained_model(args, store, device)
@@ -282,8 +236,8 @@ def _study(args: argparse.Namespace, n_test: int):
     from hepxai.usecases.darkjet.influence_validation import Retrain, load_study_graphs
 
     settings = replace(GraphSettings(), variant=args.variant)
-    study = load_study_graphs(args.data, settings, args.n_train, n_test)
-    return study, Retrain(model=args.model, preset=args.preset, epochs=args.epochs,
+    study = load_study_graphs(args.data, settings, args.n_train or 4000, n_test)
+    return study, Retrain(model=args.model, preset=args.preset, epochs=args.epochs or 3,
                           n_checkpoints=args.n_checkpoints)
 
 
@@ -295,7 +249,6 @@ def _lsor(args: argparse.Namespace) -> None:
         lsor_graphs,
     )
 
-    _threads(args.threads)
     study, how = _study(args, 1000)
     config = GraphLSORConfig(n_test=args.n_test or 20, k=args.remove_top, seeds=tuple(args.seeds),
                              n_random=args.n_random, selection=args.selection, retrain=how)
@@ -320,7 +273,6 @@ def _kappa(args: argparse.Namespace) -> None:
         kappa_pruning,
     )
 
-    _threads(args.threads)
     study, how = _study(args, args.n_test or 1000)
     config = KappaConfig(fractions=args.fractions, seed=args.seed,
                          n_random=args.n_random, per_class=not args.global_cut, retrain=how)

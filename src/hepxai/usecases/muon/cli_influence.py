@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hepxai.cli import options
 from hepxai.cli.app import register
-from hepxai.cli.arguments import checked_device, count, int_list, seed, whole_number
+from hepxai.cli.arguments import count, int_list, seed, whole_number
 from hepxai.core.errors import HepxaiError
 
 STEPS = {
@@ -51,27 +52,19 @@ def _add(parser: argparse.ArgumentParser) -> None:
     steps = "; ".join(f"{name}: {text}" for name, text in STEPS.items())
     parser.add_argument("step", choices=list(STEPS), metavar="STEP",
                         help=f"what to do ({steps})")
-    common = parser.add_argument_group("run and store (precompute, query, self-influence, "
-                                       "categories)")
-    common.add_argument("--run", type=Path, default=Path("runs/muon/tracin-cnn-fast"),
-                        help="training run directory (its checkpoints/epoch_NNN.pt are used)")
-    common.add_argument("--data", type=Path, default=Path("data/muon"),
-                        help="muon data directory (train.h5, val.h5, noise.h5)")
-    common.add_argument("--variant", choices=VARIANTS, default="last-layer",
-                        help="last-layer: exact for the final linear layer; full: all "
-                             "parameters, randomly projected")
-    common.add_argument("--store", type=Path, default=None,
-                        help="precompute directory (default: RUN/influence/VARIANT)")
-    common.add_argument("--out", type=Path, default=None,
-                        help="output directory (default: RUN/influence; lsor and datamodels: "
-                             "runs/muon/influence-lsor, runs/muon/influence-datamodels)")
-    common.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    pre = parser.add_argument_group("precompute")
-    pre.add_argument("--checkpoints", default=None,
-                     help="comma-separated epochs (5,15,25) or checkpoint paths (default: "
-                          "--n-checkpoints spread over the run, e.g. 5,15,25 of 30 epochs)")
-    pre.add_argument("--n-checkpoints", type=count, default=3,
-                     help="checkpoints spread over the run when --checkpoints is not given")
+    groups = options.tracin(
+        parser, use_case="muon", unit="events", reads="train.h5, val.h5, noise.h5",
+        run_default="runs/muon/tracin-cnn-fast", store_default="RUN/influence/VARIANT",
+        out_default="RUN/influence; lsor and datamodels: runs/muon/influence-lsor, "
+                    "runs/muon/influence-datamodels",
+        checkpoints_example="5,15,25", batch_default=None,
+        batch_help="events per pass (default 1024 last-layer, 64 full)",
+        splits=("val", "noise"), figures=10, seeds="1,2,3,4",
+        n_train="2000 lsor, 1000 datamodels", n_test="50 lsor, 40 datamodels")
+    run, pre, query, study = (groups[k] for k in ("run", "precompute", "query", "study"))
+    run.add_argument("--variant", choices=VARIANTS, default="last-layer",
+                     help="last-layer: exact for the final linear layer; full: all "
+                          "parameters, randomly projected")
     pre.add_argument("--projection-dim", type=whole_number, default=DEFAULT_PROJECTION_DIM,
                      help="full variant: random-projection dimension (0: exact gradients, "
                           "n_train x n_parameters floats)")
@@ -79,47 +72,18 @@ def _add(parser: argparse.ArgumentParser) -> None:
     pre.add_argument("--max-train", type=count, default=None,
                      help="use the first N training events (default: the run's training set, "
                           "the first n_train events of train.h5)")
-    pre.add_argument("--batch-size", type=count, default=None,
-                     help="events per pass (default 1024 last-layer, 64 full)")
-    pre.add_argument("--overwrite", action="store_true",
-                     help="replace a store made with other checkpoints, data or settings")
-    query = parser.add_argument_group("query, self-influence, categories")
-    query.add_argument("--split", choices=("val", "noise"), default="val",
-                       help="query: file of the test events")
     query.add_argument("--events", type=int_list, default="0",
                        help="query: comma-separated event numbers in --split")
-    query.add_argument("--top-k", type=count, default=10,
-                       help="proponents and opponents per test event")
-    query.add_argument("--figures", type=whole_number, default=10,
-                       help="query: draw the figure of the first N events (0: none)")
-    query.add_argument("--model-checkpoint", type=Path, default=None,
-                       help="explained model for predictions and categories (default: "
-                            "RUN/best.pt, else the store's last checkpoint)")
     query.add_argument("--events-per-category", type=count, default=20,
                        help="categories: events per TP / FP / FN / TN / only-noise set")
-    query.add_argument("--pool", type=count, default=5000,
-                       help="categories: draw the events from the first N val/noise events")
     query.add_argument("--top", type=count, default=10,
                        help="self-influence: most self-influential events listed and drawn")
-    query.add_argument("--seed", type=seed, default=0,
-                       help="categories: seed of the event draw")
-    study = parser.add_argument_group("lsor and datamodels (small models retrained)")
     study.add_argument("--model", default="tracin-cnn-tiny",
                        help="model retrained by the studies")
     study.add_argument("--variants", type=_variants, default=VARIANTS,
                        help="TracIn variants validated, comma-separated")
-    study.add_argument("--n-train", type=count, default=None,
-                       help="training pool: the first N events (default 2000 lsor, "
-                            "1000 datamodels)")
-    study.add_argument("--n-test", type=count, default=None,
-                       help="validation events whose loss is studied (default 50 lsor, "
-                            "40 datamodels)")
     study.add_argument("--remove", type=count, default=200,
                        help="lsor: training events removed (top proponents or random)")
-    study.add_argument("--seeds", type=int_list, default="1,2,3,4",
-                       help="lsor: training seeds (the uncertainty is over seeds)")
-    study.add_argument("--n-random", type=count, default=2,
-                       help="lsor: random removal sets per seed")
     study.add_argument("--test-selection", choices=("similar", "random"), default="similar",
                        help="lsor: test events per seed: the n-test muons nearest to a random "
                             "anchor in (pT, |eta|), or drawn at random")
@@ -129,8 +93,6 @@ def _add(parser: argparse.ArgumentParser) -> None:
                        help="datamodels: models trained on random subsets")
     study.add_argument("--heldout", type=count, default=30,
                        help="datamodels: subsets held out to compute the LDS")
-    study.add_argument("--epochs", type=count, default=None,
-                       help="override the model preset's epochs")
     study.add_argument("--workers", type=count, default=None,
                        help="parallel training processes (default: all cores, max 8)")
 
@@ -170,7 +132,7 @@ def _precompute(args: argparse.Namespace) -> None:
     from hepxai.usecases.muon.store import split_path
     from hepxai.usecases.muon.task import training_events
 
-    device = checked_device(args.device)
+    device = args.device  # checked by options.prepare
     checkpoints = select_checkpoints(args.run, args.checkpoints, args.n_checkpoints)
     rows = np.arange(args.max_train) if args.max_train is not None else None
     train = training_events(split_path(args.data, "train"), checkpoints, rows)
@@ -199,7 +161,7 @@ def _query(args: argparse.Namespace) -> None:
     from hepxai.usecases.muon.store import split_path
     from hepxai.usecases.muon.task import MuonGradients
 
-    device = checked_device(args.device)
+    device = args.device  # checked by options.prepare
     store = _open_store(args)
     test = MuonDataset(split_path(args.data, args.split))
     positions = np.asarray(args.events, dtype=np.int64)
@@ -269,7 +231,7 @@ def _categories(args: argparse.Namespace) -> None:
     from hepxai.usecases.muon.loader import MuonDataset
     from hepxai.usecases.muon.store import split_path
 
-    device = checked_device(args.device)
+    device = args.device  # checked by options.prepare
     store = _open_store(args)
     model, model_path = _explained_model(args, store, device)
     noise_path = split_path(args.data, "noise")
