@@ -141,7 +141,8 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def tracin(parser: argparse.ArgumentParser, *, use_case: str, unit: str, reads: str,
+def tracin(parser: argparse.ArgumentParser, *, steps: dict[str, str], use_case: str,
+           unit: str, reads: str,
            run_default: str, store_default: str, out_default: str, checkpoints_example: str,
            batch_default: int | None, batch_help: str, splits: tuple[str, ...],
            figures: int, seeds: str, n_train: str, n_test: str) -> dict[str, Parser]:
@@ -150,9 +151,12 @@ def tracin(parser: argparse.ArgumentParser, *, use_case: str, unit: str, reads: 
     its store, the checkpoints, the query's split, top-k, figures, explained model and draw,
     and the retraining studies' pool, test set, seeds and random sets. ``unit``: what the
     examples are called (``events``, ``jets``); ``seeds``: the studies' default seeds;
-    ``n_train`` / ``n_test``: their default sizes, as text."""
+    ``n_train`` / ``n_test``: their default sizes, as text; ``steps``: name -> what it does."""
     from hepxai.cli.arguments import int_list, whole_number
 
+    listed = "; ".join(f"{name}: {text}" for name, text in steps.items())
+    parser.add_argument("step", choices=list(steps), metavar="STEP",
+                        help=f"what to do ({listed})")
     groups = {"run": parser.add_argument_group("run and store"),
               "precompute": parser.add_argument_group("precompute"),
               "query": parser.add_argument_group("query and categories"),

@@ -36,11 +36,8 @@ def _fractions(text: str) -> tuple[float, ...]:
 
 
 def _add(parser: argparse.ArgumentParser) -> None:
-    steps = "; ".join(f"{name}: {text}" for name, text in STEPS.items())
-    parser.add_argument("step", choices=list(STEPS), metavar="STEP",
-                        help=f"what to do ({steps})")
     groups = options.tracin(
-        parser, use_case="darkjet", unit="jets", reads="train.h5, val.h5, test.h5",
+        parser, steps=STEPS, use_case="darkjet", unit="jets", reads="train.h5, val.h5, test.h5",
         run_default="runs/darkjet/resgnn-gnn-1-fast", store_default="RUN/influence/tracin",
         out_default="RUN/influence; lsor and kappa: runs/darkjet/influence-lsor, "
                     "runs/darkjet/influence-kappa",

@@ -49,11 +49,8 @@ def _variants(text: str) -> tuple[str, ...]:
 def _add(parser: argparse.ArgumentParser) -> None:
     from hepxai.explain.influence.constants import DEFAULT_PROJECTION_DIM, VARIANTS
 
-    steps = "; ".join(f"{name}: {text}" for name, text in STEPS.items())
-    parser.add_argument("step", choices=list(STEPS), metavar="STEP",
-                        help=f"what to do ({steps})")
     groups = options.tracin(
-        parser, use_case="muon", unit="events", reads="train.h5, val.h5, noise.h5",
+        parser, steps=STEPS, use_case="muon", unit="events", reads="train.h5, val.h5, noise.h5",
         run_default="runs/muon/tracin-cnn-fast", store_default="RUN/influence/VARIANT",
         out_default="RUN/influence; lsor and datamodels: runs/muon/influence-lsor, "
                     "runs/muon/influence-datamodels",
