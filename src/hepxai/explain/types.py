@@ -225,20 +225,32 @@ class Attribution:
         return attribution
 
 
+NO_ID = -1  # a top-k slot with no training example: fewer proponents / opponents than k
+
+
 @dataclass
 class Influence:
     """Influence of training examples on test examples (TracIn and friends).
 
-    Positive scores are proponents (training on them lowered the test loss), negative scores
-    opponents. Either the full matrix or only the top-k per test example is kept.
+    Strictly positive scores are proponents (training on them lowered the test loss), strictly
+    negative scores opponents; a score of exactly 0 is neither. Either the full matrix or only
+    the top-k per test example is kept.
 
     Attributes:
         test_ids: int64 ``(n_test,)``: rows of the test events in their dataset.
         method: e.g. ``"tracin-last-layer"``.
         params: checkpoints, learning rates, projection dimension...
         scores: float ``(n_test, n_train)`` full matrix, or ``None`` when only top-k is kept.
-        proponent_ids / proponent_scores: ``(n_test, k)``, highest scores first.
-        opponent_ids / opponent_scores: ``(n_test, k)``, lowest scores first.
+        proponent_ids / proponent_scores: ``(n_test, k)``, highest scores first; a test example
+            with fewer than ``k`` proponents has its row end in id ``NO_ID`` (-1) and score NaN.
+        opponent_ids / opponent_scores: ``(n_test, k)``, lowest scores first, padded the same.
+        n_proponents / n_opponents: ``(n_test,)`` how many training examples score strictly
+            above / below 0 (all of the training set, not only the top k).
+
+    Example::
+
+        ids, scores = influence.opponents(0)   # only real opponents, strongest first
+        print(f"{influence.n_opponents[0]} opponents in the training set")
     """
 
     test_ids: np.ndarray
@@ -249,6 +261,8 @@ class Influence:
     proponent_scores: np.ndarray | None = None
     opponent_ids: np.ndarray | None = None
     opponent_scores: np.ndarray | None = None
+    n_proponents: np.ndarray | None = None
+    n_opponents: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.test_ids = np.asarray(self.test_ids, dtype=np.int64)
@@ -257,11 +271,43 @@ class Influence:
     def n_test(self) -> int:
         return len(self.test_ids)
 
+    def proponents(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training ids and scores of test example ``i``'s proponents, strongest first (no
+        padding: possibly fewer than ``k``)."""
+        return self._side("proponent", i)
+
+    def opponents(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training ids and scores of test example ``i``'s opponents, strongest first (no
+        padding: possibly fewer than ``k``)."""
+        return self._side("opponent", i)
+
+    def describe_top(self, i: int, what: str = "examples", shown: int = 5) -> list[str]:
+        """Two text lines for test example ``i``: its first ``shown`` proponents and opponents
+        as ``#id (score)`` and how many training examples score above / below 0, e.g.
+        ``"  opponents: #12 (-0.4), #7 (-0.1) [2 training events score < 0]"``."""
+        lines = []
+        for side, sign in (("proponent", ">"), ("opponent", "<")):
+            ids, scores = self._side(side, i)
+            counts = getattr(self, f"n_{side}s")
+            count = f" [{int(counts[i]):,} training {what} score {sign} 0]" \
+                if counts is not None else ""
+            listed = ", ".join(f"#{r} ({s:+.3g})" for r, s in
+                               zip(ids[:shown], scores[:shown], strict=True)) or "none"
+            lines.append(f"  {side}s: {listed}{count}")
+        return lines
+
+    def _side(self, side: str, i: int) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores = getattr(self, f"{side}_ids"), getattr(self, f"{side}_scores")
+        if ids is None or scores is None:
+            raise HepxaiError("the influence result keeps no top-k; query with k >= 1")
+        keep = ids[i] != NO_ID
+        return ids[i][keep], scores[i][keep]
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         meta = {"type": "Influence", "method": self.method, "params": self.params}
         arrays = {"test_ids": self.test_ids}
         for name in ("scores", "proponent_ids", "proponent_scores", "opponent_ids",
-                     "opponent_scores"):
+                     "opponent_scores", "n_proponents", "n_opponents"):
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name)
         return _save_npz(path, meta, arrays)

@@ -29,6 +29,15 @@ def number(value: Any, digits: int = 3, missing: str = DASH) -> str:
     return f"{value:.{digits}f}"
 
 
+def significant(value: Any, digits: int = 3, missing: str = DASH) -> str:
+    """``value`` to ``digits`` significant figures (for scores spanning decades).
+
+    >>> significant(0.000123456), significant(-42.4242), significant(None)
+    ('0.000123', '-42.4', '–')
+    """
+    return missing if _missing(value) else f"{value:.{digits}g}"
+
+
 def percent(value: Any, digits: int = 2, missing: str = DASH) -> str:
     """A fraction as a percentage.
 
@@ -69,4 +78,5 @@ def duration(seconds: Any, missing: str = DASH) -> str:
 
 
 #: the filters every report template has
-FILTERS = {"num": number, "pct": percent, "pm": plus_minus, "duration": duration}
+FILTERS = {"num": number, "sig": significant, "pct": percent, "pm": plus_minus,
+           "duration": duration}

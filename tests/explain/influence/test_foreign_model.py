@@ -143,3 +143,54 @@ def test_one_line_refusals(trained, tmp_path):
         TracInStore.build(trained["paths"], other, tmp_path / "d", layer="2")
     with pytest.raises(HepxaiError, match="other training examples"):
         TracInStore.open(store.directory, source=other)
+
+
+class PositiveFeatures(Regression):
+    """A final layer fed by sigmoids: every h . h' > 0, so the sign of a last-layer score
+    (g . g')(h . h') is the sign of the product of the two residuals."""
+
+    @staticmethod
+    def model() -> nn.Sequential:
+        torch.manual_seed(2)
+        return nn.Sequential(nn.Linear(4, 16), nn.Sigmoid(), nn.Linear(16, 2, bias=False))
+
+    def load_model(self, path, device: str = "cpu") -> nn.Module:
+        model = self.model()
+        model.load_state_dict(torch.load(path, weights_only=False)["model_state"])
+        return model.to(device).eval()
+
+
+def test_only_signed_scores_are_proponents_and_opponents(tmp_path):
+    """Training targets above the prediction except rows 3, 50, 77: a test target above its
+    prediction has exactly those three opponents (10 asked for), one below it exactly those
+    three proponents; the rest of each row is id -1 / NaN, and the counts say 3 of 120."""
+    model = PositiveFeatures.model()
+    path = tmp_path / "epoch_001.pt"
+    torch.save({"model_state": model.state_dict(), "learning_rate": 0.1, "epoch": 1}, path)
+    x = torch.randn(N_TRAIN + 2, 4, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        predicted = model(x)
+    below = np.array([3, 50, 77])
+    shift = torch.full((N_TRAIN + 2, 1), 5.0)
+    shift[below] = -5.0
+    shift[N_TRAIN + 1] = -5.0  # the second test example: target below its prediction
+    y = predicted + shift
+    store = TracInStore.build([path], PositiveFeatures(x[:N_TRAIN], y[:N_TRAIN]), tmp_path / "s",
+                              layer="2")
+    test = PositiveFeatures(x[N_TRAIN:], y[N_TRAIN:])
+    result = store.influence(test, k=10)
+    scores = store.scores(test)
+    assert (np.flatnonzero(scores[0] < 0) == below).all()
+    assert (np.flatnonzero(scores[1] > 0) == below).all()
+    assert result.n_opponents.tolist() == [3, 117] and result.n_proponents.tolist() == [117, 3]
+    for few, many in ((result.opponents(0), result.proponents(0)),
+                      (result.proponents(1), result.opponents(1))):
+        assert sorted(few[0].tolist()) == below.tolist() and many[0].size == 10
+        assert (np.diff(np.abs(few[1])) <= 0).all()  # strongest first
+    assert (result.opponents(0)[1] < 0).all() and (result.proponents(1)[1] > 0).all()
+    assert (result.opponent_ids[0, 3:] == -1).all() and (result.proponent_ids[1, 3:] == -1).all()
+    assert np.isnan(result.opponent_scores[0, 3:]).all()
+    assert result.describe_top(0, "events")[1].endswith("[3 training events score < 0]")
+    loaded = type(result).load(result.save(tmp_path / "q.npz"))
+    assert loaded.n_opponents.tolist() == [3, 117]
+    np.testing.assert_array_equal(loaded.opponent_ids, result.opponent_ids)

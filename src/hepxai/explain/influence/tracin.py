@@ -71,7 +71,7 @@ from hepxai.explain.influence.constants import (
 )
 from hepxai.explain.influence.projection import GaussianProjection
 from hepxai.explain.influence.source import GradientSource
-from hepxai.explain.types import Influence
+from hepxai.explain.types import NO_ID, Influence
 
 FORMAT = "hepxai-tracin-store"
 FORMAT_VERSION = 2  # 2: one store for every use case (gradient sources, layer, identity)
@@ -323,12 +323,20 @@ def training_identity(source: GradientSource) -> dict[str, Any]:
 
 @dataclass
 class TopK:
-    """Top-k of a batch of queries; ids are the training source's ids, best first."""
+    """Top-k of a batch of queries; ids are the training source's ids, best first.
+
+    A proponent has a strictly positive score, an opponent a strictly negative one: where a
+    query has fewer than ``k`` of either, the row ends in id ``-1`` / score NaN
+    (:data:`~hepxai.explain.types.NO_ID`). ``n_proponents`` / ``n_opponents`` count them over
+    the whole training set.
+    """
 
     proponent_ids: np.ndarray  # (b, k) int64
     proponent_scores: np.ndarray  # (b, k) float32, decreasing
     opponent_ids: np.ndarray  # (b, k) int64
     opponent_scores: np.ndarray  # (b, k) float32, increasing
+    n_proponents: np.ndarray  # (b,) int64
+    n_opponents: np.ndarray  # (b,) int64
 
 
 class TracInStore:
@@ -652,6 +660,8 @@ class TracInStore:
         matrix = np.empty((b, n), dtype=np.float32) if keep_scores else None
         best: tuple[torch.Tensor, torch.Tensor] | None = None
         worst: tuple[torch.Tensor, torch.Tensor] | None = None
+        n_positive = torch.zeros(b, dtype=torch.int64)
+        n_negative = torch.zeros(b, dtype=torch.int64)
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             scores = self._chunk_scores(features, start, stop, expanded)
@@ -660,12 +670,16 @@ class TracInStore:
             if k:
                 best = _merge_top(best, scores, start, k, largest=True)
                 worst = _merge_top(worst, scores, start, k, largest=False)
+                n_positive += (scores > 0).sum(1).cpu()
+                n_negative += (scores < 0).sum(1).cpu()
         top = None
         if k:
             assert best is not None and worst is not None
             p_ids, p_scores = sorted_top(*best, descending=True)
             o_ids, o_scores = sorted_top(*worst, descending=False)
-            top = TopK(self.rows[p_ids], p_scores, self.rows[o_ids], o_scores)
+            top = TopK(*_signed(self.rows[p_ids], p_scores, p_scores > 0),
+                       *_signed(self.rows[o_ids], o_scores, o_scores < 0),
+                       n_positive.numpy(), n_negative.numpy())
         return matrix, top
 
     def _batches(self, source: GradientSource, positions: np.ndarray, batch_size: int):
@@ -694,6 +708,9 @@ class TracInStore:
         Returns:
             :class:`Influence` with ``test_ids`` = the test source's ids, ``proponent_ids`` /
             ``opponent_ids`` = the training source's ids ``(n_test, k)``, scores in loss units.
+            Only strictly positive scores are proponents and strictly negative ones opponents:
+            a row with fewer ends in id ``-1`` / NaN; ``n_proponents`` / ``n_opponents`` say
+            how many the whole training set holds.
         """
         if k < 1:
             raise HepxaiError(f"k = {k}: ask for at least 1 proponent and opponent")
@@ -711,7 +728,9 @@ class TracInStore:
             proponent_ids=np.concatenate([p.proponent_ids for p in parts]),
             proponent_scores=np.concatenate([p.proponent_scores for p in parts]),
             opponent_ids=np.concatenate([p.opponent_ids for p in parts]),
-            opponent_scores=np.concatenate([p.opponent_scores for p in parts]))
+            opponent_scores=np.concatenate([p.opponent_scores for p in parts]),
+            n_proponents=np.concatenate([p.n_proponents for p in parts]),
+            n_opponents=np.concatenate([p.n_opponents for p in parts]))
 
     def scores(self, source: GradientSource, positions: Sequence[int] | np.ndarray | None = None,
                device: str = "cpu", batch_size: int = QUERY_BATCH) -> np.ndarray:
@@ -802,6 +821,13 @@ def _merge_top(running: tuple[torch.Tensor, torch.Tensor] | None, scores: torch.
         values, pick = torch.topk(values, kk, dim=1, largest=largest, sorted=False)
         index = torch.gather(index, 1, pick)
     return values, index
+
+
+def _signed(ids: np.ndarray, scores: np.ndarray,
+            keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k rows with the entries of the wrong sign (a score of 0 is neither a proponent nor
+    an opponent) replaced by id ``NO_ID`` and score NaN; sorted rows keep them at the end."""
+    return np.where(keep, ids, NO_ID), np.where(keep, scores, np.float32(np.nan))
 
 
 def sorted_top(values: torch.Tensor, index: torch.Tensor,

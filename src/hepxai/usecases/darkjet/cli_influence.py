@@ -161,12 +161,8 @@ def _precompute(args: argparse.Namespace) -> None:
 
 
 def _print_top(influence, i: int, label: str) -> None:
-    shown = min(5, influence.proponent_ids.shape[1])
-    for side in ("proponent", "opponent"):
-        ids = getattr(influence, f"{side}_ids")[i][:shown]
-        scores = getattr(influence, f"{side}_scores")[i][:shown]
-        print(f"  {side}s: " + ", ".join(f"#{r} ({s:+.3g})" for r, s in zip(ids, scores,
-                                                                           strict=True)))
+    for line in influence.describe_top(i, "jets"):
+        print(line)
 
 
 def _query(args: argparse.Namespace) -> None:

@@ -410,11 +410,19 @@ def plot_graph_proponents(influence, index: int, train: GraphSet, test: GraphSet
 
     points = draw(axes[0, 0], test, int(influence.test_ids[index]), "test jet")
     axes[1, 0].axis("off")
-    for column in range(n):
-        for line, side in enumerate(("proponent", "opponent")):
-            row = int(getattr(influence, f"{side}_ids")[index, column])
-            score = getattr(influence, f"{side}_scores")[index, column]
-            draw(axes[line, column + 1], train, row, f"{side} #{row}\n{score:+.3g}")
+    for line, side in enumerate(("proponent", "opponent")):
+        # only strictly positive / negative scores: a side may hold fewer than n
+        ids, scores = getattr(influence, f"{side}s")(index)
+        for column in range(n):
+            if column < ids.size:
+                draw(axes[line, column + 1], train, int(ids[column]),
+                     f"{side} #{ids[column]}\n{scores[column]:+.3g}")
+            else:
+                axes[line, column + 1].axis("off")
+                if column == ids.size:
+                    axes[line, column + 1].text(0.5, 0.5, f"no further {side}s\n(score "
+                                                f"{'> 0' if line == 0 else '< 0'})",
+                                                ha="center", va="center", fontsize=10)
     if points is not None:
         fig.colorbar(points, ax=axes, label=r"$\log_{10} E$ [GeV]", shrink=0.8)
     fig.suptitle(title + "  (crosses: noise clusters)", fontsize=12, y=0.98)

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from hepxai.explain.influence.tracin import TracInStore, head_features
-from hepxai.explain.types import Influence
+from hepxai.explain.types import NO_ID, Influence
 from hepxai.usecases.darkjet.graphs import GraphSet
 from hepxai.usecases.darkjet.judging import CATEGORIES, THRESHOLD, tagging_categories
 from hepxai.usecases.darkjet.task import JetGradients
@@ -69,10 +69,17 @@ def summarise_graph_influence(influence: Influence, test_labels: np.ndarray,
     out: dict[str, Any] = {"n_jets": int(influence.n_test)}
     for side in ("proponent", "opponent"):
         ids, scores = getattr(influence, f"{side}_ids"), getattr(influence, f"{side}_scores")
-        out[f"{side}_mean_score"] = float(np.mean(scores))
-        out[f"{side}_same_class"] = float(((train.y[ids] > 0.5) == test_class).mean())
-        out[f"{side}_noise_share"] = float(noise[ids].mean())
-        out[f"{side}_mean_clusters"] = float(size[ids].mean())
+        real = ids != NO_ID  # fewer than k proponents / opponents: the row ends in NO_ID
+        out[f"n_{side}s"] = int(real.sum())
+        if not real.any():  # none of the set's jets has one: no numbers (NaN -> null)
+            out.update({f"{side}_{key}": float("nan") for key in
+                        ("mean_score", "same_class", "noise_share", "mean_clusters")})
+            continue
+        same = (train.y[ids[real]] > 0.5) == np.broadcast_to(test_class, real.shape)[real]
+        out[f"{side}_mean_score"] = float(np.mean(scores[real]))
+        out[f"{side}_same_class"] = float(same.mean())
+        out[f"{side}_noise_share"] = float(noise[ids[real]].mean())
+        out[f"{side}_mean_clusters"] = float(size[ids[real]].mean())
     base = train.y[train_rows] > 0.5
     out["train_same_class"] = float((base[None, :] == test_class).mean())
     out["train_noise_share"] = float(noise[train_rows].mean())

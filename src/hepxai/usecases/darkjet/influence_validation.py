@@ -44,6 +44,7 @@ from hepxai.explain.influence.validation import (
     random_like,
     run_job,
 )
+from hepxai.explain.types import NO_ID
 from hepxai.metrics.classification import roc_auc
 from hepxai.usecases.darkjet.graphs import GraphSet
 from hepxai.usecases.darkjet.influence import logits_of
@@ -193,7 +194,7 @@ def lsor_graphs(study: StudyGraphs, out_dir: str | Path,
         test = select_test_jets(study, final_model(base_dir), config.n_test, config.selection,
                                 seed)
         influence = store.influence(JetGradients(study.test), test, k=config.k)
-        removed = np.unique(influence.proponent_ids)
+        removed = np.unique(influence.proponent_ids[influence.proponent_ids != NO_ID])
         if removed.size >= len(study.pool):
             raise HepxaiError("the proponents cover the whole pool; lower --top-k")
         return LSORPlan(test=test, removals={"proponents": removed}, info={

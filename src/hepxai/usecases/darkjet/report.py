@@ -33,6 +33,7 @@ from hepxai.report import (
     present,
     render_block,
     render_report,
+    significant,
 )
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -229,11 +230,11 @@ def _influence(folder: Path) -> dict[str, Any] | None:
             if row["jets"]:
                 row.update(
                     probability=f"{s['mean_probability']:.3f}",
-                    proponent=f"{s['proponent_mean_score']:.3g}",
-                    opponent=f"{s['opponent_mean_score']:.3g}",
-                    same_class=f"{s['proponent_same_class']:.2f}",
-                    noise=f"{s['proponent_noise_share']:.3f}",
-                    clusters=f"{s['proponent_mean_clusters']:.1f}")
+                    proponent=significant(s.get("proponent_mean_score")),
+                    opponent=significant(s.get("opponent_mean_score")),
+                    same_class=number(s.get("proponent_same_class"), 2),
+                    noise=number(s.get("proponent_noise_share"), 3),
+                    clusters=number(s.get("proponent_mean_clusters"), 1))
                 out["base"] = {"noise": f"{s['train_noise_share']:.3f}",
                                "clusters": f"{s['train_mean_clusters']:.1f}"}
                 figure = data_uri(folder / f"category_{name}.png")
@@ -249,7 +250,8 @@ def _influence(folder: Path) -> dict[str, Any] | None:
 
 def _influence_sentence(sets: dict[str, dict[str, Any]]) -> str | None:
     """What the category numbers show, in one sentence computed from them."""
-    filled = {name: s for name, s in sets.items() if s.get("n_jets")}
+    filled = {name: s for name, s in sets.items()
+              if s.get("n_jets") and s.get("proponent_noise_share") is not None}
     if not filled:
         return None
     base = next(iter(filled.values()))["train_noise_share"]

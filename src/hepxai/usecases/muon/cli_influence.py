@@ -174,15 +174,8 @@ def _query(args: argparse.Namespace) -> None:
     for i, row in enumerate(influence.test_ids):
         print(f"{args.split} #{row}: pT {truth[i, 0]:.1f} GeV |eta| {truth[i, 1]:.2f}; predicted "
               f"{predicted[i, 0]:.1f} GeV {predicted[i, 1]:.2f} [{categories[i]}]")
-        shown = min(5, influence.proponent_ids.shape[1])
-        print("  proponents: " + ", ".join(
-            f"#{r} ({s:+.3g})" for r, s in zip(influence.proponent_ids[i][:shown],
-                                              influence.proponent_scores[i][:shown],
-                                              strict=True)))
-        print("  opponents:  " + ", ".join(
-            f"#{r} ({s:+.3g})" for r, s in zip(influence.opponent_ids[i][:shown],
-                                              influence.opponent_scores[i][:shown],
-                                              strict=True)))
+        for line in influence.describe_top(i, "events"):
+            print(line)
         if i < args.figures:
             figure = plot_proponents(influence, i, store.train["path"], test.file,
                                      out / f"proponents_{args.split}_{row}_{store.variant}.png",

@@ -18,7 +18,7 @@ from scipy import stats
 
 from hepxai.core.errors import HepxaiError
 from hepxai.explain.influence.tracin import TracInStore
-from hepxai.explain.types import Influence
+from hepxai.explain.types import NO_ID, Influence
 from hepxai.usecases.muon.categories import NOISE, THRESHOLD_GEV, trigger_categories
 from hepxai.usecases.muon.loader import MuonDataset
 from hepxai.usecases.muon.models.base import MuonRegressor
@@ -88,18 +88,27 @@ def summarise_influence(influence: Influence, test_pt: np.ndarray, test_eta: np.
     out: dict[str, Any] = {"n_events": int(influence.n_test)}
     for side, ids, scores in (("proponent", influence.proponent_ids, influence.proponent_scores),
                               ("opponent", influence.opponent_ids, influence.opponent_scores)):
+        real = ids != NO_ID  # fewer than k proponents / opponents: the row ends in NO_ID
+        out[f"n_{side}s"] = int(real.sum())
+        if not real.any():  # none of the set's events has one: no numbers (NaN -> null)
+            keys = ("mean_score", "mean_pt", "same_class", "median_abs_dpt",
+                    f"within_{PT_WINDOW_GEV:g}gev", "median_abs_deta", "high_noise",
+                    "silent_station")
+            out.update({f"{side}_{key}": float("nan") for key in keys})
+            continue
+        ids, test_of = ids[real], np.broadcast_to(np.arange(len(real))[:, None], real.shape)[real]
         pt = labels["pt"][ids].astype(np.float64)
         eta = labels["eta"][ids].astype(np.float64)
-        dpt = np.abs(pt - np.asarray(test_pt)[:, None])
-        out[f"{side}_mean_score"] = float(np.mean(scores))
+        dpt = np.abs(pt - np.asarray(test_pt)[test_of])
+        out[f"{side}_mean_score"] = float(np.mean(scores[real]))
         out[f"{side}_mean_pt"] = float(pt.mean())
-        out[f"{side}_same_class"] = float(((pt > threshold) == test_class).mean())
+        out[f"{side}_same_class"] = float(((pt > threshold) == test_class[test_of, 0]).mean())
         out[f"{side}_median_abs_dpt"] = float(np.median(dpt))
         out[f"{side}_within_{PT_WINDOW_GEV:g}gev"] = float((dpt <= PT_WINDOW_GEV).mean())
         out[f"{side}_median_abs_deta"] = float(np.median(np.abs(eta -
-                                                                np.asarray(test_eta)[:, None])))
+                                                                np.asarray(test_eta)[test_of])))
         if high_cut is not None and train.bookkeeping is not None:
-            book = train.bookkeeping[ids.ravel()]
+            book = train.bookkeeping[ids]
             out[f"{side}_high_noise"] = float((book["n_noise"] > high_cut).mean())
             out[f"{side}_silent_station"] = float((book["silent_stations"] != 0).mean())
     out["train_same_class"] = float(np.mean(

@@ -103,20 +103,28 @@ def plot_proponents(influence: Influence, index: int, train: MuonFile | str | os
     _draw(fig.add_subplot(grid[0, 1]),
           event_rgb(truth[0], truth[0]) if truth is not None else event_rgb(image[0] * 0, None),
           "denoised twin (muon hits only)")
-    for column, (ids, scores, name) in enumerate((
-            (influence.proponent_ids[index], influence.proponent_scores[index], "proponents"),
-            (influence.opponent_ids[index], influence.opponent_scores[index], "opponents"))):
-        images, truths = _images(train, ids[:n])
-        for j in range(n):
+    for column, name in enumerate(("proponents", "opponents")):
+        # only strictly positive / negative scores: a side may hold fewer than n, or none
+        ids, scores = (influence.proponents if column == 0 else influence.opponents)(index)
+        ids, scores = ids[:n], scores[:n]
+        counts = influence.n_proponents if column == 0 else influence.n_opponents
+        total = f" of {int(counts[index]):,}" if counts is not None else ""
+        images, truths = _images(train, ids) if ids.size else (None, None)
+        for j in range(max(ids.size, 1)):
             ax = fig.add_subplot(grid[j + 2, column])
-            rgb = event_rgb(images[j], truths[j] if truths is not None else None)
-            _draw(ax, rgb, f"{j + 1}. {_event_label(train, int(ids[j]))}  "
-                           f"TracIn {scores[j]:+.3g}",
-                  colour="darkgreen" if column == 0 else "darkred")
+            if ids.size:
+                rgb = event_rgb(images[j], truths[j] if truths is not None else None)
+                _draw(ax, rgb, f"{j + 1}. {_event_label(train, int(ids[j]))}  "
+                               f"TracIn {scores[j]:+.3g}",
+                      colour="darkgreen" if column == 0 else "darkred")
+            else:
+                ax.axis("off")
+                ax.text(0.5, 0.5, f"no training event scores {'above' if column == 0 else 'below'}"
+                        " 0", transform=ax.transAxes, ha="center", fontsize=11)
             if j == 0:
-                ax.text(0.5, 1.9, f"{n} {name} ({'highest' if column == 0 else 'lowest'} "
-                        "scores)", transform=ax.transAxes, ha="center", fontsize=12,
-                        weight="bold")
+                ax.text(0.5, 1.9, f"{ids.size}{total} {name} "
+                        f"({'highest' if column == 0 else 'lowest'} scores)",
+                        transform=ax.transAxes, ha="center", fontsize=12, weight="bold")
     fig.suptitle(f"{influence.method}: muon hits red, noise hits black; layers from the inner "
                  "(bottom) to the outer (top) station, x: eta strips", fontsize=13, y=0.995)
     return save(fig, path)
