@@ -74,9 +74,13 @@ def read_checkpoint(path: str | os.PathLike[str], device: str = "cpu",
     if not path.is_file():
         raise HepxaiError(f"{path}: no such checkpoint; train one with {hint}")
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError,
-            ValueError) as exc:
+        # weights_only: tensors and plain containers only; a pickled object (code) is refused
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise HepxaiError(f"{path}: holds pickled Python objects besides tensors; hepxai "
+                          "never unpickles them (loading could run code from the file): use "
+                          f"a checkpoint written by {hint}") from None
+    except (zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as exc:
         raise HepxaiError(f"{path}: not a readable checkpoint ({type(exc).__name__}); "
                           f"re-create it with {hint}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

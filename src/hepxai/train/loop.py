@@ -33,7 +33,7 @@ from torch import nn
 from hepxai.core.atomic import atomic_path, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
-from hepxai.io.checkpoint import save_checkpoint
+from hepxai.io.checkpoint import read_checkpoint, save_checkpoint
 
 EVAL_BATCH = 2048
 
@@ -255,7 +255,7 @@ def _resume(checkpoints: Path, model: nn.Module, optimizer: torch.optim.Optimize
     paths = sorted(checkpoints.glob("epoch_*.pt"))
     if not paths:
         return 0, []  # nothing to resume: start from scratch
-    state = torch.load(paths[-1], map_location=device, weights_only=False)
+    state = read_checkpoint(paths[-1], device)  # tensors only: never unpickles code
     saved = state["identity"]
     differs = [k for k in identity if k != "recipe" and saved.get(k) != identity[k]]
     if differs:

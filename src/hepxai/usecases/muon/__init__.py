@@ -10,14 +10,13 @@ from hepxai.usecases.base import UseCase
 
 
 def _rebuild(state: dict):
-    import pickle
-
     from hepxai.usecases.muon.models import create
     from hepxai.usecases.muon.models.base import TrainingRecipe
     from hepxai.usecases.muon.models.decision_tree import NAME as DECISION_TREE
+    from hepxai.usecases.muon.models.decision_tree import DecisionTreeModel
 
     if state["model"] == DECISION_TREE:
-        return pickle.loads(state["estimator"])
+        return DecisionTreeModel.from_state(state)
     model = create(state["model"], state["preset"])
     model.recipe = TrainingRecipe(**state["recipe"])
     return model

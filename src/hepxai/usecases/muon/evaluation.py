@@ -73,7 +73,8 @@ def _evaluate_tree(model: DecisionTreeModel, checkpoint: str | os.PathLike[str],
     pred = model.predict_images(val.images.take(val.rows))
     pred_noise = None if noise is None else model.predict_images(noise.images.take(noise.rows))
     loss = float(np.abs(pred - val.targets.numpy()).sum(1).mean())
-    size = len(read_checkpoint(checkpoint, use_case="muon")["estimator"])
+    tree = read_checkpoint(checkpoint, use_case="muon")["tree"]
+    size = sum(t.numel() * t.element_size() for t in (*tree["nodes"].values(), tree["values"]))
     return _summarise(model, checkpoint, label, val, pred, pred_noise, out_dir, loss=loss,
                       loss_space="GeV, |eta|", size=size,
                       throughput=measure_tree_throughput(model, val))

@@ -31,6 +31,7 @@ from hepxai.metrics import trigger
 from hepxai.train.loop import EVAL_BATCH, Meter, Task, TrainResult, fit
 from hepxai.usecases.muon.loader import MuonDataset, muon_loader
 from hepxai.usecases.muon.models.base import MuonRegressor, TrainingRecipe
+from hepxai.usecases.muon.names import DECISION_TREE
 from hepxai.usecases.muon.store import MuonFile
 
 
@@ -274,7 +275,7 @@ class MuonGradients(GradientSource):
         return {"file": str(self.dataset.file.path), "split": self.dataset.file.split}
 
     def check_checkpoint(self, path: Path, state: dict[str, Any]) -> None:
-        if "estimator" in state or state.get("model") == "decision-tree":
+        if state.get("model") == DECISION_TREE:
             raise HepxaiError(f"{path}: a scikit-learn decision tree has no gradients; TracIn "
                               "needs a torch model such as tracin-cnn")
 

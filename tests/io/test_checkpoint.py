@@ -1,0 +1,71 @@
+"""Checkpoints are read with ``torch.load(weights_only=True)``: a file that carries a pickled
+object is refused before anything in it runs (a colleague's checkpoint is data, not code), and
+every hepxai checkpoint, the scikit-learn decision tree included, loads that way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from cli_checks import user_error
+
+from hepxai.core.errors import HepxaiError
+from hepxai.core.sparse import SparseImages
+from hepxai.io.checkpoint import FORMAT, load_model, read_checkpoint
+
+
+class _Payload:
+    """Unpickling this creates a file: what a crafted checkpoint could do instead."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _crafted(tmp_path: Path) -> tuple[Path, Path]:
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "crafted.pt"
+    torch.save({"format": FORMAT, "use_case": "muon", "model": "attribution-cnn",
+                "payload": _Payload(marker)}, path)
+    return path, marker
+
+
+def test_a_crafted_pickle_is_refused_and_runs_nothing(tmp_path):
+    path, marker = _crafted(tmp_path)
+    with pytest.raises(HepxaiError, match="never unpickles") as error:
+        read_checkpoint(path)
+    assert "\n" not in str(error.value)
+    assert not marker.exists()
+    # the test itself is live: an unrestricted load does run the payload
+    torch.load(path, weights_only=False)
+    assert marker.exists()
+
+
+def test_evaluate_refuses_a_crafted_checkpoint_in_one_line(tmp_path, capsys, muon_dir):
+    path, marker = _crafted(tmp_path)
+    line = user_error(capsys, ["evaluate", "muon", "--checkpoint", path, "--data", muon_dir,
+                               "--out", tmp_path / "out"])
+    assert "pickled Python objects" in line and not marker.exists()
+
+
+def test_the_decision_tree_round_trips_as_tensors(tmp_path):
+    from hepxai.usecases.muon.models.decision_tree import DecisionTreeModel
+
+    rng = np.random.default_rng(0)
+    n, pixels = 400, 9 * 384
+    counts = rng.integers(3, 12, n)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    indices = np.concatenate([np.sort(rng.choice(pixels, c, replace=False)) for c in counts])
+    images = SparseImages(offsets.astype(np.int64), indices.astype(np.uint16), (9, 384))
+    targets = np.stack([rng.uniform(5, 40, n), rng.uniform(0, 1, n)], 1)
+    model = DecisionTreeModel(min_samples_leaf=5).fit(images, targets)
+    path = model.save(tmp_path / "tree.pt", identity={"test": True})
+    state = torch.load(path, weights_only=True)  # loads without unpickling anything
+    assert "tree" in state
+    again = load_model(path, use_case="muon")
+    np.testing.assert_array_equal(again.predict_images(images), model.predict_images(images))
+    assert again.n_parameters() == model.n_parameters() > 10
