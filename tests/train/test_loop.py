@@ -146,6 +146,78 @@ def _stop_after(epochs: int):
     return callback
 
 
+def test_a_kill_at_every_write_resumes_to_the_uninterrupted_run(muon_dir, tmp_path,
+                                                                 monkeypatch):
+    """The run is stopped right after its k-th file write (epoch checkpoint, best.pt,
+    history.json: each atomic, so a kill lands between two of them), for every k; resuming
+    must end with the files of the uninterrupted run: the same best.pt (epoch and weights),
+    last checkpoint and history."""
+    import hepxai.train.loop as loop
+
+    train_set, val_set = _datasets(muon_dir, n_train=256)
+
+    def run(out, **kwargs):
+        return train(create("tracin-cnn", "fast", seed=2), train_set, val_set, out, seed=2,
+                     epochs=2, batch_size=64, **kwargs)
+
+    writes = []
+    for name in ("save_checkpoint", "write_json_atomic"):
+        original = getattr(loop, name)
+
+        def counted(*args, _original=original, **kwargs):
+            result = _original(*args, **kwargs)
+            writes.append(Path(args[0]).name)
+            if len(writes) == stop_at[0]:
+                raise _Interrupt
+            return result
+        monkeypatch.setattr(loop, name, counted)
+    stop_at = [None]
+    run(tmp_path / "straight")
+    sequence = list(writes)
+    assert sequence.count("history.json") == 2 and "best.pt" in sequence
+    reference = _files(tmp_path / "straight")
+    for k in range(1, len(sequence)):
+        out = tmp_path / f"killed-{k}"
+        writes.clear()
+        stop_at[0] = k
+        with pytest.raises(_Interrupt):
+            run(out)
+        stop_at[0] = None
+        run(out, resume=True)
+        assert _files(out) == reference, f"killed after write {k} ({sequence[k - 1]})"
+
+
+def _files(out: Path) -> dict:
+    """What a finished run is: best.pt's epoch and weights, the last checkpoint's weights,
+    the history."""
+    best = torch.load(out / "best.pt", weights_only=True)
+    last = torch.load(sorted((out / "checkpoints").glob("epoch_*.pt"))[-1], weights_only=True)
+    history = json.loads((out / "history.json").read_text())["history"]
+    return {"best_epoch": best["epoch"],
+            "best": {k: v.numpy().tobytes() for k, v in best["model_state"].items()},
+            "last": {k: v.numpy().tobytes() for k, v in last["model_state"].items()},
+            "history": [{k: v for k, v in h.items() if "seconds" not in k} for h in history]}
+
+
+def test_resume_refuses_changed_training_settings(muon_dir, tmp_path):
+    train_set, val_set = _datasets(muon_dir, n_train=128)
+    val_set = MuonDataset(val_set.file, rows=np.arange(128))
+    out = tmp_path / "run"
+    train(create("tracin-cnn", "fast"), train_set, val_set, out, epochs=1, batch_size=64)
+    for change, message in (({"batch_size": 32}, "batch_size 64 -> 32"),
+                            ({"learning_rate": 1e-2}, "learning_rate"),
+                            ({"epochs": 3}, "one-cycle schedule spans 1 epochs")):
+        settings = {"epochs": 1, "batch_size": 64, **change}
+        with pytest.raises(HepxaiError, match=message) as error:
+            train(create("tracin-cnn", "fast"), train_set, val_set, out, resume=True,
+                  **settings)
+        assert "\n" not in str(error.value)
+    other = MuonDataset(_datasets(muon_dir)[1].file, rows=np.arange(128))  # val.h5, same size
+    with pytest.raises(HepxaiError, match="another data"):
+        train(create("tracin-cnn", "fast"), other, val_set, out, epochs=1, batch_size=64,
+              resume=True)
+
+
 def test_resume_refuses_another_model(muon_dir, tmp_path):
     train_set, val_set = _datasets(muon_dir)
     train(create("tracin-cnn", "fast"), train_set, val_set, tmp_path / "run", epochs=1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -176,6 +177,7 @@ def fit(model: nn.Module, task: Task, train_set: Any, val_set: Any,
     if resume:
         start_epoch, result.history = _resume(checkpoints, model, optimizer, scheduler, identity,
                                               device)
+        _restore_outputs(out, checkpoints, result.history, task, identity, device)
     elif checkpoints.exists() and any(checkpoints.glob("epoch_*.pt")):
         raise HepxaiError(f"{checkpoints} already holds checkpoints; pass --resume to continue "
                           "that run or choose another --out")
@@ -262,10 +264,49 @@ def _resume(checkpoints: Path, model: nn.Module, optimizer: torch.optim.Optimize
         raise HepxaiError(f"{paths[-1]} was made with another {', '.join(differs)} "
                           f"({', '.join(f'{k}={saved.get(k)!r}' for k in differs)}); resume with "
                           "the same settings or choose another --out")
+    _check_recipe(paths[-1], saved.get("recipe"), identity.get("recipe"))
     model.load_state_dict(state["model_state"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     return int(state["epoch"]), list(state["history"])
+
+
+def _check_recipe(path: Path, saved: dict | None, asked: dict | None) -> None:
+    """A resumed run trains on with the recipe it started with: any change but more epochs is
+    refused (a changed batch size or learning rate would silently make another run), and more
+    epochs only under a constant schedule (one-cycle spans the epochs it was started with)."""
+    if saved is None or asked is None:
+        return
+    changed = sorted(k for k in set(saved) | set(asked)
+                     if saved.get(k) != asked.get(k) and k != "epochs")
+    if changed:
+        shown = ", ".join(f"{k} {saved.get(k)!r} -> {asked.get(k)!r}" for k in changed)
+        raise HepxaiError(f"{path}: the run was started with other training settings ({shown});"
+                          " resume with the same settings or choose another --out")
+    if saved.get("epochs") != asked.get("epochs") and saved.get("schedule") == "onecycle":
+        raise HepxaiError(f"{path}: the run's one-cycle schedule spans {saved.get('epochs')} "
+                          f"epochs; resume with --epochs {saved.get('epochs')} (more epochs "
+                          "need a new run)")
+
+
+def _restore_outputs(out: Path, checkpoints: Path, history: list[dict], task: Task,
+                     identity: dict, device: str) -> None:
+    """After a resume: ``history.json`` and ``best.pt`` derived again from the epoch
+    checkpoints, so a run killed between writing ``epoch_NNN.pt`` and either of them ends as
+    the uninterrupted run would."""
+    if not history:
+        return
+    write_json_atomic(out / "history.json", {"identity": identity, "history": history})
+    epoch = max(history, key=task.rank)["epoch"]
+    best = out / "best.pt"
+    try:
+        current = read_checkpoint(best, device).get("epoch") if best.exists() else None
+    except HepxaiError:
+        current = None  # damaged: rewritten from its epoch checkpoint
+    if current != epoch:
+        source = checkpoints / f"epoch_{epoch:03d}.pt"
+        with atomic_path(best) as tmp:
+            shutil.copyfile(source, tmp)
 
 
 def save_model_only(model: nn.Module, path: str | os.PathLike[str]) -> int:

@@ -178,11 +178,21 @@ def train(model: MuonRegressor, train_set: MuonDataset, val_set: MuonDataset,
     model.recipe = recipe
     if teacher is not None:
         train_set.targets = teacher_targets(teacher, train_set, device)
+    data = train_set.file
     identity = {"model": model.name, "preset": model.preset, "seed": seed,
                 "recipe": recipe.to_dict(), "teacher": str(teacher) if teacher else None,
-                "n_train": len(train_set)}
+                "n_train": len(train_set),
+                # the same file (a re-simulation with the same seed is the same data)
+                "data": {"path": str(Path(data.path).resolve()),
+                         "bytes": Path(data.path).stat().st_size,
+                         "seed": _plain(data.attrs.get("seed"))}}
     return fit(model, MuonTask(), train_set, val_set, out_dir, recipe=recipe,
                identity=identity, seed=seed, device=device, resume=resume, on_epoch=on_epoch)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar of an HDF5 attribute as a Python value (checkpoints hold plain types)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def training_sets(data_dir: str | os.PathLike[str], *, max_events: int | None = None,
