@@ -131,6 +131,7 @@ def main() -> None:
 
     from hepxai.usecases.darkjet.attribution import explain
     from hepxai.usecases.darkjet.graphs import GraphSettings, load_graphs
+    from hepxai.usecases.darkjet.names import GNNEXPLAINER_EPOCHS, GNNEXPLAINER_LR
     from hepxai.usecases.darkjet.store import simulate_dataset, split_path
     from hepxai.usecases.darkjet.study import cross_model_run, explain_run
 
@@ -144,7 +145,7 @@ def main() -> None:
     out = work / "explain"
     start = time.perf_counter()
     explain_run(gnn_ckpt, data, out, methods=METHODS, n_jets=args.n_explain, steps=50,
-                gnnexplainer_epochs=100, gnnexplainer_jets=args.gnnexplainer_jets, views=0,
+                gnnexplainer_jets=args.gnnexplainer_jets, views=0,
                 seed=1, cnn_checkpoint=cnn_ckpt, n_permutations=args.permutations)
     explain_seconds = time.perf_counter() - start
     judging = json.loads((out / "judging.json").read_text())
@@ -181,7 +182,9 @@ def main() -> None:
         f"--gnnexplainer-jets {args.gnnexplainer_jets} --permutations {args.permutations} "
         f"--cnn-checkpoint CNN`): "
         f"{judging['n_jets']} balanced test jets, ig-graph with 50 steps, GNNExplainer "
-        f"(100 epochs) on {judging['jets_per_method'].get('gnnexplainer', 0)} of them; "
+        f"({GNNEXPLAINER_EPOCHS} epochs at lr {GNNEXPLAINER_LR:g}, the study's default from "
+        "`bench/gnnexplainer.py`) on "
+        f"{judging['jets_per_method'].get('gnnexplainer', 0)} of them; "
         f"deletion fractions {', '.join(f'{f:.1f}' for f in judging['fractions'])}; "
         f"whole command {explain_seconds:.0f} s.", "",
         "### Judging table (means over each method's jets)", "",

@@ -33,12 +33,14 @@ from hepxai.explain.base import Explainer
 from hepxai.explain.modality import Graph
 from hepxai.explain.types import Attribution
 from hepxai.usecases.darkjet.graphs import GraphSet
+from hepxai.usecases.darkjet.names import GNNEXPLAINER_EPOCHS, GNNEXPLAINER_LR
 
 #: how the taggers read a batch of jets
 GRAPHS = Graph(keys=("edge_weight", "batch"))
 #: study label -> (explainer, default parameters, jets per pass)
 METHODS = {"saliency-graph": ("saliency", {}, 256), "ig-graph": ("ig", {"n_steps": 50}, 128),
-           "gnnexplainer": ("gnnexplainer", {"epochs": 100, "lr": 0.01, "seed": 0}, 1)}
+           "gnnexplainer": ("gnnexplainer", {"epochs": GNNEXPLAINER_EPOCHS, "lr": GNNEXPLAINER_LR,
+                                             "seed": 0}, 1)}
 
 
 @dataclass

@@ -147,8 +147,11 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-jets", type=count, default=200,
                         help="jets to explain (half QCD, half dark photon, from test.h5)")
     parser.add_argument("--steps", type=count, default=50, help="integrated-gradients steps")
-    parser.add_argument("--gnnexplainer-epochs", type=count, default=100,
-                        help="optimisation steps of GNNExplainer per jet")
+    parser.add_argument("--gnnexplainer-epochs", type=count, default=names.GNNEXPLAINER_EPOCHS,
+                        help="optimisation steps of GNNExplainer per jet (chosen by "
+                             "bench/gnnexplainer.py)")
+    parser.add_argument("--gnnexplainer-lr", type=float, default=names.GNNEXPLAINER_LR,
+                        help="GNNExplainer's Adam learning rate on the mask logits")
     parser.add_argument("--gnnexplainer-jets", type=count, default=40,
                         help="GNNExplainer runs per jet, so it explains only the first N jets")
     parser.add_argument("--top-k", type=count, default=5,
@@ -169,6 +172,7 @@ def _explain(args: argparse.Namespace) -> None:
     summary = explain_run(args.checkpoint, args.data, args.out,
                           methods=tuple(args.method or names.METHODS), n_jets=args.n_jets,
                           steps=args.steps, gnnexplainer_epochs=args.gnnexplainer_epochs,
+                          gnnexplainer_lr=args.gnnexplainer_lr,
                           gnnexplainer_jets=args.gnnexplainer_jets, top_k=args.top_k,
                           views=args.views, seed=args.seed, cnn_checkpoint=args.cnn_checkpoint,
                           n_permutations=args.permutations)

@@ -62,7 +62,7 @@ def darkjet_steps(out: Path, s: DemoSettings) -> list[Step]:
     steps.append(Step("explain resgnn-gnn-1",
                       ["explain", "darkjet", "--checkpoint", explained / "best.pt", "--data",
                        data, "--out", explain, "--n-jets", s.n_explain,
-                       "--gnnexplainer-jets", min(20, s.n_explain), "--gnnexplainer-epochs", 60,
+                       "--gnnexplainer-jets", min(20, s.n_explain),
                        "--views", s.views, "--seed", s.seed, "--cnn-checkpoint",
                        cnn / "best.pt", *threads],
                       [explain / "explain.json", explain / "judging.json"],

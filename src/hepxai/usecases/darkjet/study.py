@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
-from hepxai.usecases.darkjet.names import METHODS
+from hepxai.usecases.darkjet.names import GNNEXPLAINER_EPOCHS, GNNEXPLAINER_LR, METHODS
 
 
 def train_run(data: Path, out: Path, model_name: str, preset: str, settings, *, seed: int = 1,
@@ -180,7 +180,8 @@ def cross_model_run(cnn_checkpoint: Path, data: Path, graphs, results: dict, out
 
 
 def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_jets: int = 200,
-                steps: int = 50, gnnexplainer_epochs: int = 100, gnnexplainer_jets: int = 40,
+                steps: int = 50, gnnexplainer_epochs: int = GNNEXPLAINER_EPOCHS,
+                gnnexplainer_lr: float = GNNEXPLAINER_LR, gnnexplainer_jets: int = 40,
                 top_k: int = 5, views: int = 2, seed: int = 1,
                 cnn_checkpoint: Path | None = None, n_permutations: int = 50) -> dict:
     """Attributions of a balanced selection of test jets; figures; their judging
@@ -220,7 +221,8 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
     rows = np.sort(np.concatenate([rng.permutation(np.flatnonzero(graphs.y == label))[:half]
                                    for label in (0.0, 1.0)]))
     params = {"saliency-graph": {}, "ig-graph": {"n_steps": steps},
-              "gnnexplainer": {"epochs": gnnexplainer_epochs, "seed": seed}}
+              "gnnexplainer": {"epochs": gnnexplainer_epochs, "lr": gnnexplainer_lr,
+                               "seed": seed}}
     ratio = layer_energy_ratio(graphs, rows)
     summary = {"checkpoint": str(checkpoint), "graphs": settings.to_dict(),
                "n_jets": int(rows.size), "methods": {}}
