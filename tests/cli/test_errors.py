@@ -238,7 +238,9 @@ def test_import_bad_noise_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
     ["--n", "1"],
     ["--n", "0"],
     ["--bogus-option"],
-], ids=["preset", "negative-n", "text-n", "negative-n-val", "n-1", "n-0", "unknown-option"])
+    ["--n-train", "0", "--n-val", "0", "--n-noise", "0"],
+], ids=["preset", "negative-n", "text-n", "negative-n-val", "n-1", "n-0", "unknown-option",
+        "all-splits-0"])
 def test_simulate_bad_options(argv: list[str], tmp_path: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"

@@ -166,6 +166,18 @@ def test_muon_commands_refuse_a_darkjet_checkpoint(muon_dir: Path, tmp_path: Pat
     assert not (tmp_path / "tree" / "best.pt").exists()
 
 
+def test_explain_muon_refuses_an_empty_method_list(muon_dir: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from hepxai.io.checkpoint import save_checkpoint
+    from hepxai.usecases.muon.models import create
+
+    checkpoint = save_checkpoint(tmp_path / "cnn.pt", create("tracin-cnn", "fast"))
+    line = user_error(capsys, ["explain", "muon", "--checkpoint", checkpoint, "--data", muon_dir,
+                               "--out", tmp_path / "explain", "--methods", " , "])
+    assert "names no method" in line
+    assert not (tmp_path / "explain").exists() or not any((tmp_path / "explain").iterdir())
+
+
 def test_the_light_names_are_the_registries_names() -> None:
     from hepxai.usecases.darkjet import graph_settings
     from hepxai.usecases.darkjet import models as darkjet_models

@@ -31,6 +31,9 @@ class SplitSizes:
         for split in SPLITS:
             if getattr(self, split) < 0:
                 raise HepxaiError(f"--n-{split} must be >= 0, got {getattr(self, split)}")
+        if not any(getattr(self, split) for split in SPLITS):
+            raise HepxaiError("every split has 0 events: nothing to simulate; give --n N or "
+                              "--n-train / --n-val / --n-noise above 0")
 
     @classmethod
     def from_total(cls, n: int) -> SplitSizes:

@@ -241,6 +241,9 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
     model = load_model(checkpoint, device=device, use_case="muon")
     out = Path(out)
     names = [m.strip() for m in methods.split(",") if m.strip()]
+    if not names:
+        raise HepxaiError(f"--methods {methods!r} names no method; give e.g. "
+                          "--methods saliency,ig (or 'tree' for the soft tree's decision flow)")
     attribution_methods = ",".join(m for m in names if m != "tree")
     if attribution_methods:
         summary = explain_study(model, data_dir, out, attribution_methods, per_category, pool,
