@@ -422,3 +422,21 @@ def test_simulate_then_baselines(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert {"turn_on_15.png", "turn_on_10.png", "resolution.png"} <= \
         {p.name for p in out.iterdir()}
     assert not [p for p in out.iterdir() if p.name.endswith(".partial")]
+
+
+def test_a_second_simulate_into_the_same_place_is_refused(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    """While one run holds ``--out`` (here: this test, as a run still writing would), another
+    ``simulate`` into it is refused in one line naming the holder, and writes nothing; the
+    kernel drops the lock with its holder, so the same command then runs."""
+    from hepxai.core.lock import exclusive
+
+    out = tmp_path / "data"
+    argv = ["simulate", "muon", "--out", out, "--n", "40", "--workers", "1", "--seed", "6"]
+    with exclusive(out, "simulate muon --seed 5"):
+        message = assert_user_error(capsys, argv, [tmp_path])
+    assert "is being written by another hepxai run" in message
+    assert f"pid {os.getpid()}: simulate muon --seed 5" in message
+    assert run_cli([str(a) for a in argv]) == 0
+    assert MuonFile(out / "train.h5").attrs["seed"] == 6

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hepxai.core.errors import HepxaiError
+from hepxai.core.lock import exclusive
 from hepxai.core.progress import progress
 
 __all__ = ["make_splits", "reuse_or_refuse"]
@@ -89,26 +90,26 @@ def make_splits(out_dir: str | os.PathLike[str], sizes: Mapping[str, int], *,
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, dict] = {}
-    for split, n in sizes.items():
-        if n == 0:
-            continue
-        target = path(out, split)
-        attrs = wanted(split, n)
-        found = _read_or_none(read_attrs, target)
-        if reuse_or_refuse(target, attrs, found, overwrite=overwrite,
-                           settings=settings):
-            extra = {} if reused_extra is None or found is None else reused_extra(found)
-            summary[split] = {"path": str(target), noun: n, "reused": True, "seconds": 0.0,
+    # one writer per directory: two runs with other settings must not each fill a missing split
+    with exclusive(out, f"making the {', '.join(s for s, n in sizes.items() if n)} {noun}"):
+        for split, n in sizes.items():
+            if n == 0:
+                continue
+            target = path(out, split)
+            attrs = wanted(split, n)
+            found = _read_or_none(read_attrs, target)
+            if reuse_or_refuse(target, attrs, found, overwrite=overwrite, settings=settings):
+                extra = {} if reused_extra is None or found is None else reused_extra(found)
+                summary[split] = {"path": str(target), noun: n, "reused": True, "seconds": 0.0,
+                                  "bytes": target.stat().st_size, **(extra or {})}
+                continue
+            start = time.perf_counter()
+            with progress(desc=f"simulate {split}", total=n, unit=unit) as bar:
+                extra = write(target, split, n, attrs, bar)
+            summary[split] = {"path": str(target), noun: n, "reused": False,
+                              "seconds": round(time.perf_counter() - start, 3),
                               "bytes": target.stat().st_size, **(extra or {})}
-            continue
-        start = time.perf_counter()
-        with progress(desc=f"simulate {split}", total=n, unit=unit) as bar:
-            extra = write(target, split, n, attrs, bar)
-        summary[split] = {"path": str(target), noun: n, "reused": False,
-                          "seconds": round(time.perf_counter() - start, 3),
-                          "bytes": target.stat().st_size, **(extra or {})}
     return summary
 
 

@@ -1,0 +1,69 @@
+"""One writer per output directory: an advisory lock held while a run writes there.
+
+Two runs into one ``--out`` (two ``simulate`` runs with different seeds, say) would otherwise
+each find the other's split missing and mix their data. The lock is ``fcntl.flock`` on
+``DIR/.hepxai.lock``, which names its holder. The holder removes the file when it is done;
+the kernel releases the lock when the holder exits or is killed, so a crashed run leaves at
+most a lock file nobody holds, which the next run simply takes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from hepxai.core.errors import HepxaiError
+
+LOCK_NAME = ".hepxai.lock"
+
+
+@contextlib.contextmanager
+def exclusive(directory: str | os.PathLike[str], what: str) -> Iterator[Path]:
+    """Hold ``directory``'s lock for the block; a second holder is refused in one line that
+    names the first (its pid and ``what`` it does).
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d, exclusive(d, "simulate muon"):
+    ...     try:
+    ...         with exclusive(d, "another run"):
+    ...             pass
+    ...     except HepxaiError as error:
+    ...         print("refused:", "is being written by" in str(error))
+    refused: True
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_NAME
+    fd = _acquire(path, directory)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {what}\n".encode(), 0)
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # while still locked: a later run makes a fresh file
+        os.close(fd)  # releases the lock
+
+
+def _acquire(path: Path, directory: Path) -> int:
+    """An open descriptor of ``path`` holding its lock. A file unlinked by a holder that
+    finished between our open and our lock is not ``path`` any more: open it again."""
+    for _ in range(5):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 500, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise HepxaiError(f"{directory} is being written by another hepxai run ({holder});"
+                              " wait for it to finish or choose another --out") from None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    raise HepxaiError(f"{directory}: could not take its lock ({path}); retry")
