@@ -440,3 +440,18 @@ def test_a_second_simulate_into_the_same_place_is_refused(tmp_path: Path,
     assert f"pid {os.getpid()}: simulate muon --seed 5" in message
     assert run_cli([str(a) for a in argv]) == 0
     assert MuonFile(out / "train.h5").attrs["seed"] == 6
+
+
+def test_ctrl_c_inside_a_demo_step_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
+    """Ctrl-C in a step's work: the step's command says it once, the demo exits 130 without
+    a second line or a traceback, and no step is recorded as finished."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("hepxai.usecases.muon.generate.simulate_dataset", interrupted)
+    out = tmp_path / "demo"
+    assert run_cli(["demo", "muon", "--out", str(out), "--quick"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["hepxai: interrupted; finished files are kept, run the same command again "
+                   "to resume"]
+    assert not (out / "demo_state.json").exists()

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 from hepxai import __version__
 from hepxai.cli import options
-from hepxai.core.errors import HepxaiError
+from hepxai.core.errors import HepxaiError, Interrupted
 
 VERBS = {
     "simulate": "generate a data set with the built-in physics simulator",
@@ -177,8 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HepxaiError as exc:
         print(f"hepxai: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
-    except KeyboardInterrupt:
-        print("hepxai: interrupted; finished files are kept, run the same command again to "
-              "resume", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        if not isinstance(exc, Interrupted):
+            print("hepxai: interrupted; finished files are kept, run the same command again "
+                  "to resume", file=sys.stderr)
         return 130
 

@@ -10,3 +10,8 @@ class HepxaiError(ValueError):
     The message must fit on one line and say what is wrong and what to do about it, e.g.
     ``"data/muon/train.h5: no such file; run 'hepxai simulate muon --out data/muon' first"``.
     """
+
+
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C whose one-line message a nested ``hepxai`` command already printed (a demo
+    step): the outer command exits 130 without printing it again."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hepxai.core.atomic import write_json_atomic
-from hepxai.core.errors import HepxaiError
+from hepxai.core.errors import HepxaiError, Interrupted
 from hepxai.pipeline.cache import fingerprint
 
 STATE = "demo_state.json"
@@ -105,8 +105,8 @@ def run_steps(steps: list[Step], run_dir: Path, echo: Callable[[str], object] = 
         started = time.perf_counter()
         code = _call(app.main, step.argv)
         seconds = time.perf_counter() - started
-        if code == INTERRUPTED:
-            raise KeyboardInterrupt
+        if code == INTERRUPTED:  # the step printed the interruption; say it only once
+            raise Interrupted
         if code not in (0, None):
             raise HepxaiError(f"demo step {step.name!r} failed (exit {code}) after "
                               f"{seconds:.0f} s; fix the message above and re-run the demo: "
