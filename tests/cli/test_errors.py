@@ -455,3 +455,63 @@ def test_ctrl_c_inside_a_demo_step_is_one_line_and_exit_130(tmp_path, capsys, mo
     assert err == ["hepxai: interrupted; finished files are kept, run the same command again "
                    "to resume"]
     assert not (out / "demo_state.json").exists()
+
+
+def _running_pids() -> dict[int, int]:
+    """pid -> parent pid of every process still running (zombies excluded), from /proc."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # gone while listing
+            continue
+        if fields[0] not in ("Z", "X"):
+            found[int(stat.parent.name)] = int(fields[1])
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    return [child for child, parent in _running_pids().items() if parent == pid]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_two_ctrl_c_stop_a_simulate_with_workers_within_seconds(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole process group, workers included: pressed twice
+    while two workers simulate, the run exits 130 within 10 s with one line, no worker is
+    left running and no half-written split is left behind."""
+    import signal
+    import time
+
+    out = tmp_path / "sim"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hepxai", "simulate", "muon", "--out", str(out),
+         "--n", "3000000", "--workers", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "HEPXAI_PROGRESS": "0"}, start_new_session=True,
+        # a shell running the tests in the background may have Ctrl-C ignored: restore it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(process.pid)) < 2 and time.monotonic() < deadline:
+            assert process.poll() is None, process.stderr.read()
+            time.sleep(0.05)
+        workers = _children(process.pid)
+        assert len(workers) >= 2, "the workers never started"
+        time.sleep(0.5)  # the workers are simulating
+        pressed = time.monotonic()
+        for _ in range(2):
+            os.killpg(process.pid, signal.SIGINT)
+            time.sleep(0.2)
+        code = process.wait(timeout=10)
+        assert time.monotonic() - pressed < 10
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    err = process.stderr.read().strip().splitlines()
+    assert code == 130, err
+    assert err == ["hepxai: interrupted; finished files are kept, run the same command again "
+                   "to resume"]
+    time.sleep(0.2)
+    assert not set(workers) & set(_running_pids()), "a worker outlived the run"
+    assert not (out / "train.h5").exists()

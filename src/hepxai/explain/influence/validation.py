@@ -43,7 +43,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -54,6 +54,7 @@ import numpy as np
 from hepxai.core.atomic import atomic_path, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
+from hepxai.core.workers import worker_pool
 
 PRUNE_MODES = ("high", "low", "random")
 
@@ -142,8 +143,8 @@ def run_jobs(retrain: Retrainer, jobs: Sequence[Job], workers: int = 1,
             bar.update(1)
     else:
         # spawn, not fork: a forked child of a process whose OpenMP pool already runs can hang
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=_init_worker, initargs=(1,)) as pool:
+        with worker_pool(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                         initargs=(1,)) as pool:
             futures = {pool.submit(run_job, retrain, job): i for i, job in enumerate(jobs)}
             for future in as_completed(futures):
                 results[futures[future]] = future.result()

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from hepxai.core.sparse import SparseImages
+from hepxai.core.workers import worker_pool
 from hepxai.usecases.muon.geometry import MuonSimConfig
 
 BLOCK_EVENTS = 16_384
@@ -196,5 +196,5 @@ def simulate_chunks(config: MuonSimConfig, seed: int, split: str, n_events: int,
     if workers == 1 or len(tasks) <= 1:
         yield from map(_simulate_task, tasks)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:
         yield from pool.map(_simulate_task, tasks)
