@@ -515,3 +515,21 @@ def test_two_ctrl_c_stop_a_simulate_with_workers_within_seconds(tmp_path: Path) 
     time.sleep(0.2)
     assert not set(workers) & set(_running_pids()), "a worker outlived the run"
     assert not (out / "train.h5").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["simulate", "muon", "--n", "10"],
+    ["train", "muon", "--model", "attribution-cnn", "--data", "{missing}"],
+    ["evaluate", "muon", "--data", "{missing}", "--checkpoint", "{missing}/best.pt"],
+    ["train", "susy", "--model", "bdt", "--data", "{missing}"],
+    ["demo", "darkjet", "--preset", "quick"],
+], ids=lambda argv: " ".join(argv[:2]))
+def test_an_out_that_cannot_be_written_is_refused_before_any_work(
+        argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--out`` below a file: refused in one line naming --out, before the command reads
+    its (here missing) inputs - not after the work is done."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    argv = [a.format(missing=tmp_path / "missing") for a in argv]
+    message = assert_user_error(capsys, [*argv, "--out", blocker / "run"], [tmp_path])
+    assert "--out" in message and "is a file, not a directory" in message

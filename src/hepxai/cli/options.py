@@ -25,6 +25,7 @@ from pathlib import Path
 
 from hepxai.cli.arguments import checked_device, count, device_name
 from hepxai.cli.arguments import seed as seed_number
+from hepxai.core.errors import HepxaiError
 
 #: a parser or one of its argument groups
 Parser = argparse.ArgumentParser | argparse._ArgumentGroup
@@ -126,12 +127,33 @@ def resume(parser: Parser) -> None:
 def prepare(args: argparse.Namespace) -> None:
     """Apply the options that act on the process: ``--threads`` / ``--jobs`` set torch's CPU
     threads, ``--device`` is checked (one-line :class:`~hepxai.core.errors.HepxaiError` for a
-    device this machine lacks). torch is imported only when one of them asks for it."""
+    device this machine lacks), and ``--out`` must be a place this process can write, so a
+    typo or a read-only disk fails in one line before any work instead of after it. torch is
+    imported only when one of them asks for it."""
+    if getattr(args, "out", None) is not None:
+        check_writable(Path(args.out))
     n_threads = getattr(args, "threads", None) or getattr(args, "jobs", None)
     if n_threads:
         set_threads(n_threads)
     if getattr(args, "device", None) not in (None, "cpu"):
         args.device = checked_device(args.device)
+
+
+def check_writable(out: Path) -> None:
+    """A one-line :class:`~hepxai.core.errors.HepxaiError` unless ``out`` (a file or directory
+    still to be written) exists or can be created: its nearest existing ancestor must be a
+    directory this process may write into."""
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing == out:
+        return  # already there: the command decides whether it may be replaced
+    if not existing.is_dir():
+        raise HepxaiError(f"--out {out}: {existing} is a file, not a directory; choose another "
+                          "--out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise HepxaiError(f"--out {out}: no permission to write in {existing}; choose another "
+                          "--out")
 
 
 def set_threads(n: int) -> None:
