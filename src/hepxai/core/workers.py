@@ -53,7 +53,7 @@ def worker_pool(max_workers: int, mp_context=None,
     try:
         yield pool
     except BaseException:
-        with _interrupts_held():
+        with _interrupts_ignored():
             _stop(pool)
         raise
     else:
@@ -83,7 +83,7 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 
 @contextlib.contextmanager
-def _interrupts_held() -> Iterator[None]:
+def _interrupts_ignored() -> Iterator[None]:
     """Ignore SIGINT during the block (main thread only): it runs because the run is
     already stopping, and a second Ctrl-C must not cut the clean-up short."""
     if threading.current_thread() is not threading.main_thread():
