@@ -4,6 +4,7 @@ every hepxai checkpoint, the scikit-learn decision tree included, loads that way
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +70,38 @@ def test_the_decision_tree_round_trips_as_tensors(tmp_path):
     again = load_model(path, use_case="muon")
     np.testing.assert_array_equal(again.predict_images(images), model.predict_images(images))
     assert again.n_parameters() == model.n_parameters() > 10
+
+
+def _saved_cnn(tmp_path: Path) -> Path:
+    from hepxai.io.checkpoint import save_checkpoint
+    from hepxai.usecases.muon.models import create
+
+    return save_checkpoint(tmp_path / "best.pt", create("attribution-cnn", "fast", seed=0))
+
+
+def test_a_flipped_bit_in_the_weights_is_refused_though_torch_loads_it(tmp_path):
+    path = _saved_cnn(tmp_path)
+    original = read_checkpoint(path)["model_state"]
+    data = bytearray(path.read_bytes())
+    # a byte inside the largest tensor's stored bytes (the archive's biggest member)
+    with zipfile.ZipFile(path) as archive:
+        member = max(archive.infolist(), key=lambda info: info.file_size)
+    with open(path, "rb") as handle:  # local header: 30 bytes + name + extra field
+        handle.seek(member.header_offset + 26)
+        name_len, extra_len = np.frombuffer(handle.read(4), "<u2")
+    data[member.header_offset + 30 + int(name_len) + int(extra_len) + member.file_size // 2] ^= 1
+    path.write_bytes(bytes(data))
+    # the test is live: torch itself loads the damaged file and gets other weights
+    loaded = torch.load(path, weights_only=True)["model_state"]
+    assert any(not torch.equal(loaded[k], original[k]) for k in original)
+    with pytest.raises(HepxaiError, match="fail their checksum") as error:
+        read_checkpoint(path)
+    assert "\n" not in str(error.value)
+
+
+def test_a_truncated_checkpoint_is_refused_in_one_line(tmp_path):
+    path = _saved_cnn(tmp_path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(HepxaiError, match="damaged") as error:
+        read_checkpoint(path)
+    assert "\n" not in str(error.value)

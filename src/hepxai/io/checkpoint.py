@@ -73,6 +73,9 @@ def read_checkpoint(path: str | os.PathLike[str], device: str = "cpu",
     hint = f"'hepxai train {use_case or 'USE_CASE'}'"
     if not path.is_file():
         raise HepxaiError(f"{path}: no such checkpoint; train one with {hint}")
+    damaged = _damaged_member(path)
+    if damaged is not None:
+        raise HepxaiError(f"{path}: damaged ({damaged}); re-create it with {hint}")
     try:
         # weights_only: tensors and plain containers only; a pickled object (code) is refused
         state = torch.load(path, map_location=device, weights_only=True)
@@ -92,6 +95,18 @@ def read_checkpoint(path: str | os.PathLike[str], device: str = "cpu",
         raise HepxaiError(f"{path}: a checkpoint of the unknown use case {found!r}; this "
                           f"hepxai knows {', '.join(usecases.names())}")
     return state
+
+
+def _damaged_member(path: Path) -> str | None:
+    """What is wrong with the checkpoint's zip archive, or None when every member's bytes match
+    the CRC-32 the archive records for them. ``torch.save`` writes those checksums but
+    ``torch.load`` never checks them: a flipped bit in the weights would load silently."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        return f"not a complete checkpoint archive: {type(exc).__name__}"
+    return None if bad is None else f"the bytes of {bad} fail their checksum"
 
 
 def load_model(path: str | os.PathLike[str], device: str = "cpu",

@@ -16,6 +16,7 @@ from torch_geometric.data import Batch
 from hepxai.core.errors import HepxaiError
 from hepxai.usecases.darkjet import graphs as graph_module
 from hepxai.usecases.darkjet.graphs import (
+    GraphSet,
     GraphSettings,
     build_graphs,
     cache_path,
@@ -196,6 +197,26 @@ def test_graph_cache_is_reused_and_keyed_by_the_settings(tmp_path, monkeypatch):
         np.testing.assert_array_equal(getattr(first, name), getattr(second, name))
     with pytest.raises(AssertionError):
         load_graphs(val, GraphSettings(metric="euclidean"))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped byte"])
+def test_a_damaged_graph_cache_is_rebuilt_not_trusted(tmp_path, damage):
+    simulate_dataset(tmp_path / "d", 30, seed=2)
+    val = tmp_path / "d" / "val.h5"
+    first = load_graphs(val, GraphSettings())
+    path = cache_path(val, GraphSettings())
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 3] ^= 0xFF  # inside a stored array: its CRC-32 no longer matches
+    path.write_bytes(bytes(data))
+    with pytest.raises(HepxaiError, match="not a readable graph cache"):
+        GraphSet.load(path)
+    again = load_graphs(val, GraphSettings())  # rebuilt and cached afresh
+    for name in first.ARRAYS:
+        np.testing.assert_array_equal(getattr(first, name), getattr(again, name))
+    GraphSet.load(path)  # the cache is whole again
 
 
 def _fail(*args, **kwargs):

@@ -43,6 +43,7 @@ import hashlib
 import json
 import math
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -348,7 +349,8 @@ class GraphSet:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(bytes(data["__meta__"]).decode())
                 arrays = {name: data[name] for name in cls.ARRAYS}
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        # a truncated or damaged archive is BadZipFile (its members carry CRC-32s), not OSError
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise HepxaiError(f"{path}: not a readable graph cache ({type(exc).__name__}); "
                               "delete it and build the graphs again") from None
         if meta.get("type") != "GraphSet" or meta.get("cache_version") != CACHE_VERSION:
