@@ -193,17 +193,32 @@ def test_the_run_directory_must_not_be_a_file(tmp_path, hepxai):
     assert hepxai.calls == []
 
 
-def test_state_of_the_first_runner_is_read(run, hepxai):
-    """``demo_state.json`` used to map a step to its fingerprint alone: such a run directory
-    is still resumed, the seconds taken from its timings.json where there is one."""
+def test_a_damaged_output_is_not_skipped_as_up_to_date(run, hepxai):
+    """A truncated ``best.pt`` must not pass for a finished step: the outputs' sizes and
+    modification times are part of the state."""
     run_steps(chain(run), run, echo=lambda _: None)
-    state = json.loads((run / STATE).read_text())
-    (run / STATE).write_text(json.dumps({k: v["fingerprint"] for k, v in state.items()}))
-    (run / TIMINGS).write_text(json.dumps({"a": 12.0}))
+    hepxai.calls.clear()
+    output = run / "out" / "b.txt"
+    output.write_text(output.read_text()[:3])  # truncated in place
+    run_steps(chain(run), run, echo=lambda _: None)
+    assert hepxai.ran() == ["b.txt", "d.txt"]
+
+
+@pytest.mark.parametrize("state", [
+    "{not json", "[1, 2]", '{"a": 5, "b": {"fingerprint": 1, "seconds": "x"}}',
+    "FIRST_RUNNER"])
+def test_a_damaged_or_old_state_file_reruns_the_steps_it_cannot_vouch_for(run, hepxai, state):
+    run_steps(chain(run), run, echo=lambda _: None)
+    if state == "FIRST_RUNNER":  # the first runner kept a bare fingerprint per step
+        saved = json.loads((run / STATE).read_text())
+        state = json.dumps({k: v["fingerprint"] for k, v in saved.items()})
+    (run / STATE).write_text(state)
     hepxai.calls.clear()
     run_steps(chain(run), run, echo=lambda _: None)
+    assert hepxai.ran() == ["a.txt", "b.txt", "c.txt", "d.txt"]
+    hepxai.calls.clear()
+    run_steps(chain(run), run, echo=lambda _: None)  # and the state is whole again
     assert hepxai.calls == []
-    assert timings(run) == {"a": 12.0, "b": 0.0, "c": 0.0, "d": 0.0}
 
 
 def test_the_real_command_line_reports_its_own_error_then_the_step(tmp_path, capsys):

@@ -1,12 +1,13 @@
 """Resumable pipeline steps: each step is one ``hepxai`` command with declared outputs.
 
-A step is skipped when its outputs exist and its *fingerprint* (the command line and the size
-and modification time of every input file) equals the one recorded when it last finished, so
+A step is skipped when its outputs exist, unchanged since it made them (size and modification
+time), and its *fingerprint* (the command line and the size and modification time of every
+input file) equals the one recorded when it last finished, so
 an interrupted demo resumes where it stopped, and changing one step's inputs re-runs that step
 and everything downstream of it (their inputs are its outputs).
 
 :func:`run_steps` keeps two files in the run directory: ``demo_state.json`` (per step, the
-fingerprint and seconds of the run that made its current outputs) and ``timings.json``, a flat
+fingerprints and seconds of the run that made its current outputs) and ``timings.json``, a flat
 ``{step name: seconds}`` in step order, rewritten after every finished step, that the reports
 read. Every demo is a list of steps: ``hepxai demo muon``, ``darkjet`` and ``susy``.
 
@@ -56,6 +57,12 @@ class Step:
         """:func:`hepxai.pipeline.cache.fingerprint` of the command line and the inputs."""
         return fingerprint(self.argv, self.inputs)
 
+    def outputs_fingerprint(self) -> str:
+        """The size and modification time of every output: a finished step whose outputs were
+        since truncated, replaced or touched is not up to date (a damaged ``best.pt`` would
+        otherwise be skipped as finished)."""
+        return fingerprint([], self.outputs)
+
 
 def option(flag: str, value) -> list[str]:
     """``[flag, str(value)]``, or nothing when ``value`` is None (an option left at its
@@ -90,13 +97,12 @@ def run_steps(steps: list[Step], run_dir: Path, echo: Callable[[str], object] = 
     for step in steps:
         record = state.get(step.name)
         if record is not None and record["fingerprint"] == step.fingerprint() \
-                and all(p.exists() for p in step.outputs):
+                and all(p.exists() for p in step.outputs) \
+                and record["outputs"] == step.outputs_fingerprint():
             seconds = record["seconds"]
-            if seconds is None:  # recorded by a runner that kept no seconds
-                seconds = _read(timings_file).get(step.name, 0.0)
             echo(f"[demo] {step.name}: up to date, skipped (it ran in {seconds:.0f} s)")
             ran[step.name] = 0.0
-            timings[step.name] = record["seconds"] = float(seconds)
+            timings[step.name] = seconds
             write_json_atomic(timings_file, timings)
             continue
         if state.pop(step.name, None) is not None:  # outputs about to change: not finished
@@ -117,7 +123,8 @@ def run_steps(steps: list[Step], run_dir: Path, echo: Callable[[str], object] = 
         echo(f"[demo] {step.name}: done in {seconds:.0f} s")
         ran[step.name] = timings[step.name] = seconds
         # outputs now exist: fingerprint the inputs as they are after the step
-        state[step.name] = {"fingerprint": step.fingerprint(), "seconds": seconds}
+        state[step.name] = {"fingerprint": step.fingerprint(), "seconds": seconds,
+                            "outputs": step.outputs_fingerprint()}
         write_json_atomic(state_file, state)
         write_json_atomic(timings_file, timings)
     return ran
@@ -149,10 +156,11 @@ def _read(path: Path) -> dict:
 
 
 def _record(entry) -> dict:
-    """A state entry: ``{"fingerprint", "seconds"}``, or a bare fingerprint string as the
-    first runner wrote them (seconds unknown)."""
-    if isinstance(entry, str):
-        return {"fingerprint": entry, "seconds": None}
-    if isinstance(entry, dict):
-        return {"fingerprint": entry.get("fingerprint"), "seconds": entry.get("seconds")}
-    return {"fingerprint": None, "seconds": None}
+    """A state entry: ``{"fingerprint", "seconds", "outputs"}``. A damaged entry, or one of an
+    earlier runner (a bare fingerprint string, or no outputs' fingerprint, which cannot prove
+    its outputs intact), is a step not known to be done: it runs again."""
+    seconds = entry.get("seconds") if isinstance(entry, dict) else None
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return {"fingerprint": None, "seconds": None, "outputs": None}
+    return {"fingerprint": entry.get("fingerprint"), "outputs": entry.get("outputs"),
+            "seconds": float(seconds)}
