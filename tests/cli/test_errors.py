@@ -535,3 +535,35 @@ def test_an_out_that_cannot_be_written_is_refused_before_any_work(
     argv = [a.format(missing=tmp_path / "missing") for a in argv]
     message = assert_user_error(capsys, [*argv, "--out", blocker / "run"], [tmp_path])
     assert "--out" in message and "is a file, not a directory" in message
+
+
+DAMAGED_JSON = {"truncated": '{"baselines": {"coincidence": {"turn_on": ',
+                "not an object": "[1, 2, 3]", "no key": '{"something": 1}',
+                "entry without curves": '{"baselines": {"coincidence": {"mae": 1.0}}}'}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_JSON))
+def test_evaluate_refuses_a_damaged_baselines_file_before_evaluating(
+        damage: str, muon_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hepxai.io.checkpoint import save_checkpoint
+    from hepxai.usecases.muon.models import create
+
+    checkpoint = save_checkpoint(tmp_path / "best.pt", create("attribution-cnn", "fast"))
+    baselines = tmp_path / "baselines.json"
+    baselines.write_text(DAMAGED_JSON[damage])
+    line = assert_user_error(capsys, ["evaluate", "muon", "--checkpoint", checkpoint, "--data",
+                                      muon_dir, "--out", tmp_path / "out", "--baselines",
+                                      baselines], [tmp_path])
+    assert str(baselines) in line and "'hepxai baselines muon'" in line
+    assert not (tmp_path / "out" / "evaluation.json").exists()
+
+
+@pytest.mark.parametrize("use_case", ["muon", "darkjet", "susy"])
+def test_report_refuses_a_damaged_evaluation_json_in_one_line(
+        use_case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    evaluation = tmp_path / "evaluation" / "evaluation.json"
+    evaluation.parent.mkdir()
+    evaluation.write_text('{"models": [{"label": "cnn", "mae"')  # cut off mid-write
+    line = assert_user_error(capsys, ["report", use_case, tmp_path], [tmp_path])
+    assert str(evaluation) in line and "not readable JSON" in line
+    assert f"'hepxai evaluate {use_case}'" in line

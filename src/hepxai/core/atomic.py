@@ -11,9 +11,11 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from hepxai.core.errors import HepxaiError
 
 
 @contextlib.contextmanager
@@ -46,6 +48,46 @@ def write_json_atomic(target: str | os.PathLike[str], payload: Any) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(text + "\n")
     return Path(target)
+
+
+def read_json(path: str | os.PathLike[str], made_by: str,
+              require: Sequence[str] = ()) -> dict[str, Any]:
+    """The JSON object a hepxai command wrote to ``path``, checked before it is trusted: a
+    missing, unreadable, truncated or hand-damaged file, a value that is not an object, or one
+    without the ``require``d keys is a one-line :class:`HepxaiError` naming ``made_by`` (the
+    command that re-creates it), never a traceback from the code that reads it.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = write_json_atomic(Path(d) / "evaluation.json", {"models": []})
+    ...     print(read_json(path, "'hepxai evaluate muon'", require=["models"]))
+    ...     _ = path.write_text('{"models": [')  # truncated
+    ...     try:
+    ...         read_json(path, "'hepxai evaluate muon'")
+    ...     except HepxaiError as error:
+    ...         print("refused:", "not readable JSON" in str(error))
+    {'models': []}
+    refused: True
+    """
+    path = Path(path)
+    remedy = f"re-create it with {made_by}"
+    try:
+        found = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise HepxaiError(f"{path}: no such file; make it with {made_by}") from None
+    except IsADirectoryError:
+        raise HepxaiError(f"{path} is a directory, not a JSON file; {remedy}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise HepxaiError(f"{path}: not readable JSON ({type(exc).__name__}: damaged or "
+                          f"truncated); {remedy}") from None
+    if not isinstance(found, dict):
+        raise HepxaiError(f"{path}: holds a JSON {type(found).__name__}, not the object "
+                          f"{made_by} writes; {remedy}")
+    missing = [key for key in require if key not in found]
+    if missing:
+        raise HepxaiError(f"{path}: lacks {', '.join(map(repr, missing))} (not written by "
+                          f"{made_by}, or by another hepxai version); {remedy}")
+    return found
 
 
 def _nan_to_none(value: Any) -> Any:

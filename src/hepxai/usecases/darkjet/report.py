@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hepxai import __version__
+from hepxai.core.atomic import read_json
 from hepxai.core.errors import HepxaiError
 from hepxai.report import (
     Section,
@@ -82,7 +83,7 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if evaluation.exists():
         from hepxai.usecases.darkjet.evaluation import claims_table, metric_table
 
-        results = json.loads(evaluation.read_text())
+        results = read_json(evaluation, "'hepxai evaluate darkjet'", ("models", "claims"))
         ctx["evaluation"] = {
             "models": results["models"], "claims": results["claims"],
             "table": markdown_rows(metric_table(results)),
@@ -92,15 +93,15 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         ctx["graphs"] = results["models"][0]["graphs"] if results["models"] else None
     index = run / "graphs" / "graphs.json"
     if index.exists():
+        views = read_json(index, "'hepxai report darkjet'", ("views",))["views"]
         ctx["graph_views"] = [{"name": v["name"], "png": data_uri(v["png"]),
-                               "html": os.path.relpath(v["html"], run)}
-                              for v in json.loads(index.read_text())["views"]]
+                               "html": os.path.relpath(v["html"], run)} for v in views]
     curves = sorted((run / "runs").glob("*/training_curves.png")) if (run / "runs").is_dir() \
         else []
     ctx["training"] = [{"name": p.parent.name, "image": data_uri(p)} for p in curves]
     explain = run / "explain" / "explain.json"
     if explain.exists():
-        summary = json.loads(explain.read_text())
+        summary = read_json(explain, "'hepxai explain darkjet'", ("methods",))
         methods = []
         for name, info in summary["methods"].items():
             views = []
@@ -134,7 +135,7 @@ def _judging(folder: Path) -> dict[str, Any] | None:
     path = folder / "judging.json"
     if not path.exists():
         return None
-    summary = json.loads(path.read_text())
+    summary = read_json(path, "'hepxai explain darkjet'", ("methods", "scores"))
     rows = []
     for name in summary["methods"]:
         s = summary["scores"][name]["all"]
@@ -182,7 +183,7 @@ def _cross_model(folder: Path) -> dict[str, Any] | None:
     path = folder / "cross_model.json"
     if not path.exists():
         return None
-    summary = json.loads(path.read_text())
+    summary = read_json(path, "'hepxai explain darkjet --cnn-checkpoint'")
     rows = [{"name": name, "jets": c["n_valid"], "voxels": f"{c['voxels_per_jet']:.1f}",
              "mean": _number(c["mean"]), "median": _number(c["median"]),
              "null": plus_minus(c["permuted_mean"], c["permuted_std"], missing="n/a"),
@@ -220,7 +221,8 @@ def _influence(folder: Path) -> dict[str, Any] | None:
                            "candidates": None, "threshold": None, "split": None,
                            "model": None, "counts": {}}
     if path.exists():
-        summary = json.loads(path.read_text())
+        summary = read_json(path, "'hepxai influence darkjet categories'",
+                            ("k", "candidates", "threshold", "category_counts"))
         out.update(k=summary["k"], candidates=summary["candidates"],
                    threshold=summary["threshold"], split=summary.get("split", "test"),
                    model=summary.get("explained_model"), counts=summary["category_counts"])
@@ -285,7 +287,7 @@ def _kappa(folder: Path) -> dict[str, Any] | None:
                  if p.exists()), None)
     if path is None:
         return None
-    summary = json.loads(path.read_text())
+    summary = read_json(path, "'hepxai influence darkjet kappa'")
     rows = [{"kappa": f"{r['kappa']:g}", "mode": r["mode"], "removed": f"{r['removed']:,}",
              "signal": "" if r["mode"] == "none" else f"{r['removed_signal_share']:.2f}",
              "auc": f"{r['auc']:.4f}", "loss": f"{r['loss']:.4f}",
@@ -307,7 +309,8 @@ def _lsor(folder: Path) -> dict[str, Any] | None:
                  if p.exists()), None)
     if path is None:
         return None
-    summary = json.loads(path.read_text())
+    summary = read_json(path, "'hepxai influence darkjet lsor'",
+                        ("config", "proponents", "random", "n_pool"))
     c, p, r = summary["config"], summary["proponents"], summary["random"]
     return {"n_pool": summary["n_pool"], "n_test": c["n_test"], "k": c["k"],
             "selection": c["selection"], "seeds": ", ".join(map(str, c["seeds"])),

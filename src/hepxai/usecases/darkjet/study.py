@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from hepxai.core.atomic import write_json_atomic
+from hepxai.core.atomic import read_json, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.usecases.darkjet.names import GNNEXPLAINER_EPOCHS, GNNEXPLAINER_LR, METHODS
 
@@ -79,7 +79,6 @@ def sweep_run(data: Path, out: Path, preset: str, settings, *, hidden: list[int]
     validation AUC; writes ``sweep.json`` and ``sweep.md`` (:func:`sweep_table`). Returns the
     ranked points; ``on_point`` sees each point when it is done."""
     import itertools
-    import json
 
     grid = list(itertools.product(hidden, graphconv, gcn))
     if any(h < 1 or g < 1 for h, g, _ in grid):
@@ -93,7 +92,7 @@ def sweep_run(data: Path, out: Path, preset: str, settings, *, hidden: list[int]
         config = {"hidden": n_hidden, "n_graphconv": n_graph, "n_gcn": n_gcn}
         history = run / "history.json"
         if (run / "best.pt").exists() and history.exists():  # finished point: reuse
-            epochs_seen = json.loads(history.read_text())["history"]
+            epochs_seen = read_json(history, "'hepxai train darkjet'", ("history",))["history"]
         else:
             epochs_seen = train_run(data, run, "resgnn", preset, settings, seed=seed,
                                     epochs=epochs, max_jets=max_jets, val_jets=val_jets,
@@ -286,7 +285,6 @@ def format_explain(summary: dict, top_k: int = 5) -> str:
     """What ``hepxai explain darkjet`` prints of :func:`explain_run`'s summary: per method the
     noise share of its top-k nodes, the judging scores and, with a 3D-CNN, the cross-model
     agreement."""
-    import json
 
     lines = []
     for name, info in summary["methods"].items():
@@ -294,14 +292,15 @@ def format_explain(summary: dict, top_k: int = 5) -> str:
                  else f", median completeness error {info['completeness_error_median']:.3g}")
         lines.append(f"{name:>15}: {info['n_jets']} jets; noise share of the top-{top_k} nodes "
                      f"{info['top_k_noise_share']:.3f}{extra}")
-    judging = json.loads(Path(summary["judging"]).read_text())
+    judging = read_json(summary["judging"], "'hepxai explain darkjet'", ("methods", "scores"))
     for name in judging["methods"]:
         s = judging["scores"][name]["all"]
         lines.append(f"{name:>15}: non-noise share {_fmt(s['signal_share'])} (base rate "
                      f"{_fmt(s['base_rate'])}), AUROC {_fmt(s['auroc'])}, deletion gap "
                      f"{_fmt(s['deletion_gap'])}")
     if "cross_model" in summary:
-        cross = json.loads(Path(summary["cross_model"]).read_text())["methods"]
+        cross = read_json(summary["cross_model"], "'hepxai explain darkjet'",
+                          ("methods",))["methods"]
         for name, c in cross.items():
             lines.append(f"{name:>15} vs cnn3d saliency: mean Spearman {_fmt(c['mean'])} "
                          f"(shuffled voxels {_fmt(c['permuted_mean'])} +- "

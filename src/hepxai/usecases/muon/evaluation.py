@@ -8,7 +8,6 @@ count, size on disk and inference throughput. The classical baselines join the s
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hepxai.core.atomic import atomic_path
+from hepxai.core.atomic import atomic_path, read_json
 from hepxai.core.errors import HepxaiError
 from hepxai.io.checkpoint import load_model, read_checkpoint
 from hepxai.metrics import trigger
@@ -144,10 +143,11 @@ def evaluate_to(checkpoints: list[str | os.PathLike[str]], data_dir: str | os.Pa
     from hepxai.viz.trigger import plot_resolution, plot_turn_on
 
     out = Path(out_dir)
-    results = evaluate_models(checkpoints, data_dir, out, max_events=max_events, device=device)
     found = None
-    if baselines is not None and Path(baselines).exists():
-        found = json.loads(Path(baselines).read_text())
+    if baselines is not None and Path(baselines).exists():  # checked before the long part
+        found = _read_baselines(Path(baselines))
+    results = evaluate_models(checkpoints, data_dir, out, max_events=max_events, device=device)
+    if found is not None:
         results["baselines"] = found["baselines"]
     write_json_atomic(out / "evaluation.json", results)
     reference = {} if found is None else found["baselines"]
@@ -168,6 +168,22 @@ def evaluate_to(checkpoints: list[str | os.PathLike[str]], data_dir: str | os.Pa
 def _fmt(value: Any, spec: str) -> str:
     return "-" if value is None or (isinstance(value, float) and np.isnan(value)) \
         else format(value, spec)
+
+
+def _read_baselines(path: Path) -> dict[str, Any]:
+    """``baselines.json`` of 'hepxai baselines muon', each baseline checked to carry what the
+    tables and curves read (turn-on curves at 15 and 10 GeV)."""
+    made_by = "'hepxai baselines muon'"
+    found = read_json(path, made_by, ("baselines",))
+    entries = found["baselines"]
+    broken = [name for name, b in entries.items()
+              if not (isinstance(b, dict) and isinstance(b.get("turn_on"), dict)
+                      and {"15", "10"} <= set(b["turn_on"]))] \
+        if isinstance(entries, dict) else ["baselines"]
+    if broken:
+        raise HepxaiError(f"{path}: the entry {broken[0]!r} lacks its turn-on curves (damaged, "
+                          f"or another hepxai version); re-create it with {made_by}")
+    return found
 
 
 def thesis_tables(results: dict[str, Any], baselines: dict[str, Any] | None = None) -> str:

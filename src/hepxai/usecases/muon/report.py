@@ -8,22 +8,21 @@ served as it is; every number shown is also in ``summary.json``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hepxai.core.atomic import write_json_atomic
+from hepxai.core.atomic import read_json, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.report import Section, page_context, present, render_report
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def _json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.exists() else None
+def _json(path: Path, made_by: str, require: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    return read_json(path, made_by, require) if path.exists() else None
 
 
 def _data_section(run: Path) -> dict[str, Any] | None:
@@ -54,21 +53,23 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
     if not run.is_dir():
         raise HepxaiError(f"{run}: no such run directory; run 'hepxai demo muon --out {run}' "
                           "first")
-    evaluation = _json(run / "evaluation" / "evaluation.json")
-    baselines = _json(run / "baselines" / "baselines.json")
+    evaluation = _json(run / "evaluation" / "evaluation.json", "'hepxai evaluate muon'",
+                       ("models",))
+    baselines = _json(run / "baselines" / "baselines.json", "'hepxai baselines muon'",
+                      ("baselines",))
     if evaluation is None and baselines is None:
         raise HepxaiError(f"{run}: holds neither evaluation/evaluation.json nor "
                           "baselines/baselines.json; run 'hepxai demo muon' or the evaluate "
                           "command into this directory first")
     models = []
     for history in sorted(run.glob("models/*/history.json")):
-        h = json.loads(history.read_text())
+        h = read_json(history, "'hepxai train muon'", ("history", "identity"))
         models.append({"name": history.parent.name, "history": h["history"],
                        "identity": h["identity"],
                        "curves": _rel(run, history.parent / "training_curves.png")})
     explanations = []
     for judging in sorted(run.glob("explain/*/judging.json")):
-        summary = json.loads(judging.read_text())
+        summary = read_json(judging, "'hepxai explain muon'")
         folder = judging.parent
         explanations.append({
             "name": folder.name, "summary": summary,
@@ -78,7 +79,7 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
                           for p in sorted(folder.glob("gallery_*.png"))]})
     trees = []
     for tree in sorted(run.glob("explain/*/tree/tree.json")):
-        report = json.loads(tree.read_text())
+        report = read_json(tree, "'hepxai explain muon --methods tree'")
         trees.append({"name": tree.parent.parent.name, "report": report,
                       "leaf_usage": _rel(run, tree.parent / "leaf_usage.png"),
                       "figures": [{"category": e["category"], "summary": e["summary"],
@@ -132,7 +133,7 @@ def _influence_section(run: Path) -> dict[str, Any] | None:
         return None
     path = found[0]
     variant = path.stem.removeprefix("categories_")
-    summary = json.loads(path.read_text())
+    summary = read_json(path, "'hepxai influence muon categories'")
     store = None
     if (path.parent / variant / "manifest.json").exists():
         from hepxai.explain.influence import TracInStore

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hepxai import __version__
+from hepxai.core.atomic import read_json
 from hepxai.core.errors import HepxaiError
 from hepxai.report import (
     Section,
@@ -85,7 +86,7 @@ def _training(run: Path) -> list[dict[str, Any]]:
     rows = []
     for meta_path in sorted((run / "runs").glob("*/model.json")) if (run / "runs").is_dir() \
             else []:
-        meta = json.loads(meta_path.read_text())
+        meta = read_json(meta_path, "'hepxai train susy'")
         rows.append({"name": meta_path.parent.name, "kind": meta.get("kind"),
                      "sample": meta.get("sample"), "preset": meta.get("preset"),
                      "n_train": meta.get("n_train"), "seconds": meta.get("train_seconds"),
@@ -98,7 +99,7 @@ def _training(run: Path) -> list[dict[str, Any]]:
 def _explain_summary(path: Path) -> dict[str, Any]:
     from hepxai.usecases.susy.study import comparison_table, convergence_table, importance_table
 
-    summary = json.loads(path.read_text())
+    summary = read_json(path, "'hepxai explain susy'")
     figures = summary.get("figures", {})
     models = []
     for name, entry in figures.get("models", {}).items():
@@ -148,7 +149,7 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if evaluation.exists():
         from hepxai.usecases.susy.evaluation import metric_table, yields_table
 
-        results = json.loads(evaluation.read_text())
+        results = read_json(evaluation, "'hepxai evaluate susy'", ("models",))
         best = {label: r["significance"]["best"] for label, r in results["models"].items()}
         ctx["evaluation"] = {
             "table": markdown_rows(metric_table(results)),

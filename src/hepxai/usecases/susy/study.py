@@ -362,11 +362,11 @@ def format_explain(summary: dict[str, Any]) -> str:
 def format_run(run_dir: str | os.PathLike[str]) -> str:
     """The results of a finished ``hepxai demo susy`` run directory as text: the metric table
     of ``evaluation/evaluation.json`` and :func:`format_explain` of ``explain/explain.json``."""
-    import json
-
+    from hepxai.core.atomic import read_json
     from hepxai.usecases.susy.evaluation import metric_table
 
     run = Path(run_dir)
-    evaluation = json.loads((run / "evaluation" / "evaluation.json").read_text())
-    explanation = json.loads((run / "explain" / "explain.json").read_text())
+    evaluation = read_json(run / "evaluation" / "evaluation.json", "'hepxai evaluate susy'",
+                           ("models",))
+    explanation = read_json(run / "explain" / "explain.json", "'hepxai explain susy'")
     return metric_table(evaluation) + "\n" + format_explain(explanation)
