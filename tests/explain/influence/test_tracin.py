@@ -348,6 +348,42 @@ def test_bad_inputs_give_one_clear_line(run, muon_dir, tmp_path):
     assert "unknown TracIn variant" in _one_line(excinfo)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "one value changed", "filled with NaN"])
+def test_a_damaged_store_array_is_refused_not_read(run, muon_dir, tmp_path, damage):
+    rows = np.arange(40)
+    store = TracInStore.build(select_checkpoints(run)[:1],
+                              training_events(muon_dir / "train.h5", rows=rows), tmp_path / "s")
+    array = tmp_path / "s" / "ckpt0.h.npy"
+    values = np.load(array)
+    if damage == "truncated":
+        array.write_bytes(array.read_bytes()[:-values.shape[1] * 4])  # the last row cut off
+    else:
+        values[7, 3] = values[7, 3] + 1.0 if damage == "one value changed" else np.nan
+        if damage == "filled with NaN":
+            values[:] = np.nan
+        np.save(array, values)  # a well-formed .npy file, other bytes
+    with pytest.raises(HepxaiError, match="differ from those the precompute wrote") as excinfo:
+        TracInStore.open(tmp_path / "s")
+    _one_line(excinfo)
+    assert store.n_train == 40
+
+
+def test_a_checkpoint_with_non_finite_gradients_is_refused_at_the_precompute(run, muon_dir,
+                                                                             tmp_path):
+    state = read_checkpoint(select_checkpoints(run)[0])
+    model = create("tracin-cnn", "fast")
+    model.load_state_dict(state["model_state"])
+    with torch.no_grad():  # diverged: NaN in the first layer's weights reaches every feature
+        next(model.parameters()).view(-1)[0] = float("nan")
+    path = save_checkpoint(tmp_path / "diverged.pt", model,
+                           {k: state[k] for k in ("learning_rate", "epoch", "identity")})
+    with pytest.raises(HepxaiError, match="not finite") as excinfo:
+        TracInStore.build([path], training_events(muon_dir / "train.h5", rows=np.arange(20)),
+                          tmp_path / "s")
+    _one_line(excinfo)
+    assert not list((tmp_path / "s").glob("ckpt0.*.npy"))  # nothing half-made is kept
+
+
 def test_trigger_categories_use_strict_thresholds():
     got = trigger_categories(np.array([16.0, 16.0, 15.0, 15.0, 3.0]),
                              np.array([15.5, 15.0, 15.01, 14.0, 0.0]))

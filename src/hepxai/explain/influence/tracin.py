@@ -36,10 +36,12 @@ gradient, as Captum does: a per-example gradient is then a function of the examp
 independent of which batch it was drawn in.
 
 On disk a store is a directory: ``manifest.json`` (checkpoint paths and their SHA-256, learning
-rates, the training data's identity and rows, variant, layer, projection) and memory-mapped
-float32 ``.npy`` arrays, each written to a temporary name and renamed. An interrupted precompute
-resumes at the first unfinished checkpoint; a finished one is reused, never recomputed; a store
-whose checkpoints or training file changed refuses to answer with a one-line error.
+rates, the training data's identity and rows, variant, layer, projection, the SHA-256 of every
+array) and memory-mapped float32 ``.npy`` arrays, each written to a temporary name and renamed.
+An interrupted precompute resumes at the first unfinished checkpoint; a finished one is reused,
+never recomputed; a store whose checkpoints or training file changed, or an array whose bytes
+are not those written (truncated, overwritten), refuses to answer with a one-line error. A
+checkpoint whose gradients are not finite is refused at the precompute.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ from hepxai.explain.influence.source import GradientSource
 from hepxai.explain.types import NO_ID, Influence
 
 FORMAT = "hepxai-tracin-store"
-FORMAT_VERSION = 2  # 2: one store for every use case (gradient sources, layer, identity)
+# 2: one store for every use case (gradient sources, layer, identity); 3: array checksums
+FORMAT_VERSION = 3
 # score-matrix elements per training-set chunk: bounds query memory (64 MiB of float32 per
 # temporary) whatever the number of test examples
 CHUNK_ELEMENTS = 2**24
@@ -222,7 +225,8 @@ class LastLayerFeatures:
         f = captured.get("f")
         # the layer's output must be the model's output, else the last layer is not the last
         if f is None or f.numel() != out.numel() or \
-                not torch.allclose(f.reshape(out.shape), out, rtol=1e-4, atol=1e-5):
+                not torch.allclose(f.reshape(out.shape), out, rtol=1e-4, atol=1e-5,
+                                   equal_nan=True):
             raise HepxaiError(f"{self.name}: the output is not the output of its final layer "
                               "(e.g. an average of several trees), so last-layer TracIn is not "
                               "exact; use the full variant (--variant full)")
@@ -557,6 +561,10 @@ class TracInStore:
             if not path.is_file():
                 raise HepxaiError(f"{path}: missing array of the TracIn store; precompute again "
                                   "with --overwrite")
+            if sha256(path) != self.manifest.get("sha256", {}).get(path.name):
+                raise HepxaiError(f"{path}: its bytes differ from those the precompute wrote "
+                                  "(truncated, overwritten or damaged); precompute again with "
+                                  "--overwrite")
             # copy-on-write map: writable for torch.from_numpy, never written back
             self._arrays[(i, key)] = np.load(path, mmap_mode="c")
         return self._arrays[(i, key)]
@@ -882,17 +890,26 @@ def _precompute_checkpoint(out: Path, manifest: dict, i: int, n_checkpoints: int
             inputs, targets = source_batch(source, np.arange(start, stop), device)
             if features is not None:
                 g, h = features(inputs, targets)
-                arrays["g"][start:stop] = g.cpu().numpy()
-                arrays["h"][start:stop] = h.cpu().numpy()
+                parts = {"g": g, "h": h}
             else:
                 grads = per_example_gradients(model, source, inputs, targets)
-                arrays["sqnorm"][start:stop] = grads.double().pow(2).sum(1).cpu().numpy()
-                if projection is not None:
-                    grads = projection(grads)
-                arrays["grad"][start:stop] = grads.cpu().numpy()
+                sqnorm = grads.double().pow(2).sum(1)
+                parts = {"sqnorm": sqnorm,
+                         "grad": projection(grads) if projection is not None else grads}
+            for key, part in parts.items():
+                if not bool(torch.isfinite(part).all()):
+                    raise HepxaiError(f"{ref.path}: the model's gradients of training "
+                                      f"{source.what} {start}..{stop - 1} are not finite (NaN "
+                                      "or inf: a diverged checkpoint?); precompute from "
+                                      "checkpoints of a run whose loss stayed finite")
+                arrays[key][start:stop] = part.cpu().numpy()
         for array in arrays.values():
             array.flush()
         del arrays
+        # what the store will trust later: the bytes as written (a truncated, tampered or
+        # overwritten array no longer matches)
+        manifest.setdefault("sha256", {}).update(
+            {names[key]: sha256(tmps[key]) for key in names})
     seconds = time.perf_counter() - started
     return {"checkpoint": i, "epoch": ref.epoch, "examples": n, "seconds": seconds,
             "per_second": n / seconds if seconds > 0 else float("nan")}
