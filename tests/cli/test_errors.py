@@ -567,3 +567,31 @@ def test_report_refuses_a_damaged_evaluation_json_in_one_line(
     line = assert_user_error(capsys, ["report", use_case, tmp_path], [tmp_path])
     assert str(evaluation) in line and "not readable JSON" in line
     assert f"'hepxai evaluate {use_case}'" in line
+
+
+def test_two_models_with_one_label_keep_their_own_predictions(
+        muon_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs' untrained CNNs of one kind share 'attribution-cnn (fast)': each gets its own
+    row and predictions file, and their predictions are their own."""
+    from hepxai.io.checkpoint import save_checkpoint
+    from hepxai.usecases.muon import evaluation
+    from hepxai.usecases.muon.evaluation import evaluate_models
+    from hepxai.usecases.muon.models import create
+
+    # the timing of 1,024-event batches is not what this test is about (and takes 15 s)
+    monkeypatch.setattr(evaluation, "measure_throughput", lambda model, device="cpu": {
+        "events_per_second": 1.0, "latency_ms": 1.0, "batch_size": 1})
+
+    paths = [save_checkpoint(tmp_path / run / "best.pt", create("attribution-cnn", "fast", seed))
+             for run, seed in (("a", 1), ("b", 2))]
+    results = evaluate_models(paths, muon_dir, tmp_path / "eval", max_events=50)
+    labels = [m["label"] for m in results["models"]]
+    assert labels == ["attribution-cnn (fast) [a/best.pt]", "attribution-cnn (fast) [b/best.pt]"]
+    first, second = (np.load(m["predictions"])["val"] for m in results["models"])
+    assert len({m["predictions"] for m in results["models"]}) == 2
+    assert not np.allclose(first, second)  # the second did not overwrite the first
+    line = assert_user_error(capsys, ["evaluate", "muon", "--checkpoint", paths[0],
+                                      "--checkpoint", paths[0], "--data", muon_dir, "--out",
+                                      tmp_path / "again"], [tmp_path])
+    assert "given twice" in line

@@ -45,9 +45,10 @@ def test_summary_numbers_equal_the_metrics_on_the_saved_predictions(demo_run):
     out, _ = demo_run
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["models"]) == 4
+    evaluation = json.loads((out / "evaluation" / "evaluation.json").read_text())
+    files = {m["label"]: m["predictions"] for m in evaluation["models"]}
     for model in summary["models"]:
-        slug = model["label"].replace(" ", "_").replace("(", "").replace(")", "")
-        saved = np.load(out / "evaluation" / "predictions" / f"{slug}.npz")
+        saved = np.load(files[model["label"]])
         expected = trigger_summary(saved["targets"][:, 0], saved["val"][:, 0],
                                    saved["targets"][:, 1], saved["val"][:, 1],
                                    saved["noise"][:, 0])

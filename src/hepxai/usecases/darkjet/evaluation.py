@@ -18,6 +18,7 @@ import numpy as np
 
 from hepxai.core.atomic import atomic_path
 from hepxai.core.errors import HepxaiError
+from hepxai.core.labels import distinct_labels, file_stem
 from hepxai.io.checkpoint import load_model, read_checkpoint
 from hepxai.metrics import classification
 from hepxai.usecases.darkjet.graphs import GraphSettings, load_graphs
@@ -56,21 +57,23 @@ def _curve_points(y: np.ndarray, logits: np.ndarray) -> dict[str, list[float]]:
 def evaluate_checkpoint(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[str],
                         out_dir: Path, device: str = "cpu", split: str = "test",
                         max_jets: int | None = None,
-                        cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+                        cache_dir: str | os.PathLike[str] | None = None,
+                        label: str | None = None) -> dict[str, Any]:
+    """The metrics of one checkpoint on ``split``; predictions written under ``out_dir``.
+    ``label``: the model's name in tables (default :func:`model_label`)."""
     state = read_checkpoint(checkpoint, use_case="darkjet")
     settings = graph_settings_of(state)
     model = load_model(checkpoint, device=device, use_case="darkjet")
     graphs = load_graphs(split_path(data_dir, split), settings, cache_dir=cache_dir,
                          max_jets=max_jets)
     dataset = JetSet(graphs, model.representation)
-    label = model_label(state)
+    label = label or model_label(state)
     logits = predict(model, dataset, device, desc=f"{label}: {split}")
     y = dataset.labels
     if np.all(y == y[0]):
         raise HepxaiError(f"the {split} selection holds only one class; evaluate on more jets")
     metrics = classification.binary_tagger_metrics(y, logits, EFFICIENCIES)
-    name = f"{state['model']}-{settings.variant}-{Path(checkpoint).parent.name}"
-    path = out_dir / "predictions" / f"{_safe(name)}.npz"
+    path = out_dir / "predictions" / f"{file_stem(label)}.npz"
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, logits=logits, labels=y, jet_rows=graphs.jet_rows[dataset.rows],
                  pt=graphs.pt[dataset.rows])
@@ -81,10 +84,6 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], data_dir: str | os.P
             "metrics": metrics, "roc": _curve_points(y, logits), "predictions": str(path)}
 
 
-def _safe(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
-
-
 def evaluate_models(checkpoints: list[str | os.PathLike[str]], data_dir: str | os.PathLike[str],
                     out_dir: str | os.PathLike[str], device: str = "cpu", split: str = "test",
                     max_jets: int | None = None,
@@ -92,15 +91,18 @@ def evaluate_models(checkpoints: list[str | os.PathLike[str]], data_dir: str | o
     """Every checkpoint on the same jets of ``split``; the table and the poster-claim check."""
     if not checkpoints:
         raise HepxaiError("no checkpoint given; pass at least one --checkpoint")
-    for checkpoint in checkpoints:  # every input checked before any work
-        graph_settings_of(read_checkpoint(checkpoint, use_case="darkjet"))
+    states = [read_checkpoint(c, use_case="darkjet") for c in checkpoints]
+    for state in states:  # every input checked before any work
+        graph_settings_of(state)
+    # distinct labels: two runs' models of one kind would overwrite each other's predictions
+    labels = distinct_labels([model_label(s) for s in states], checkpoints)
     split_file = split_path(data_dir, split)
     if not split_file.exists():
         raise HepxaiError(f"{split_file}: no such file; simulate jets first with "
                           f"'hepxai simulate darkjet --out {data_dir}'")
     out = Path(out_dir)
-    models = [evaluate_checkpoint(c, data_dir, out, device, split, max_jets, cache_dir)
-              for c in checkpoints]
+    models = [evaluate_checkpoint(c, data_dir, out, device, split, max_jets, cache_dir, label)
+              for c, label in zip(checkpoints, labels, strict=True)]
     return {"split": split, "data": str(data_dir), "models": models,
             "claims": check_poster_claims(models)}
 

@@ -18,6 +18,7 @@ import torch
 
 from hepxai.core.atomic import atomic_path, read_json
 from hepxai.core.errors import HepxaiError
+from hepxai.core.labels import distinct_labels, file_stem
 from hepxai.io.checkpoint import load_model, read_checkpoint
 from hepxai.metrics import trigger
 from hepxai.train.loop import save_model_only
@@ -84,15 +85,16 @@ def _summarise(model: Any, checkpoint: str | os.PathLike[str], label: str, val: 
                loss_space: str, size: int, throughput: dict[str, float]) -> dict[str, Any]:
     targets = val.targets.numpy()
     pt, eta = targets[:, 0], targets[:, 1]
-    slug = label.replace(" ", "_").replace("(", "").replace(")", "")
-    with atomic_path(out_dir / "predictions" / f"{slug}.npz") as tmp, open(tmp, "wb") as fh:
+    saved = out_dir / "predictions" / f"{file_stem(label)}.npz"
+    with atomic_path(saved) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, val=pred, val_rows=val.rows, noise=pred_noise if pred_noise is not None
                  else np.zeros((0, 2)), targets=targets)
     result = trigger.trigger_summary(pt, pred[:, 0], eta, pred[:, 1],
                                      None if pred_noise is None else pred_noise[:, 0])
     selected = trigger.selected_by(pred[:, 0], 15.0)
     result.update({
-        "label": label, "checkpoint": str(checkpoint), "model": model.name,
+        "label": label, "checkpoint": str(checkpoint), "predictions": str(saved),
+        "model": model.name,
         "preset": model.preset, "loss": loss, "loss_space": loss_space,
         "classification_report_15": trigger.classification_report(pt, selected, 15.0),
         "confusion_15": trigger.selection_confusion(pt, selected, 15.0).tolist(),
@@ -124,7 +126,11 @@ def evaluate_models(checkpoints: list[str | os.PathLike[str]], data_dir: str | o
         noise = MuonDataset(noise_path)
         if max_events is not None:
             noise = MuonDataset(noise.file, rows=_rows(len(noise), max_events))
-    models = [evaluate_checkpoint(c, val, noise, out, device) for c in checkpoints]
+    # two models of one kind, preset and epoch (from two runs) must not share a label: each
+    # would overwrite the other's predictions and table row
+    labels = distinct_labels([model_label(c) for c in checkpoints], checkpoints)
+    models = [evaluate_checkpoint(c, val, noise, out, device, label=label)
+              for c, label in zip(checkpoints, labels, strict=True)]
     return {"data": str(data_dir), "n_val": len(val), "n_noise": 0 if noise is None
             else len(noise), "models": models}
 

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from hepxai.core.errors import HepxaiError
+from hepxai.core.labels import distinct_labels, file_stem
 from hepxai.metrics.classification import (
     efficiency_rejection,
     one_vs_rest,
@@ -50,18 +51,16 @@ def run_label(run: str | os.PathLike[str], model: SusyModel) -> str:
 
 
 def load_runs(runs: list[str | os.PathLike[str]]) -> dict[str, tuple[Path, SusyModel]]:
-    """Models of the run directories by label; duplicate labels get the directory name."""
+    """Models of the run directories by label; a shared label gets the end of its run's path
+    that tells the runs apart (:func:`hepxai.core.labels.distinct_labels`)."""
     if not runs:
         raise HepxaiError("no model to evaluate; pass --run DIR (a directory written by "
                           "'hepxai train susy')")
-    loaded: dict[str, tuple[Path, SusyModel]] = {}
-    for run in runs:
-        model = load_model(run)
-        label = run_label(run, model)
-        if label in loaded:
-            label = f"{label} ({Path(run).name})"
-        loaded[label] = (Path(run), model)
-    return loaded
+    models = [load_model(run) for run in runs]
+    labels = distinct_labels([run_label(r, m) for r, m in zip(runs, models, strict=True)], runs,
+                             option="--run")
+    return {label: (Path(run), model) for label, run, model in zip(labels, runs, models,
+                                                                   strict=True)}
 
 
 def check_compatible(model: SusyModel, data: SusyFile) -> None:
@@ -260,7 +259,7 @@ def evaluate_to(runs: list[Path], data: Path, out: Path, *, max_events: int | No
                                          min_background_events=min_background_events,
                                          signal_efficiency=signal_efficiency)
     for label, pred in predictions.items():
-        with atomic_path(out / "predictions" / f"{label}.npz") as tmp:
+        with atomic_path(out / "predictions" / f"{file_stem(label)}.npz") as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **pred)
     summary["figures"] = {
