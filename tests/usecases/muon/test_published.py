@@ -127,6 +127,32 @@ def test_import_noise_file(muon_dir: Path, published: Path, tmp_path: Path) -> N
     assert imported.attrs["has_truth"] is True  # "no muon hits" is known for only-noise events
 
 
+def test_import_never_replaces_or_mixes_another_data_set_without_overwrite(
+        muon_dir: Path, published: Path, tmp_path: Path) -> None:
+    """Into a folder of simulated data (with its noise.h5), an import is refused before any
+    work; with --overwrite it replaces train/val and removes the noise.h5 that belonged to the
+    simulated data. The same import again keeps its files (nothing re-converted)."""
+    out = tmp_path / "data"
+    shutil.copytree(muon_dir, out)
+    before = {p.name: p.read_bytes() for p in out.glob("*.h5")}
+    with pytest.raises(HepxaiError, match="--overwrite") as error:
+        import_published(published, out)
+    assert "\n" not in str(error.value)
+    assert {p.name: p.read_bytes() for p in out.glob("*.h5")} == before  # untouched
+    written = import_published(published, out, overwrite=True)
+    assert sorted(written) == ["train", "val"] and not (out / "noise.h5").exists()
+    assert MuonFile(out / "train.h5").attrs["seed"] == -1  # imported, not simulated
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.h5")}
+    import_published(published, out)  # same inputs: kept as they are
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.h5")} == stamps
+    # an input that changed since is another data set
+    other = tmp_path / "other"
+    shutil.copytree(published, other)
+    import_published(other, tmp_path / "fresh")
+    with pytest.raises(HepxaiError, match="not imported from these files"):
+        import_published(other, out)
+
+
 def test_import_float_images(published: Path, tmp_path: Path) -> None:
     src = tmp_path / "src"
     shutil.copytree(published, src)

@@ -61,12 +61,14 @@ def _add_import(parser: argparse.ArgumentParser) -> None:
     options.out(parser, "the hepxai files", "data/muon-imported")
     parser.add_argument("--noise-file", type=Path, default=None,
                         help="optional .npy of only-noise images (N, 9, 384)")
+    options.overwrite(parser)
 
 
 def _import(args: argparse.Namespace) -> None:
     from hepxai.usecases.muon.published import import_published
 
-    for split, path in import_published(args.source, args.out, args.noise_file).items():
+    for split, path in import_published(args.source, args.out, args.noise_file,
+                                        overwrite=args.overwrite).items():
         print(f"{split:>6}: {path}")
 
 

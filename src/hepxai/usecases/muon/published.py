@@ -15,6 +15,7 @@ in chunks through memory maps: the paper-scale dense images are 6.5 GB.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -22,8 +23,10 @@ import numpy as np
 
 from hepxai.core.atomic import atomic_path
 from hepxai.core.errors import HepxaiError
+from hepxai.core.lock import exclusive
 from hepxai.core.progress import progress
 from hepxai.core.sparse import SparseImages
+from hepxai.pipeline.cache import reuse_or_refuse
 from hepxai.usecases.muon.simulator import BOOKKEEPING_DTYPE, LABEL_DTYPE, MuonEvents
 from hepxai.usecases.muon.store import MuonFile, check_labels, split_path, write_events
 
@@ -81,17 +84,75 @@ def _labels_from_table(table: np.ndarray, path: Path, n_events: int) -> np.ndarr
 
 
 def import_published(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-                     noise_file: str | os.PathLike[str] | None = None) -> dict[str, str]:
+                     noise_file: str | os.PathLike[str] | None = None, *,
+                     overwrite: bool = False) -> dict[str, str]:
     """Convert a folder in the published numpy layout into hepxai ``train/val/noise.h5``.
 
-    Everything is validated before anything is written; each output file is atomic.
+    Everything is validated before anything is written; each output file is atomic. A split
+    file already in ``out_dir`` that was imported from the same input files (same paths, sizes
+    and modification times) is kept; any other (simulated data, another import, a
+    ``noise.h5`` this import does not make) is refused before any work unless ``overwrite``,
+    which replaces them and removes a ``noise.h5`` that would not belong to the new data.
     """
     src = Path(src_dir)
     if not src.is_dir():
         raise HepxaiError(f"{src}: no such folder; give the folder holding "
                           "train_images_with_noise.npy and friends")
+    out = Path(out_dir)
+    inputs = {split: [src / f"{prefix}_{name}.npy" for name in
+                      ("images_with_noise", "images_without_noise", "labels")]
+              for split, prefix in PREFIX_OF_SPLIT.items()}
+    if noise_file is not None:
+        inputs["noise"] = [Path(noise_file)]
+    wanted = {split: {"import_identity": _identity(paths)} for split, paths in inputs.items()}
+    keep = _kept_or_refused(out, wanted, overwrite)
+    converted = _convert(src, noise_file, keep, wanted)  # every input checked: now write
+    with exclusive(out, f"import muon {src}"):
+        written = {split: str(write_events(split_path(out, split), [events], split=split,
+                                           attrs=attrs))
+                   for split, events, attrs in converted}
+        if overwrite and noise_file is None:  # the old only-noise set is not of this data
+            split_path(out, "noise").unlink(missing_ok=True)
+    return {split: str(split_path(out, split)) for split in inputs} | written
+
+
+def _identity(paths: list[Path]) -> str:
+    """What makes two imports the same: each input's resolved path, size and mtime."""
+    found = [{"path": str(p.resolve()), "size": p.stat().st_size,
+              "mtime_ns": p.stat().st_mtime_ns} for p in paths if p.exists()]
+    return json.dumps(found, sort_keys=True)
+
+
+def _kept_or_refused(out: Path, wanted: dict[str, dict[str, str]], overwrite: bool) -> set[str]:
+    """The splits already imported from these inputs (kept); refuses, before any work, an
+    existing split file of anything else (and a ``noise.h5`` this import would leave beside
+    data it does not belong to) unless ``overwrite``."""
+    keep = set()
+    for split in (*PREFIX_OF_SPLIT, "noise"):
+        path = split_path(out, split)
+        if not path.exists():
+            continue
+        try:
+            found = MuonFile(path).attrs
+        except HepxaiError:
+            found = None
+        if split not in wanted:  # a noise.h5 this import does not make
+            if not overwrite:
+                raise HepxaiError(f"{path} exists and is not part of this import (no "
+                                  "--noise-file); pass --overwrite to remove it with the data "
+                                  "it belongs to, or choose another --out")
+            continue
+        if reuse_or_refuse(path, wanted[split], found, overwrite=overwrite,
+                           settings="data set: not imported from these files"):
+            keep.add(split)
+    return keep
+def _convert(src: Path, noise_file: str | os.PathLike[str] | None, keep: set[str],
+             wanted: dict[str, dict[str, str]]) -> list[tuple[str, MuonEvents, dict]]:
+    """Validate and convert every split not in ``keep``: ``(split, events, attrs)``."""
     plans = []
     for split, prefix in PREFIX_OF_SPLIT.items():
+        if split in keep:
+            continue
         noisy_path = src / f"{prefix}_images_with_noise.npy"
         labels_path = src / f"{prefix}_labels.npy"
         noisy = _load_npy(noisy_path, f"{noisy_path.name} (N, 9, 384)")
@@ -107,7 +168,7 @@ def import_published(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike
                 raise HepxaiError(f"{clean_path}: shape {clean.shape} differs from "
                                   f"{noisy_path.name} {noisy.shape}")
         plans.append((split, noisy_path, noisy, clean_path, clean, labels))
-    if noise_file is not None:
+    if noise_file is not None and "noise" not in keep:
         noise_path = Path(noise_file)
         noise = _load_npy(noise_path, "only-noise images (N, 9, 384)")
         _check_images(noise, noise_path)
@@ -132,11 +193,10 @@ def import_published(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike
         if clean is not None or split == "noise":  # the truth is known: the rest is noise
             bookkeeping["n_noise"] = images.counts - truth.counts
         attrs = {"source": f"imported from {noisy_path.resolve()}", "seed": -1,
-                 "simulator_config": "", "has_truth": clean is not None or split == "noise"}
+                 "simulator_config": "", "has_truth": clean is not None or split == "noise",
+                 **wanted[split]}
         converted.append((split, MuonEvents(images, truth, labels, bookkeeping), attrs))
-    return {split: str(write_events(split_path(out_dir, split), [events], split=split,
-                                    attrs=attrs))
-            for split, events, attrs in converted}
+    return converted
 
 
 def export_published(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]
