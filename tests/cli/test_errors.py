@@ -595,3 +595,22 @@ def test_two_models_with_one_label_keep_their_own_predictions(
                                       "--checkpoint", paths[0], "--data", muon_dir, "--out",
                                       tmp_path / "again"], [tmp_path])
     assert "given twice" in line
+
+
+def test_explain_refuses_what_it_cannot_explain_before_any_work(
+        muon_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hepxai.io.checkpoint import save_checkpoint
+    from hepxai.usecases.muon.models import create
+
+    assert run_cli(["train", "muon", "--model", "decision-tree", "--data", str(muon_dir),
+                    "--out", str(tmp_path / "tree")]) == 0
+    capsys.readouterr()
+    line = assert_user_error(capsys, ["explain", "muon", "--checkpoint",
+                                      tmp_path / "tree" / "best.pt", "--data", muon_dir,
+                                      "--out", tmp_path / "ex"], [tmp_path])
+    assert "decision-tree" in line and "not differentiable" in line
+    cnn = save_checkpoint(tmp_path / "cnn.pt", create("attribution-cnn", "fast"))
+    line = assert_user_error(capsys, ["explain", "muon", "--checkpoint", cnn, "--data",
+                                      muon_dir, "--methods", "saliency,tree", "--out",
+                                      tmp_path / "ex"], [tmp_path])
+    assert "needs a single soft decision tree" in line

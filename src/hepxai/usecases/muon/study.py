@@ -236,14 +236,24 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
     """``hepxai explain muon``: the model of ``checkpoint`` explained with the comma-separated
     ``methods`` (:func:`explain_study`, its summary echoed); ``tree`` among them adds the
     decision-flow study of a soft tree into ``out/tree``."""
+    from torch import nn
+
     from hepxai.io.checkpoint import load_model
 
     model = load_model(checkpoint, device=device, use_case="muon")
+    if not isinstance(model, nn.Module):  # the scikit-learn decision tree of Table 7.1
+        raise HepxaiError(f"{checkpoint}: a {model.name} (scikit-learn, not differentiable): "
+                          "the attribution methods need a torch model and the decision flow a "
+                          "soft tree; explain a CNN or ConvSDT checkpoint")
     out = Path(out)
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if not names:
         raise HepxaiError(f"--methods {methods!r} names no method; give e.g. "
                           "--methods saliency,ig (or 'tree' for the soft tree's decision flow)")
+    if "tree" in names:  # before the attribution study, not after it
+        from hepxai.usecases.muon.flow import soft_tree_of
+
+        soft_tree_of(model)
     attribution_methods = ",".join(m for m in names if m != "tree")
     if attribution_methods:
         summary = explain_study(model, data_dir, out, attribution_methods, per_category, pool,
