@@ -3,12 +3,13 @@ and no partial output; plus the help texts and one simulate -> baselines run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -424,20 +425,34 @@ def test_simulate_then_baselines(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert not [p for p in out.iterdir() if p.name.endswith(".partial")]
 
 
+@contextlib.contextmanager
+def held_by_another_process(out: Path, what: str) -> Iterator[int]:
+    """``out``'s output lock held by a child process (as a run still writing holds it) for
+    the block; yields the child's pid."""
+    code = ("import sys; from hepxai.core.lock import exclusive\n"
+            f"with exclusive({str(out)!r}, {what!r}):\n"
+            "    print('held', flush=True); sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        yield child.pid
+    finally:
+        child.communicate("", timeout=30)
+
+
 def test_a_second_simulate_into_the_same_place_is_refused(tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]
                                                          ) -> None:
     """While one run holds ``--out`` (here: this test, as a run still writing would), another
     ``simulate`` into it is refused in one line naming the holder, and writes nothing; the
     kernel drops the lock with its holder, so the same command then runs."""
-    from hepxai.core.lock import exclusive
-
     out = tmp_path / "data"
     argv = ["simulate", "muon", "--out", out, "--n", "40", "--workers", "1", "--seed", "6"]
-    with exclusive(out, "simulate muon --seed 5"):
+    with held_by_another_process(out, "simulate muon --seed 5") as pid:
         message = assert_user_error(capsys, argv, [tmp_path])
     assert "is being written by another hepxai run" in message
-    assert f"pid {os.getpid()}: simulate muon --seed 5" in message
+    assert f"pid {pid}: simulate muon --seed 5" in message
     assert run_cli([str(a) for a in argv]) == 0
     assert MuonFile(out / "train.h5").attrs["seed"] == 6
 
@@ -614,3 +629,25 @@ def test_explain_refuses_what_it_cannot_explain_before_any_work(
                                       muon_dir, "--methods", "saliency,tree", "--out",
                                       tmp_path / "ex"], [tmp_path])
     assert "needs a single soft decision tree" in line
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "muon", "--model", "tracin-cnn", "--data", "DATA", "--epochs", "1"],
+    ["evaluate", "muon", "--checkpoint", "CKPT", "--data", "DATA"],
+    ["explain", "muon", "--checkpoint", "CKPT", "--data", "DATA"],
+    ["baselines", "muon", "--data", "DATA"],
+    ["demo", "darkjet", "--preset", "quick"],
+    ["train", "susy", "--model", "bdt", "--data", "DATA"]])
+def test_every_command_refuses_an_out_another_run_is_writing(
+        argv: list[str], muon_dir: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from hepxai.io.checkpoint import save_checkpoint
+    from hepxai.usecases.muon.models import create
+
+    checkpoint = save_checkpoint(tmp_path / "ckpt" / "best.pt", create("attribution-cnn", "fast"))
+    out = tmp_path / "out"
+    argv = [{"DATA": str(muon_dir), "CKPT": str(checkpoint)}.get(a, a) for a in argv]
+    with held_by_another_process(out, "hepxai train muon") as pid:
+        line = assert_user_error(capsys, [*argv, "--out", out], [tmp_path])
+    assert f"{out} is being written by another hepxai run (pid {pid}: hepxai train muon)" in line
+    assert not out.exists()  # the holder made it and removed it again; nothing was written

@@ -173,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         options.prepare(args)
-        return int(args.handler(args) or 0)
+        with options.output_lock(args):
+            return int(args.handler(args) or 0)
     except HepxaiError as exc:
         print(f"hepxai: error: {exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -20,6 +20,7 @@ the process rather than on the command: ``--threads`` / ``--jobs`` set torch's C
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def out(parser: Parser, holds: str, default: str | os.PathLike[str] | None = Non
                         required=required,
                         help=f"directory for {holds}"
                              + (f" (default: {default_text})" if default_text else ""))
+    parser.set_defaults(out_is_directory=True)  # held under its lock: see output_lock
 
 
 def run_dir(parser: Parser, use_case: str, *, same_as: str | None = None) -> None:
@@ -137,6 +139,22 @@ def prepare(args: argparse.Namespace) -> None:
         set_threads(n_threads)
     if getattr(args, "device", None) not in (None, "cpu"):
         args.device = checked_device(args.device)
+
+
+def output_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The lock of the command's ``--out`` directory (:func:`hepxai.core.lock.exclusive`),
+    held while the command runs, so a second run into the same place is refused in one line
+    naming the first; a no-op for commands whose ``--out`` is not a directory or not given.
+    An ``--out`` that is an existing file is refused here, once for every command."""
+    out = getattr(args, "out", None)
+    if out is None or not getattr(args, "out_is_directory", False):
+        return contextlib.nullcontext()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise HepxaiError(f"--out {out} is a file, not a directory; choose another --out")
+    from hepxai.core.lock import exclusive
+
+    return exclusive(out, f"hepxai {args.verb} {args.use_case} --out {out}")
 
 
 def check_writable(out: Path) -> None:

@@ -18,34 +18,51 @@ from pathlib import Path
 from hepxai.core.errors import HepxaiError
 
 LOCK_NAME = ".hepxai.lock"
+_HELD: dict[str, int] = {}  # directories this process holds, with how often it entered each
 
 
 @contextlib.contextmanager
 def exclusive(directory: str | os.PathLike[str], what: str) -> Iterator[Path]:
     """Hold ``directory``'s lock for the block; a second holder is refused in one line that
-    names the first (its pid and ``what`` it does).
+    names the first (its pid and ``what`` it does). Re-entrant within one process (a demo step
+    runs its command in the demo's process); a directory the block created and left empty is
+    removed.
+
+    Another process asking for it while it is held gets "DIR is being written by another
+    hepxai run (pid N: WHAT); wait for it to finish or choose another --out".
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d, exclusive(d, "simulate muon"):
-    ...     try:
-    ...         with exclusive(d, "another run"):
-    ...             pass
-    ...     except HepxaiError as error:
-    ...         print("refused:", "is being written by" in str(error))
-    refused: True
+    ...     with exclusive(d, "a step of the same run"):  # this process: entered again
+    ...         print((Path(d) / LOCK_NAME).read_text().split(": ")[1].strip())
+    simulate muon
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    key = str(directory.resolve())
     path = directory / LOCK_NAME
+    if key in _HELD:  # this process holds it already (a command inside a demo step, say)
+        _HELD[key] += 1
+        try:
+            yield path
+        finally:
+            _HELD[key] -= 1
+        return
+    created = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
     fd = _acquire(path, directory)
+    _HELD[key] = 1
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}: {what}\n".encode(), 0)
         yield path
     finally:
+        del _HELD[key]
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # while still locked: a later run makes a fresh file
         os.close(fd)  # releases the lock
+        if created:  # a command refused before writing leaves no empty directory behind
+            with contextlib.suppress(OSError):
+                directory.rmdir()
 
 
 def _acquire(path: Path, directory: Path) -> int:

@@ -56,7 +56,6 @@ def evaluate_run(checkpoints: list[Path], data: Path, out: Path, *, split: str =
 
     results = evaluate_models(checkpoints, data, out, device=device, split=split,
                               max_jets=max_jets)
-    write_json_atomic(out / "evaluation.json", results)
     table = metric_table(results)
     claims = claims_table(results)
     (out / "metric_table.md").write_text(table + "\n\n" + claims + "\n")
@@ -66,6 +65,8 @@ def evaluate_run(checkpoints: list[Path], data: Path, out: Path, *, split: str =
         with np.load(m["predictions"]) as saved:
             scores[m["label"]] = (saved["logits"], saved["labels"])
     plot_scores(scores, out / "scores.png")
+    # last: evaluation.json is the mark of a finished evaluation (the demo and report trust it)
+    write_json_atomic(out / "evaluation.json", results)
     results["table_markdown"], results["claims_markdown"] = table, claims
     return results
 
@@ -132,9 +133,9 @@ def judge_run(model, graphs, results: dict, out: Path, *, top_k: int = 5, seed: 
     start = time.perf_counter()
     judged = judge_graphs(model, graphs, results, k=top_k, seed=seed)
     summary = judging_summary(judged, k=top_k, seconds=time.perf_counter() - start)
-    write_json_atomic(out / "judging.json", summary)
     plot_agreement(summary, out / "agreement.png")
     plot_graph_deletion_curves(summary, out / "deletion_curves.png")
+    write_json_atomic(out / "judging.json", summary)  # last: the mark of a finished judging
     return summary
 
 
@@ -173,8 +174,8 @@ def cross_model_run(cnn_checkpoint: Path, data: Path, graphs, results: dict, out
         found[name]["per_jet"] = numbers["spearman"].tolist()
     summary = {"cnn_checkpoint": str(cnn_checkpoint), "cnn_graphs": settings.to_dict(),
                "methods": found}
-    write_json_atomic(out / "cross_model.json", summary)
     plot_cross_model(figure, out / "cross_model.png")
+    write_json_atomic(out / "cross_model.json", summary)  # last: the mark of a finished study
     return summary
 
 

@@ -155,7 +155,6 @@ def evaluate_to(checkpoints: list[str | os.PathLike[str]], data_dir: str | os.Pa
     results = evaluate_models(checkpoints, data_dir, out, max_events=max_events, device=device)
     if found is not None:
         results["baselines"] = found["baselines"]
-    write_json_atomic(out / "evaluation.json", results)
     reference = {} if found is None else found["baselines"]
     for key in ("15", "10"):
         curves = {m["label"]: m["turn_on"][key] for m in results["models"]}
@@ -167,6 +166,8 @@ def evaluate_to(checkpoints: list[str | os.PathLike[str]], data_dir: str | os.Pa
     plot_resolution(resolutions, out / "resolution.png")
     plot_confusion_matrices({m["label"]: m["confusion_15"] for m in results["models"]}, 15.0,
                             out / "confusion_15.png")
+    # last: evaluation.json is the mark of a finished evaluation (the demo and report trust it)
+    write_json_atomic(out / "evaluation.json", results)
     return results, found
 
 
