@@ -145,14 +145,11 @@ def output_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """The lock of the command's ``--out`` directory (:func:`hepxai.core.lock.exclusive`),
     held while the command runs, so a second run into the same place is refused in one line
     naming the first; a no-op for commands whose ``--out`` is not a directory or not given.
-    An ``--out`` that is an existing file is refused here, once for every command."""
+    An ``--out`` that is an existing file is refused in one line."""
     out = getattr(args, "out", None)
     if out is None or not getattr(args, "out_is_directory", False):
         return contextlib.nullcontext()
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise HepxaiError(f"--out {out} is a file, not a directory; choose another --out")
-    from hepxai.core.lock import exclusive
+    from hepxai.core.lock import exclusive  # which refuses an --out that is a file
 
     return exclusive(out, f"hepxai {args.verb} {args.use_case} --out {out}")
 

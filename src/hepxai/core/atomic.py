@@ -41,6 +41,19 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def output_directory(path: str | os.PathLike[str]) -> Path:
+    """``path`` as an output directory: a one-line :class:`HepxaiError` when it is an existing
+    file (what every command's ``--out`` must not be); it need not exist yet.
+
+    >>> output_directory("runs/new-study")
+    PosixPath('runs/new-study')
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise HepxaiError(f"{path} is a file, not a directory; choose another --out")
+    return path
+
+
 def write_json_atomic(target: str | os.PathLike[str], payload: Any) -> Path:
     """Write ``payload`` as indented JSON to ``target`` atomically; NaN and +-inf (e.g. an
     infinite background rejection) are written as null, so the file is strict JSON."""

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from hepxai.core.atomic import output_directory
 from hepxai.core.errors import HepxaiError
 
 LOCK_NAME = ".hepxai.lock"
@@ -47,7 +48,7 @@ def exclusive(directory: str | os.PathLike[str], what: str) -> Iterator[Path]:
         finally:
             _HELD[key] -= 1
         return
-    created = not directory.exists()
+    created = not output_directory(directory).exists()
     directory.mkdir(parents=True, exist_ok=True)
     fd = _acquire(path, directory)
     _HELD[key] = 1

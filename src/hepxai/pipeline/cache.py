@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hepxai.core.atomic import output_directory
 from hepxai.core.errors import HepxaiError
 from hepxai.core.lock import exclusive
 from hepxai.core.progress import progress
@@ -88,8 +89,7 @@ def make_splits(out_dir: str | os.PathLike[str], sizes: Mapping[str, int], *,
         summary["train"]["reused"]   # True on the second run
     """
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
+    output_directory(out)
     summary: dict[str, dict] = {}
     # one writer per directory: two runs with other settings must not each fill a missing split
     with exclusive(out, f"making the {', '.join(s for s, n in sizes.items() if n)} {noun}"):

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hepxai.core.atomic import write_json_atomic
+from hepxai.core.atomic import output_directory, write_json_atomic
 from hepxai.core.errors import HepxaiError, Interrupted
 from hepxai.pipeline.cache import fingerprint
 
@@ -85,8 +85,7 @@ def run_steps(steps: list[Step], run_dir: Path, echo: Callable[[str], object] = 
     from hepxai.cli import app
 
     run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise HepxaiError(f"{run_dir} is a file, not a directory; choose another --out")
+    output_directory(run_dir)
     names = [step.name for step in steps]
     if len(set(names)) != len(names):
         raise HepxaiError(f"demo steps need distinct names, got {names}")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepxai.core.atomic import atomic_path
+from hepxai.core.atomic import atomic_path, output_directory
 from hepxai.core.errors import HepxaiError
 from hepxai.core.lock import exclusive
 from hepxai.core.progress import progress
@@ -208,8 +208,7 @@ def export_published(data_dir: str | os.PathLike[str], out_dir: str | os.PathLik
     out = Path(out_dir)
     # open every input before writing anything: a bad val.h5 must not leave train_*.npy behind
     inputs = {split: MuonFile(split_path(data_dir, split)) for split in PREFIX_OF_SPLIT}
-    if out.exists() and not out.is_dir():
-        raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
+    output_directory(out)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for split, prefix in PREFIX_OF_SPLIT.items():

@@ -21,6 +21,7 @@ from pathlib import Path
 from hepxai.cli import options
 from hepxai.cli.app import register
 from hepxai.cli.arguments import count, non_negative_float
+from hepxai.core.atomic import output_directory
 from hepxai.core.errors import HepxaiError
 from hepxai.usecases.susy import names
 
@@ -95,8 +96,7 @@ def _train(args: argparse.Namespace) -> None:
     if args.model == "mlp" and args.rounds is not None:
         raise HepxaiError("--rounds is for the BDT; use --epochs for the MLP")
     out = args.out or RUNS / f"{args.model}-{args.sample}"
-    if out.exists() and not out.is_dir():
-        raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
+    output_directory(out)
     train_run(args.model, args.sample, args.preset, args.data, out, max_events=args.max_events,
               size=args.rounds or args.epochs, weighting=args.weighting, seed=args.seed,
               jobs=args.jobs, overwrite=args.overwrite)

@@ -247,12 +247,11 @@ def evaluate_to(runs: list[Path], data: Path, out: Path, *, max_events: int | No
     """Evaluate, then write evaluation.json, predictions/*.npz and the figures into ``out``."""
     import numpy as np
 
-    from hepxai.core.atomic import atomic_path, write_json_atomic
+    from hepxai.core.atomic import atomic_path, output_directory, write_json_atomic
     from hepxai.usecases.susy import figures as viz
     from hepxai.usecases.susy.evaluation import evaluate_runs
 
-    if out.exists() and not out.is_dir():
-        raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
+    output_directory(out)
     if min_background_events < 0:
         raise HepxaiError(f"--min-background-events must be >= 0, got {min_background_events}")
     summary, predictions = evaluate_runs(runs, data, max_events=max_events, rel_unc=rel_unc,

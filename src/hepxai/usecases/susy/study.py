@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from hepxai.core.atomic import write_json_atomic
+from hepxai.core.atomic import output_directory, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.explain.judging.ranks import masked_spearman, top_k_mask
 from hepxai.explain.types import Attribution
@@ -204,8 +204,7 @@ def explain_runs(runs: list[str | os.PathLike[str]], data_dir: str | os.PathLike
     every model, whichever sample it was trained on, explains the same events.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise HepxaiError(f"{out} is a file, not a directory; choose another --out")
+    output_directory(out)
     models = load_runs(runs)
     test = SusyFile(split_path(data_dir, "test"))
     train = SusyFile(split_path(data_dir, "train"))
