@@ -105,3 +105,33 @@ def test_a_truncated_checkpoint_is_refused_in_one_line(tmp_path):
     with pytest.raises(HepxaiError, match="damaged") as error:
         read_checkpoint(path)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda s: s.pop("model"), "without its 'model' entry"),
+    (lambda s: s.update(preset=3), "'preset' entry is a int, not a str"),
+    (lambda s: s.pop("model_state"), "without its weights"),
+    (lambda s: s["model_state"].update(extra=[1, 2]), "model_state entry 'extra' is not a tensor"),
+    (lambda s: s["recipe"].update(warp_factor=9), "unknown training-recipe fields warp_factor"),
+    (lambda s: s.update(model="transformer-xxl"), "unknown model 'transformer-xxl'"),
+    (lambda s: (s.pop("model"), s.update(hepxai_version="99.0")),
+     "newer than this"),
+])
+def test_a_checkpoint_off_its_schema_is_one_line_naming_what_is_wrong(tmp_path, damage,
+                                                                      message):
+    state = read_checkpoint(_saved_cnn(tmp_path))
+    damage(state)
+    path = tmp_path / "damaged.pt"
+    torch.save(state, path)
+    with pytest.raises(HepxaiError, match=message) as error:
+        load_model(path)
+    assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)
+
+
+def test_evaluate_refuses_a_checkpoint_with_an_unknown_recipe_field(tmp_path, capsys, muon_dir):
+    state = read_checkpoint(_saved_cnn(tmp_path))
+    state["recipe"]["warp_factor"] = 9
+    torch.save(state, tmp_path / "future.pt")
+    line = user_error(capsys, ["evaluate", "muon", "--checkpoint", tmp_path / "future.pt",
+                               "--data", muon_dir, "--out", tmp_path / "out"])
+    assert "unknown training-recipe fields warp_factor" in line

@@ -13,10 +13,10 @@ loaded).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import zipfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,8 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module,
         raise HepxaiError(f"{type(model).__name__} declares no use case; name it: "
                           "save_checkpoint(..., use_case=NAME)")
     payload = {"format": FORMAT, "hepxai_version": __version__, "use_case": use_case,
-               "model": model.name, "preset": model.preset, "recipe": asdict(model.recipe),
+               "model": model.name, "preset": model.preset,
+               "recipe": dataclasses.asdict(model.recipe),
                "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     config = getattr(model, "config", None)
     if config is not None:
@@ -94,7 +95,69 @@ def read_checkpoint(path: str | os.PathLike[str], device: str = "cpu",
     if found not in usecases.names():
         raise HepxaiError(f"{path}: a checkpoint of the unknown use case {found!r}; this "
                           f"hepxai knows {', '.join(usecases.names())}")
+    _check_schema(path, state, hint)
     return state
+
+
+#: what every checkpoint holds, and the type of each
+SCHEMA = {"model": str, "preset": str}
+#: what a checkpoint may hold (a torch model's weights and recipe; a tree stores its own)
+OPTIONAL = {"recipe": dict, "model_state": dict}
+
+
+def _check_schema(path: Path, state: dict[str, Any], hint: str) -> None:
+    """One line naming the first thing a checkpoint lacks or holds in the wrong type, or
+    that a newer hepxai wrote it (whose fields this one may not know)."""
+    written_by = state.get("hepxai_version")
+    if isinstance(written_by, str) and _newer(written_by, __version__):
+        newer = f" (written by hepxai {written_by}, newer than this {__version__}: upgrade)"
+    else:
+        newer = ""
+    for key, kind in {**SCHEMA, **OPTIONAL}.items():
+        if key not in state:
+            if key in OPTIONAL:
+                continue
+            raise HepxaiError(f"{path}: a hepxai checkpoint without its {key!r} entry{newer}; "
+                              f"re-create it with {hint}")
+        if not isinstance(state[key], kind):
+            raise HepxaiError(f"{path}: its {key!r} entry is a {type(state[key]).__name__}, "
+                              f"not a {kind.__name__}{newer}; re-create it with {hint}")
+    bad = next((k for k, v in state.get("model_state", {}).items()
+                if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
+    if bad is not None:
+        raise HepxaiError(f"{path}: its model_state entry {bad!r} is not a tensor{newer}; "
+                          f"re-create it with {hint}")
+    if newer:  # readable so far; the model's own fields are checked when it is rebuilt
+        state["_newer_than_reader"] = newer
+
+
+def _newer(written_by: str, reader: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(written_by) > Version(reader)
+    except InvalidVersion:
+        return False
+
+
+def recipe_of(state: dict[str, Any], recipe_class: type) -> Any:
+    """The checkpoint's training recipe as ``recipe_class`` (a dataclass): a field this hepxai
+    does not know, or one it needs and the checkpoint lacks, is a one-line
+    :class:`HepxaiError` (:func:`load_model` adds the file's name)."""
+    known = {f.name: f for f in dataclasses.fields(recipe_class)}
+    if "recipe" not in state:
+        raise HepxaiError(f"a {state['model']} checkpoint without its training recipe; "
+                          "re-create it with 'hepxai train'")
+    given = state["recipe"]
+    unknown = sorted(set(given) - set(known))
+    required = [name for name, f in known.items() if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING and name not in given]
+    if unknown or required:
+        what = (f"unknown training-recipe fields {', '.join(unknown)}" if unknown
+                else f"no training-recipe field {', '.join(required)}")
+        raise HepxaiError(f"{what} (a checkpoint of another hepxai version"
+                          f"{state.get('_newer_than_reader', '')}); re-create it with this one")
+    return recipe_class(**given)
 
 
 def _damaged_member(path: Path) -> str | None:
@@ -116,9 +179,15 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu",
     state = read_checkpoint(path, device, use_case=use_case)
     if expect is not None and state["model"] != expect:
         raise HepxaiError(f"{path}: a {state['model']} checkpoint, not {expect}")
-    model = usecases.get(state["use_case"]).rebuild(state)
+    try:
+        model = usecases.get(state["use_case"]).rebuild(state)
+    except HepxaiError as exc:  # an unknown model or recipe field: name the file
+        raise HepxaiError(f"{path}: {exc}") from None
     if not isinstance(model, nn.Module):
-        return model  # a scikit-learn model, complete as unpickled
+        return model  # a scikit-learn model, rebuilt from its tensors
+    if "model_state" not in state:
+        raise HepxaiError(f"{path}: a {state['model']} checkpoint without its weights "
+                          "('model_state'); re-create it with 'hepxai train'")
     try:
         model.load_state_dict(state["model_state"])
     except RuntimeError as exc:

@@ -235,6 +235,8 @@ def create(name: str, preset: str = "fast", seed: int = 1, **config: Any) -> Dar
 
 def rebuild(state: dict[str, Any]) -> DarkJetModel:
     """The model of a checkpoint dict (weights not loaded yet)."""
+    from hepxai.io.checkpoint import recipe_of
+
     model = create(state["model"], state["preset"], **(state.get("config") or {}))
-    model.recipe = DarkJetRecipe(**state["recipe"])
+    model.recipe = recipe_of(state, DarkJetRecipe)
     return model

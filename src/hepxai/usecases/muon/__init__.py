@@ -10,6 +10,7 @@ from hepxai.usecases.base import UseCase
 
 
 def _rebuild(state: dict):
+    from hepxai.io.checkpoint import recipe_of
     from hepxai.usecases.muon.models import create
     from hepxai.usecases.muon.models.base import TrainingRecipe
     from hepxai.usecases.muon.models.decision_tree import NAME as DECISION_TREE
@@ -18,7 +19,7 @@ def _rebuild(state: dict):
     if state["model"] == DECISION_TREE:
         return DecisionTreeModel.from_state(state)
     model = create(state["model"], state["preset"])
-    model.recipe = TrainingRecipe(**state["recipe"])
+    model.recipe = recipe_of(state, TrainingRecipe)
     return model
 
 
