@@ -651,3 +651,55 @@ def test_every_command_refuses_an_out_another_run_is_writing(
         line = assert_user_error(capsys, [*argv, "--out", out], [tmp_path])
     assert f"{out} is being written by another hepxai run (pid {pid}: hepxai train muon)" in line
     assert not out.exists()  # the holder made it and removed it again; nothing was written
+
+
+@contextlib.contextmanager
+def small_filesystem(where: Path, size: str, read_only: bool = False) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``where`` for the block (skips the test where this
+    process may not mount one: it needs root and a kernel that lets the container mount)."""
+    where.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    if shutil.which("mount") is None or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+            capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount permission)")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+def test_simulate_on_a_full_disk_is_one_line_and_leaves_nothing_partial(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with small_filesystem(tmp_path / "disk", "512k") as disk:
+        line = assert_user_error(capsys, ["simulate", "muon", "--n", "20000", "--workers", "1",
+                                          "--out", disk / "data"], [disk])
+        assert line == (f"hepxai: error: {disk / 'data' / 'train.h5'}: no space left on the "
+                        "device; free space or choose another --out")
+        assert not any(disk.rglob("*"))  # no .partial file, no empty directory
+
+
+def test_a_read_only_out_is_one_line(tmp_path: Path, muon_dir: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    with small_filesystem(tmp_path / "ro", "1m", read_only=True) as place:
+        line = assert_user_error(capsys, ["baselines", "muon", "--data", muon_dir, "--out",
+                                          place / "baselines"], [place])
+        assert "read-only" in line and "choose a writable --out" in line
+
+
+def test_operating_system_errors_map_to_one_line_and_the_right_exit_code() -> None:
+    import errno
+
+    from hepxai.core.errors import os_error_line
+
+    # HDF5's own text: the errno and the file name sit in the message, not in the exception
+    hdf5 = OSError("[Errno 28] Can't close file (file write failed: time = Fri Dec  4 2026\n, "
+                   "filename = '/d/.train.h5.iywpgiap.partial', file descriptor = 4, errno = "
+                   "28, error message = 'No space left on device')")
+    assert os_error_line(hdf5) == ("/d/train.h5: no space left on the device; free space or "
+                                   "choose another --out", 2)
+    assert os_error_line(OSError(errno.EMFILE, "Too many open files"))[1] == 1
+    assert os_error_line(OSError(errno.EROFS, "Read-only", "/x"))[0].startswith(
+        "/x: the file system is read-only")
+    message, code = os_error_line(OSError(errno.ECONNRESET, "Connection reset"))
+    assert code == 1 and "\n" not in message and "report it" in message

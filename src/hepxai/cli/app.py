@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 from hepxai import __version__
 from hepxai.cli import options
-from hepxai.core.errors import HepxaiError, Interrupted
+from hepxai.core.errors import HepxaiError, Interrupted, os_error_line
 
 VERBS = {
     "simulate": "generate a data set with the built-in physics simulator",
@@ -178,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HepxaiError as exc:
         print(f"hepxai: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except OSError as exc:  # disk full, read-only, permission...: one line, never a traceback
+        message, code = os_error_line(exc)
+        print(f"hepxai: error: {message}", file=sys.stderr)
+        return code
     except KeyboardInterrupt as exc:
         if not isinstance(exc, Interrupted):
             print("hepxai: interrupted; finished files are kept, run the same command again "

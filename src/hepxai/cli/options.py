@@ -166,6 +166,9 @@ def check_writable(out: Path) -> None:
     if not existing.is_dir():
         raise HepxaiError(f"--out {out}: {existing} is a file, not a directory; choose another "
                           "--out")
+    if os.statvfs(existing).f_flag & os.ST_RDONLY:
+        raise HepxaiError(f"--out {out}: {existing} is on a read-only file system; choose a "
+                          "writable --out")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise HepxaiError(f"--out {out}: no permission to write in {existing}; choose another "
                           "--out")
