@@ -15,6 +15,26 @@ def offsets_of(counts: np.ndarray) -> np.ndarray:
     return offsets
 
 
+def offsets_problem(offsets: np.ndarray, n_items: int) -> str | None:
+    """What is wrong with ``offsets`` of a flat array of ``n_items``, or None: they must be
+    one-dimensional integers starting at 0, never decreasing, ending at ``n_items`` (vectorised:
+    one pass over the offsets, none over the items).
+
+    >>> offsets_problem(np.array([0, 2, 1, 3]), 3)
+    'decrease (at example 1)'
+    """
+    if offsets.ndim != 1 or offsets.size == 0:
+        return f"have shape {offsets.shape}, not (n + 1,)"
+    if not np.issubdtype(offsets.dtype, np.integer):
+        return f"are {offsets.dtype}, not integers"
+    if offsets[0] != 0 or offsets[-1] != n_items:
+        return f"run from {offsets[0]} to {offsets[-1]}, not from 0 to {n_items}"
+    steps = np.diff(offsets)
+    if steps.size and steps.min() < 0:
+        return f"decrease (at example {int(np.argmax(steps < 0))})"
+    return None
+
+
 def owners(offsets: np.ndarray) -> np.ndarray:
     """The example of every item ``(n_items,)`` from ``offsets`` ``(n + 1,)``."""
     return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))

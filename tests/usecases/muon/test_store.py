@@ -4,6 +4,7 @@ the PyTorch loader and the handling of corrupt files."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -559,3 +560,46 @@ def test_memory_mapped_reader_survives_atomic_replace(muon_dir: Path, tmp_path: 
     np.testing.assert_array_equal(reader.images.to_dense(np.arange(20)), expected)
     assert len(MuonFile(path)) == 30
     assert os.path.getsize(path) > 0
+
+
+def _rewrite(path: Path, name: str, values) -> None:
+    with h5py.File(path, "a") as f:
+        if name.startswith("@"):
+            f.attrs[name[1:]] = values
+        else:
+            del f[name]
+            f.create_dataset(name, data=values)
+
+
+CORRUPTIONS = {
+    "pixel beyond the image": ("images/indices", lambda a: np.where(
+        np.arange(a.size) == 3, 9 * 384 + 5, a).astype(a.dtype), "beyond the 3456 of an image"),
+    "float pixel indices": ("images/indices", lambda a: a.astype(np.float32) + 0.5,
+                            "not integers"),
+    "decreasing offsets": ("images/offsets", lambda o: np.r_[o[:2], o[1] - 1, o[3:]],
+                           "offsets decrease"),
+    "float offsets": ("images/offsets", lambda o: o.astype(np.float64), "not integers"),
+    "truth offsets shifted": ("truth/offsets", lambda o: o + 1, "offsets run from 1"),
+    "image shape of three numbers": ("@image_shape", lambda s: np.array([9, 384, 1]),
+                                     "image_shape attribute is [9, 384, 1]"),
+    "image shape of zeros": ("@image_shape", lambda s: np.array([0, 384]),
+                             "image_shape attribute is [0, 384]"),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPTIONS))
+def test_a_corrupt_muon_file_is_refused_when_opened(case: str, muon_dir: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Each corruption used to reach a model as an IndexError or a negative repeat count."""
+    from cli_checks import user_error
+
+    data = tmp_path / "data"
+    shutil.copytree(muon_dir, data)
+    name, corrupt, message = CORRUPTIONS[case]
+    with h5py.File(data / "val.h5", "r") as f:
+        original = f.attrs[name[1:]] if name.startswith("@") else f[name][()]
+    _rewrite(data / "val.h5", name, corrupt(original))
+    with pytest.raises(HepxaiError, match=re.escape(message)) as error:
+        MuonFile(data / "val.h5")
+    assert "\n" not in str(error.value) and "re-create it" in str(error.value)
+    user_error(capsys, ["baselines", "muon", "--data", data, "--out", tmp_path / "b"])

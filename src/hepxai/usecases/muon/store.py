@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 from hepxai.core.errors import HepxaiError
+from hepxai.core.ragged import offsets_problem
 from hepxai.core.sparse import INDEX_DTYPE, OFFSET_DTYPE, SparseImages
 from hepxai.io.h5 import H5File
 from hepxai.usecases.muon.geometry import MuonSimConfig
@@ -90,8 +91,11 @@ class MuonFile(H5File):
     FOREIGN_HINT = "convert it with 'hepxai import muon'"
 
     def _read(self, f: h5py.File) -> None:
-        shape = tuple(int(s) for s in self.attrs["image_shape"])
-        self.shape: tuple[int, int] = (shape[0], shape[1])
+        shape = np.asarray(self.attrs.get("image_shape", ()))
+        if shape.shape != (2,) or not np.issubdtype(shape.dtype, np.integer) or shape.min() < 1:
+            raise HepxaiError(f"{self.path}: its image_shape attribute is {shape.tolist()}, not "
+                              "(layers, strips); the file is corrupt, re-create it")
+        self.shape: tuple[int, int] = (int(shape[0]), int(shape[1]))
         self.images = self._sparse(f, "images")
         has_truth = "truth" in f and bool(self.attrs.get("has_truth", True))
         self.truth = self._sparse(f, "truth") if has_truth else None
@@ -113,10 +117,19 @@ class MuonFile(H5File):
     def _sparse(self, f: h5py.File, name: str) -> SparseImages:
         offsets = self.memmap_or_read(f[f"{name}/offsets"])
         indices = self.memmap_or_read(f[f"{name}/indices"])
-        if offsets.ndim != 1 or offsets.size == 0 or offsets[0] != 0 \
-                or offsets[-1] != indices.size:
-            raise HepxaiError(f"{self.path}: /{name} offsets do not match its indices; the "
-                              "file is corrupt or truncated, re-create it")
+        # checked on open (vectorised, index arrays only): a corrupt file never reaches a model
+        problem = offsets_problem(offsets, indices.size)
+        if problem is not None:
+            raise HepxaiError(f"{self.path}: /{name} offsets {problem}; the file is corrupt or "
+                              "truncated, re-create it")
+        pixels = self.shape[0] * self.shape[1]
+        if not np.issubdtype(indices.dtype, np.integer):
+            problem = f"are {indices.dtype}, not integers"
+        elif indices.size and int(indices.max()) >= pixels:
+            problem = f"reach pixel {int(indices.max())}, beyond the {pixels} of an image"
+        if problem is not None:
+            raise HepxaiError(f"{self.path}: /{name} indices {problem}; the file is corrupt, "
+                              "re-create it")
         return SparseImages(offsets, indices, self.shape)
 
     def __len__(self) -> int:
