@@ -669,8 +669,26 @@ def small_filesystem(where: Path, size: str, read_only: bool = False) -> Iterato
         subprocess.run(["umount", str(where)], check=True)
 
 
-def test_simulate_on_a_full_disk_is_one_line_and_leaves_nothing_partial(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("use_case,size", [("muon", ["--n", "20000"]),
+                                           ("darkjet", ["--n", "4000"]),
+                                           ("susy", ["--n-train", "8000", "--n-test", "100"])])
+def test_simulate_without_the_disk_space_is_refused_before_any_work(
+        use_case: str, size: list[str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with small_filesystem(tmp_path / "disk", "512k") as disk:
+        line = assert_user_error(capsys, ["simulate", use_case, *size, "--out",
+                                          disk / "data"], [disk])
+        assert "need about" in line and "free space or choose another --out" in line
+        assert not any(disk.rglob("*"))
+
+
+def test_a_disk_that_fills_during_simulate_is_one_line_and_leaves_nothing_partial(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from hepxai.usecases.muon import generate
+
+    # an estimate far too low (another noise level, say): the write itself runs out of space
+    monkeypatch.setattr(generate, "FILE_BYTES_PER_EVENT", {"train": 1, "val": 1, "noise": 1})
     with small_filesystem(tmp_path / "disk", "512k") as disk:
         line = assert_user_error(capsys, ["simulate", "muon", "--n", "20000", "--workers", "1",
                                           "--out", disk / "data"], [disk])

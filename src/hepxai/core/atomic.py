@@ -54,6 +54,29 @@ def output_directory(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def check_free_space(directory: str | os.PathLike[str], needed: float, what: str) -> None:
+    """A one-line :class:`HepxaiError` when the file system that will hold ``directory`` (it
+    need not exist yet) has less than ``needed`` bytes free for ``what``: a big write refused
+    before its work, not a full disk after it.
+
+    >>> check_free_space(".", 1, "one byte")
+    """
+    import shutil
+
+    place = Path(directory)
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    free = shutil.disk_usage(place).free
+    if needed > free:
+        raise HepxaiError(f"{directory}: {what} need about {_megabytes(needed)}, the file "
+                          f"system holding it has {_megabytes(free)} free; free space or choose "
+                          "another --out")
+
+
+def _megabytes(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB" if n < 1e9 else f"{n / 1e9:,.2f} GB"
+
+
 def write_json_atomic(target: str | os.PathLike[str], payload: Any) -> Path:
     """Write ``payload`` as indented JSON to ``target`` atomically; NaN and +-inf (e.g. an
     infinite background rejection) are written as null, so the file is strict JSON."""

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hepxai.core.atomic import output_directory
+from hepxai.core.atomic import check_free_space, output_directory
 from hepxai.core.errors import HepxaiError
 from hepxai.core.lock import exclusive
 from hepxai.core.progress import progress
@@ -63,6 +63,7 @@ def make_splits(out_dir: str | os.PathLike[str], sizes: Mapping[str, int], *,
                 overwrite: bool, unit: str = "ev", noun: str = "events",
                 settings: str = "seed, size or simulator config",
                 reused_extra: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+                bytes_per_event: Callable[[str], float] | None = None,
                 ) -> dict[str, dict]:
     """Make one file per split in ``out_dir``, keeping those already made with these settings.
 
@@ -77,6 +78,10 @@ def make_splits(out_dir: str | os.PathLike[str], sizes: Mapping[str, int], *,
 
     Returns per split ``{"path", noun, "reused", "seconds", "bytes", ...extra}``, the extra
     entries from ``write`` or, for a kept file, from ``reused_extra(attrs)``.
+
+    ``bytes_per_event(split)``: an upper estimate of a split's file size per event; the splits
+    to be made are then refused in one line, before any is simulated, when the file system
+    lacks the space (:func:`hepxai.core.atomic.check_free_space`).
 
     Example::
 
@@ -93,13 +98,21 @@ def make_splits(out_dir: str | os.PathLike[str], sizes: Mapping[str, int], *,
     summary: dict[str, dict] = {}
     # one writer per directory: two runs with other settings must not each fill a missing split
     with exclusive(out, f"making the {', '.join(s for s, n in sizes.items() if n)} {noun}"):
+        plan = []  # every split decided (and any refusal made) before anything is simulated
         for split, n in sizes.items():
             if n == 0:
                 continue
             target = path(out, split)
             attrs = wanted(split, n)
             found = _read_or_none(read_attrs, target)
-            if reuse_or_refuse(target, attrs, found, overwrite=overwrite, settings=settings):
+            reuse = reuse_or_refuse(target, attrs, found, overwrite=overwrite, settings=settings)
+            plan.append((split, n, target, attrs, found, reuse))
+        if bytes_per_event is not None:
+            check_free_space(out, sum(n * bytes_per_event(split)
+                                      for split, n, *_, reuse in plan if not reuse),
+                             f"the {noun} to simulate")
+        for split, n, target, attrs, found, reuse in plan:
+            if reuse:
                 extra = {} if reused_extra is None or found is None else reused_extra(found)
                 summary[split] = {"path": str(target), noun: n, "reused": True, "seconds": 0.0,
                                   "bytes": target.stat().st_size, **(extra or {})}

@@ -37,6 +37,9 @@ from hepxai.usecases.darkjet.simulator import (
 FORMAT = "hepxai-darkjet"
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
+#: an upper estimate of a split file's bytes per jet, for the free-space check (288-315
+#: measured: ls -l of 'hepxai simulate darkjet --n 2000')
+FILE_BYTES_PER_JET = 360
 SPLIT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 # first simulator block of each split: far apart, so splits never share a random stream
 SPLIT_BLOCK = {"train": 0, "val": 1_000_000, "test": 2_000_000}
@@ -121,7 +124,8 @@ def simulate_dataset(out_dir: str | os.PathLike[str], n_per_class: int = DEFAULT
     return make_splits(out_dir, sizes, path=split_path,
                        wanted=lambda split, n_jets: _wanted(config, seed, split, n_jets // 2),
                        read_attrs=lambda path: DarkJetFile(path, load=False).attrs,
-                       write=write, overwrite=overwrite, unit="jet", noun="jets")
+                       write=write, overwrite=overwrite, unit="jet", noun="jets",
+                       bytes_per_event=lambda split: FILE_BYTES_PER_JET)
 
 
 class DarkJetFile(H5File):

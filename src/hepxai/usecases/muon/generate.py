@@ -47,6 +47,10 @@ class SplitSizes:
 
 
 #: the simulation presets (sizes in :data:`hepxai.usecases.muon.names.SIMULATION_PRESETS`)
+#: upper estimates of a split file's bytes per event, for the free-space check: 105 (muon events,
+#: with their truth) and 55 (only-noise) measured at the default noise (ls -l of a 3,000-event
+#: 'hepxai simulate muon --n 3000')
+FILE_BYTES_PER_EVENT = {"train": 128, "val": 128, "noise": 64}
 PRESETS: dict[str, SplitSizes] = {name: SplitSizes(*sizes)
                                   for name, sizes in SIMULATION_PRESETS.items()}
 
@@ -92,4 +96,4 @@ def simulate_dataset(out_dir: str | os.PathLike[str], sizes: SplitSizes, *, seed
     return make_splits(out_dir, sizes_of, path=split_path,
                        wanted=lambda split, n_events: _wanted_attrs(config, seed, n_events),
                        read_attrs=lambda path: MuonFile(path).attrs, write=write,
-                       overwrite=overwrite)
+                       overwrite=overwrite, bytes_per_event=FILE_BYTES_PER_EVENT.__getitem__)

@@ -47,6 +47,9 @@ class SplitSizes:
 
 
 #: the simulation presets (sizes in :data:`hepxai.usecases.susy.names.SIMULATION_PRESETS`)
+#: an upper estimate of a split file's bytes per event, for the free-space check (213-216
+#: measured: ls -l of 'hepxai simulate susy --preset quick')
+FILE_BYTES_PER_EVENT = 256
 PRESETS: dict[str, SplitSizes] = {name: SplitSizes(*sizes)
                                   for name, sizes in SIMULATION_PRESETS.items()}
 
@@ -90,5 +93,6 @@ def simulate_dataset(out_dir: str | os.PathLike[str], sizes: SplitSizes, *, seed
     return make_splits(out_dir, sizes_of, path=split_path,
                        wanted=lambda split, n_events: _wanted_attrs(config, seed, n_events),
                        read_attrs=lambda path: SusyFile(path).attrs, write=write,
-                       overwrite=overwrite, reused_extra=lambda attrs: {
+                       overwrite=overwrite, bytes_per_event=lambda split: FILE_BYTES_PER_EVENT,
+                       reused_extra=lambda attrs: {
                            "processes": json.loads(attrs.get("processes", "{}"))})
