@@ -22,11 +22,13 @@ def train_run(data: Path, out: Path, model_name: str, preset: str, settings, *, 
 
     from hepxai.usecases.darkjet.graphs import load_graphs
     from hepxai.usecases.darkjet.models import create
-    from hepxai.usecases.darkjet.store import split_path
+    from hepxai.usecases.darkjet.store import DarkJetFile, split_path
     from hepxai.usecases.darkjet.task import JetSet, train
 
     model = create(model_name, preset, seed=seed, **(config or {}))
     train_file, val_file = split_path(data, "train"), split_path(data, "val")
+    for path in (train_file, val_file):  # both readable before a graph is built or cached
+        DarkJetFile(path)
     # only the jets used are turned into graphs (and cached as such)
     train_set = JetSet(load_graphs(train_file, settings, max_jets=max_jets),
                        model.representation)

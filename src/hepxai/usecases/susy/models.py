@@ -23,7 +23,6 @@ Presets (``quick`` for tests, ``fast`` for a laptop study, ``full`` for the benc
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -36,7 +35,7 @@ import torch
 from torch import nn
 
 from hepxai import __version__
-from hepxai.core.atomic import atomic_path, write_json_atomic
+from hepxai.core.atomic import atomic_path, read_json, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
 from hepxai.usecases.susy.names import MODEL_KINDS, PRESETS, WEIGHTINGS
@@ -432,12 +431,8 @@ def load_model(run: str | os.PathLike[str]) -> SusyModel:
     if not path.is_file():
         raise HepxaiError(f"{run}: no trained SUSY model here (model.json missing); train one "
                           "with 'hepxai train susy --out DIR'")
-    try:
-        meta = json.loads(path.read_text())
-        kind = meta["kind"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise HepxaiError(f"{path}: not a readable model description ({exc}); retrain with "
-                          "'hepxai train susy'") from None
+    meta = read_json(path, "'hepxai train susy'", ("kind",))
+    kind = meta["kind"]
     if kind == "bdt":
         return SusyBDT.load(run, meta)
     if kind == "mlp":
