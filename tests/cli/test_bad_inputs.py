@@ -60,8 +60,8 @@ DAMAGES: dict[str, Callable[[Path, Path], None]] = {
 
 #: (use case, command line with DATA / CKPT / RUN / OUT, the files it reads, relative to the case)
 ENTRY_POINTS = [
-    ("muon", ["baselines", "muon", "--data", "DATA", "--max-events", "50"],
-     ["data/train.h5", "data/val.h5"]),
+    ("muon", ["baselines", "muon", "--data", "BASELINE_DATA", "--max-events", "50"],
+     ["baseline-data/train.h5", "baseline-data/val.h5"]),
     ("muon", ["train", "muon", "--model", "tracin-cnn", "--data", "DATA", "--epochs", "1",
               "--max-events", "50", "--val-events", "20"], ["data/train.h5", "data/val.h5"]),
     ("muon", ["evaluate", "muon", "--checkpoint", "CKPT", "--data", "DATA", "--max-events",
@@ -70,6 +70,12 @@ ENTRY_POINTS = [
               "saliency", "--events-per-category", "1", "--pool", "50"],
      ["ckpt/best.pt", "data/val.h5"]),
     ("muon", ["export", "muon", "--data", "DATA"], ["data/train.h5", "data/val.h5"]),
+    ("muon", ["import", "muon", "PUBLISHED"],
+     ["published/train_images_with_noise.npy", "published/train_labels.npy",
+      "published/test_images_with_noise.npy"]),
+    ("muon", ["influence", "muon", "precompute", "--run", "CKPT_RUN", "--data", "DATA",
+              "--store", "STORE", "--max-train", "40", "--n-checkpoints", "1"],
+     ["ckpt/checkpoints/epoch_001.pt", "data/train.h5"]),
     ("darkjet", ["train", "darkjet", "--model", "resgnn", "--preset", "quick", "--data", "DATA",
                  "--epochs", "1", "--max-jets", "40", "--val-jets", "20", "--threads", "1"],
      ["data/train.h5", "data/val.h5"]),
@@ -90,8 +96,10 @@ ENTRY_POINTS = [
 
 def foreign_of(assets: dict[str, Path], use_case: str, role: str) -> Path:
     """The same role's file from another use case: what a mixed-up path gives."""
-    if role == "ckpt/best.pt":  # the torch checkpoints: muon's for darkjet, darkjet's for muon
-        return assets["darkjet" if use_case == "muon" else "muon"] / role
+    if role.startswith("ckpt/"):  # torch checkpoints: muon's for darkjet, darkjet's for muon
+        return assets["darkjet" if use_case == "muon" else "muon"] / "ckpt" / "best.pt"
+    if role.startswith("baseline-data/"):
+        return assets["darkjet"] / "data" / "train.h5"
     if role == "run/model.json":  # a JSON file of another command
         return assets["muon"] / "ckpt" / "history.json"
     other = {"muon": "darkjet", "darkjet": "susy", "susy": "muon"}[use_case]
@@ -115,6 +123,7 @@ def assets(muon_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     """Per use case, a folder with good inputs: data/ and a trained ckpt/ (muon, darkjet) or
     run/ (SUSY)."""
     from hepxai.usecases.darkjet.store import simulate_dataset
+    from hepxai.usecases.muon.published import export_published
 
     root = tmp_path_factory.mktemp("bad-inputs")
     made = {}
@@ -123,6 +132,10 @@ def assets(muon_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     assert _run(["train", "muon", "--model", "tracin-cnn", "--data", muon / "data", "--out",
                  muon / "ckpt", "--epochs", "1", "--max-events", "60", "--val-events",
                  "30"]) == 0
+    export_published(muon / "data", muon / "published")
+    # the coincidence baseline sizes its windows on >= 50 training muons near 15 GeV
+    assert _run(["simulate", "muon", "--n", "6000", "--workers", "1", "--out",
+                 muon / "baseline-data"]) == 0
     made["muon"] = muon
     darkjet = root / "darkjet"
     simulate_dataset(darkjet / "data", 120, seed=3)
@@ -148,6 +161,28 @@ def test_the_corpus_is_large():
     assert len(CASES) >= 100, len(CASES)
 
 
+def _command_line(argv: list[str], case: Path) -> list:
+    places = {"DATA": case / "data", "CKPT": case / "ckpt" / "best.pt", "RUN": case / "run",
+              "CKPT_RUN": case / "ckpt", "PUBLISHED": case / "published",
+              "STORE": case / "store", "BASELINE_DATA": case / "baseline-data"}
+    return [places.get(a, a) for a in argv] + ["--out", case / "out"]
+
+
+@pytest.mark.parametrize("use_case,argv", [pytest.param(u, a, id=f"{a[0]} {u} {a[2]}")
+                                           for u, a, _ in ENTRY_POINTS])
+def test_every_entry_point_runs_on_the_good_inputs(use_case: str, argv: list[str],
+                                                   assets: dict[str, Path], tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The control: undamaged, each command line succeeds, so a refusal below is the damage's
+    doing and not a typo in the command line (argparse errors are exit 2 and one line too)."""
+    case = tmp_path / use_case
+    shutil.copytree(assets[use_case], case)
+    before = _snapshot(case)
+    code = _run(_command_line(argv, case))
+    assert code == 0, capsys.readouterr().err[-2000:]
+    assert _snapshot(case).keys() - before.keys()  # it wrote its results
+
+
 @pytest.mark.parametrize("use_case,argv,role,damage", CASES)
 def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(
         use_case: str, argv: list[str], role: str, damage: str, assets: dict[str, Path],
@@ -156,9 +191,8 @@ def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(
     shutil.copytree(assets[use_case], case)
     DAMAGES[damage](case / role, foreign_of(assets, use_case, role))
     before = _snapshot(case)
-    places = {"DATA": case / "data", "CKPT": case / "ckpt" / "best.pt", "RUN": case / "run"}
     out = case / "out"
-    code = _run([places.get(a, a) for a in argv] + ["--out", out])
+    code = _run(_command_line(argv, case))
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert code == 2, captured.err[-2000:]
