@@ -106,13 +106,9 @@ OPTIONAL = {"recipe": dict, "model_state": dict}
 
 
 def _check_schema(path: Path, state: dict[str, Any], hint: str) -> None:
-    """One line naming the first thing a checkpoint lacks or holds in the wrong type, or
-    that a newer hepxai wrote it (whose fields this one may not know)."""
-    written_by = state.get("hepxai_version")
-    if isinstance(written_by, str) and _newer(written_by, __version__):
-        newer = f" (written by hepxai {written_by}, newer than this {__version__}: upgrade)"
-    else:
-        newer = ""
+    """One line naming the first thing a checkpoint lacks or holds in the wrong type (and,
+    when a newer hepxai wrote it, saying so: that is the likely reason)."""
+    newer = _newer_note(state)
     for key, kind in {**SCHEMA, **OPTIONAL}.items():
         if key not in state:
             if key in OPTIONAL:
@@ -127,17 +123,20 @@ def _check_schema(path: Path, state: dict[str, Any], hint: str) -> None:
     if bad is not None:
         raise HepxaiError(f"{path}: its model_state entry {bad!r} is not a tensor{newer}; "
                           f"re-create it with {hint}")
-    if newer:  # readable so far; the model's own fields are checked when it is rebuilt
-        state["_newer_than_reader"] = newer
 
 
-def _newer(written_by: str, reader: str) -> bool:
+def _newer_note(state: dict[str, Any]) -> str:
+    """`` (written by hepxai X, newer than this Y: upgrade)`` for a checkpoint of a newer
+    hepxai (whose fields this one may not know), else the empty string."""
     from packaging.version import InvalidVersion, Version
 
+    written_by = state.get("hepxai_version")
     try:
-        return Version(written_by) > Version(reader)
+        newer = isinstance(written_by, str) and Version(written_by) > Version(__version__)
     except InvalidVersion:
-        return False
+        newer = False
+    return f" (written by hepxai {written_by}, newer than this {__version__}: upgrade)" \
+        if newer else ""
 
 
 def recipe_of(state: dict[str, Any], recipe_class: type) -> Any:
@@ -156,7 +155,7 @@ def recipe_of(state: dict[str, Any], recipe_class: type) -> Any:
         what = (f"unknown training-recipe fields {', '.join(unknown)}" if unknown
                 else f"no training-recipe field {', '.join(required)}")
         raise HepxaiError(f"{what} (a checkpoint of another hepxai version"
-                          f"{state.get('_newer_than_reader', '')}); re-create it with this one")
+                          f"{_newer_note(state)}); re-create it with this one")
     return recipe_class(**given)
 
 
