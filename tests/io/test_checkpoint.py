@@ -135,3 +135,15 @@ def test_evaluate_refuses_a_checkpoint_with_an_unknown_recipe_field(tmp_path, ca
     line = user_error(capsys, ["evaluate", "muon", "--checkpoint", tmp_path / "future.pt",
                                "--data", muon_dir, "--out", tmp_path / "out"])
     assert "unknown training-recipe fields warp_factor" in line
+
+
+def test_a_damaged_compressed_archive_is_refused_in_one_line(tmp_path):
+    """A deflated member whose stream is broken raises zlib.error, not BadZipFile."""
+    path = tmp_path / "compressed.pt"
+    np.savez_compressed(path.with_suffix(".npz"), weights=np.arange(20_000, dtype=np.float32))
+    data = bytearray(path.with_suffix(".npz").read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)  # zeros inside the deflate stream
+    path.write_bytes(bytes(data))
+    with pytest.raises(HepxaiError, match="damaged") as error:
+        read_checkpoint(path)
+    assert "\n" not in str(error.value)

@@ -39,6 +39,9 @@ class FakeHepxai:
             raise SystemExit(2)
         if verb == "interrupt":
             return 130
+        if verb == "fault":  # a failure that is not the user's (an I/O error, say)
+            print("hepxai: error: input/output error", file=sys.stderr)
+            return 1
         return 0
 
     def ran(self) -> list[str]:
@@ -283,3 +286,11 @@ def test_every_demo_is_a_chain_of_hepxai_commands(make, tmp_path):
                 watched.append((step.name, p))
         made += step.outputs
     assert steps[0].inputs == [] and steps[-1].argv[0] == "report"
+
+
+@pytest.mark.parametrize("verb,code", [("fail", 2), ("fault", 1), ("usage", 2)])
+def test_a_failing_step_keeps_whose_fault_it_was_in_the_exit_code(run, hepxai, verb, code):
+    steps = [Step("broken", [verb], [run / "never.txt"])]
+    with pytest.raises(HepxaiError) as error:
+        run_steps(steps, run, echo=lambda _: None)
+    assert getattr(error.value, "exit_code", 2) == code

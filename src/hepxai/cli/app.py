@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.handler(args) or 0)
     except HepxaiError as exc:
         print(f"hepxai: error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+        return getattr(exc, "exit_code", USAGE_ERROR)
     except OSError as exc:  # disk full, read-only, permission...: one line, never a traceback
         message, code = os_error_line(exc)
         print(f"hepxai: error: {message}", file=sys.stderr)

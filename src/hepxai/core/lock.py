@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from hepxai.core.atomic import output_directory
 from hepxai.core.errors import HepxaiError
 
 LOCK_NAME = ".hepxai.lock"
-_HELD: dict[str, int] = {}  # directories this process holds, with how often it entered each
+# per thread: the directories this thread holds, with how often it entered each (another
+# thread of the process asking for one takes a new descriptor, which flock refuses)
+_HELD = threading.local()
 
 
 @contextlib.contextmanager
@@ -41,36 +44,51 @@ def exclusive(directory: str | os.PathLike[str], what: str) -> Iterator[Path]:
     directory = Path(directory)
     key = str(directory.resolve())
     path = directory / LOCK_NAME
-    if key in _HELD:  # this process holds it already (a command inside a demo step, say)
-        _HELD[key] += 1
+    held = _HELD.__dict__.setdefault("counts", {})
+    if key in held:  # this thread holds it already (a command inside a demo step, say)
+        held[key] += 1
         try:
             yield path
         finally:
-            _HELD[key] -= 1
+            held[key] -= 1
         return
-    created = not output_directory(directory).exists()
-    directory.mkdir(parents=True, exist_ok=True)
+    created = _missing_chain(output_directory(directory))
     fd = _acquire(path, directory)
-    _HELD[key] = 1
+    held[key] = 1
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}: {what}\n".encode(), 0)
         yield path
     finally:
-        del _HELD[key]
+        del held[key]
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # while still locked: a later run makes a fresh file
         os.close(fd)  # releases the lock
-        if created:  # a command refused before writing leaves no empty directory behind
-            with contextlib.suppress(OSError):
-                directory.rmdir()
+        for made in created:  # a refused command leaves none of the directories it made
+            try:
+                made.rmdir()
+            except OSError:
+                break  # not empty (written to, or another run's): keep it and its parents
+
+
+def _missing_chain(directory: Path) -> list[Path]:
+    """The directories from ``directory`` up that do not exist yet, deepest first."""
+    chain = []
+    while not directory.exists() and directory != directory.parent:
+        chain.append(directory)
+        directory = directory.parent
+    return chain
 
 
 def _acquire(path: Path, directory: Path) -> int:
     """An open descriptor of ``path`` holding its lock. A file unlinked by a holder that
     finished between our open and our lock is not ``path`` any more: open it again."""
     for _ in range(5):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # a finishing holder removed the directory it had made
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

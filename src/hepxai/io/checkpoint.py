@@ -17,6 +17,7 @@ import dataclasses
 import os
 import pickle
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,7 @@ def _damaged_member(path: Path) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
         return f"not a complete checkpoint archive: {type(exc).__name__}"
     return None if bad is None else f"the bytes of {bad} fail their checksum"
 

@@ -113,9 +113,11 @@ def run_steps(steps: list[Step], run_dir: Path, echo: Callable[[str], object] = 
         if code == INTERRUPTED:  # the step printed the interruption; say it only once
             raise Interrupted
         if code not in (0, None):
-            raise HepxaiError(f"demo step {step.name!r} failed (exit {code}) after "
-                              f"{seconds:.0f} s; fix the message above and re-run the demo: "
-                              "finished steps are kept")
+            error = HepxaiError(f"demo step {step.name!r} failed (exit {code}) after "
+                                f"{seconds:.0f} s; fix the message above and re-run the demo: "
+                                "finished steps are kept")
+            error.exit_code = 1 if code == 1 else 2  # a fault that is not the user's stays 1
+            raise error
         missing = [str(p) for p in step.outputs if not p.exists()]
         if missing:
             raise HepxaiError(f"demo step {step.name!r} finished without {', '.join(missing)}")

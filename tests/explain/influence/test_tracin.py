@@ -355,6 +355,7 @@ def test_a_damaged_store_array_is_refused_not_read(run, muon_dir, tmp_path, dama
                               training_events(muon_dir / "train.h5", rows=rows), tmp_path / "s")
     array = tmp_path / "s" / "ckpt0.h.npy"
     values = np.load(array)
+    original = values.copy()
     if damage == "truncated":
         array.write_bytes(array.read_bytes()[:-values.shape[1] * 4])  # the last row cut off
     else:
@@ -366,6 +367,28 @@ def test_a_damaged_store_array_is_refused_not_read(run, muon_dir, tmp_path, dama
         TracInStore.open(tmp_path / "s")
     _one_line(excinfo)
     assert store.n_train == 40
+    # the precompute again: refused without --overwrite, rebuilt with it
+    source = training_events(muon_dir / "train.h5", rows=rows)
+    with pytest.raises(HepxaiError, match="differ from those"):
+        TracInStore.build(select_checkpoints(run)[:1], source, tmp_path / "s")
+    rebuilt = TracInStore.build(select_checkpoints(run)[:1], source, tmp_path / "s",
+                                overwrite=True)
+    np.testing.assert_array_equal(np.load(array), original)  # the same arrays, made again
+    assert not rebuilt.reused
+
+
+def test_a_store_of_an_older_format_is_made_again(run, muon_dir, tmp_path, capsys):
+    import json
+
+    source = training_events(muon_dir / "train.h5", rows=np.arange(30))
+    TracInStore.build(select_checkpoints(run)[:1], source, tmp_path / "s")
+    manifest = tmp_path / "s" / "manifest.json"
+    old = json.loads(manifest.read_text())
+    old["format_version"] = tracin_module.FORMAT_VERSION - 1
+    manifest.write_text(json.dumps(old))
+    store = TracInStore.build(select_checkpoints(run)[:1], source, tmp_path / "s")
+    assert not store.reused and "older hepxai" in capsys.readouterr().err
+    assert TracInStore.open(tmp_path / "s").n_train == 30
 
 
 def test_a_checkpoint_with_non_finite_gradients_is_refused_at_the_precompute(run, muon_dir,

@@ -179,3 +179,22 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
     empty = tmp_path / "empty-run"
     empty.mkdir()
     assert "no SUSY results" in assert_user_error(capsys, ["report", "susy", empty])
+
+
+def test_two_runs_with_one_label_are_explained_side_by_side(study: Path, tmp_path: Path
+                                                             ) -> None:
+    """Both runs are bdt-full: their labels get the end of their path, and the attribution
+    files stay in attributions/ (a label's "/" must not become a folder)."""
+    for copy in ("a", "b"):
+        shutil.copytree(study / "runs" / "bdt-full", tmp_path / copy / "bdt-full")
+    out = tmp_path / "explain"
+    assert run_cli(["explain", "susy", "--run", tmp_path / "a" / "bdt-full", "--run",
+                    tmp_path / "b" / "bdt-full", "--data", study / "data", "--out", out,
+                    "--max-events", "100", "--jobs", "1", "--no-figures"]) == 0
+    files = sorted(p.relative_to(out / "attributions")
+                   for p in (out / "attributions").rglob("*") if p.is_file())
+    assert len(files) == 2 and all(p.parent == Path(".") for p in files), files
+    summary = json.loads((out / "explain.json").read_text())
+    assert set(summary["attributions"]) == {"bdt-full [a/bdt-full] TreeSHAP",
+                                            "bdt-full [b/bdt-full] TreeSHAP"}
+    assert summary["convergence"][0]["spearman"] == 1.0  # copies of one model agree exactly

@@ -50,6 +50,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -419,6 +420,12 @@ class TracInStore:
         out = Path(out_dir)
         manifest_path = out / "manifest.json"
         manifest = _read_manifest(out, stale_ok=True) if manifest_path.exists() else None
+        if manifest is not None and int(manifest.get("format_version", -1)) < FORMAT_VERSION:
+            # an older format cannot be read at all: derived data, so it is made again
+            print(f"{out}: a TracIn store of an older hepxai (format "
+                  f"{manifest.get('format_version')}); precomputing it again", file=sys.stderr)
+            _remove_store_files(out, manifest)
+            manifest = None
         if manifest is not None and manifest["config"] != config:
             if not overwrite:
                 differs = [k for k in ("variant", "layer", "checkpoints", "train", "projection")
@@ -429,7 +436,13 @@ class TracInStore:
             _remove_store_files(out, manifest)
             manifest = None
         if manifest is not None and manifest.get("complete"):
-            return cls.open(out)
+            try:
+                return cls.open(out)
+            except HepxaiError:  # damaged since (an array's checksum, a missing file)
+                if not overwrite:
+                    raise
+                _remove_store_files(out, manifest)
+                manifest = None
         if manifest is None:
             out.mkdir(parents=True, exist_ok=True)
             with atomic_path(out / "rows.npy") as tmp, open(tmp, "wb") as handle:

@@ -143,7 +143,8 @@ def _kept_or_refused(out: Path, wanted: dict[str, dict[str, str]], overwrite: bo
                                   "it belongs to, or choose another --out")
             continue
         if reuse_or_refuse(path, wanted[split], found, overwrite=overwrite,
-                           settings="data set: not imported from these files"):
+                           settings="data set: not imported from these files, or imported "
+                                    "by an older hepxai"):
             keep.add(split)
     return keep
 def _convert(src: Path, noise_file: str | os.PathLike[str] | None, keep: set[str],

@@ -138,7 +138,10 @@ def _influence_section(run: Path) -> dict[str, Any] | None:
     if (path.parent / variant / "manifest.json").exists():
         from hepxai.explain.influence import TracInStore
 
-        store = TracInStore.open(path.parent / variant)
+        try:  # the sizes only: no need to hash every array for them
+            store = TracInStore.open(path.parent / variant, verify=False)
+        except HepxaiError:  # an older or damaged store: the table is shown without them
+            store = None
     figures = [{"set": name, "path": _rel(run, path.parent / f"category_{name}_{variant}.png")}
                for name, s in summary["sets"].items() if s.get("n_events")]
     return {"variant": variant, "summary": summary, "figures": figures,

@@ -93,8 +93,9 @@ class MuonFile(H5File):
     def _read(self, f: h5py.File) -> None:
         shape = np.asarray(self.attrs.get("image_shape", ()))
         if shape.shape != (2,) or not np.issubdtype(shape.dtype, np.integer) or shape.min() < 1:
-            raise HepxaiError(f"{self.path}: its image_shape attribute is {shape.tolist()}, not "
-                              "(layers, strips); the file is corrupt, re-create it")
+            raise HepxaiError(f"{self.path}: not a readable hepxai muon file (its image_shape "
+                              f"attribute is {shape.tolist()}, not (layers, strips)); the file "
+                              "is corrupt, re-create it")
         self.shape: tuple[int, int] = (int(shape[0]), int(shape[1]))
         self.images = self._sparse(f, "images")
         has_truth = "truth" in f and bool(self.attrs.get("has_truth", True))

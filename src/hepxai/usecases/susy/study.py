@@ -36,6 +36,7 @@ from scipy import stats
 
 from hepxai.core.atomic import output_directory, write_json_atomic
 from hepxai.core.errors import HepxaiError
+from hepxai.core.labels import file_stem
 from hepxai.explain.judging.ranks import masked_spearman, top_k_mask
 from hepxai.explain.types import Attribution
 from hepxai.usecases.susy.evaluation import SIGNAL, check_compatible, load_runs
@@ -229,7 +230,7 @@ def explain_runs(runs: list[str | os.PathLike[str]], data_dir: str | os.PathLike
             seconds = time.perf_counter() - start
             name = f"{label} {METHOD_LABELS[method]}"
             attributions[name] = attribution
-            path = attribution.save(out / "attributions" / f"{label}.{method}.npz")
+            path = attribution.save(out / "attributions" / f"{file_stem(label)}.{method}.npz")
             error = attribution.completeness_error()
             scale = np.abs(attribution.outputs - attribution.baseline_outputs)
             imp = importance(attribution)
@@ -268,7 +269,7 @@ def _figures(out: Path, attributions: dict[str, Attribution], inputs: dict[str, 
     figures: dict[str, Any] = {"models": {}}
     for name, attribution in attributions.items():
         x = inputs[info[name]["label"]]
-        slug = name.replace(" ", "-").lower()
+        slug = file_stem(name.replace(" ", "-")).lower()  # a label may hold "/" or "["
         entry: dict[str, Any] = {"summary": str(viz.plot_importance_stack(
             attribution, out / "figures" / f"{slug}-importance.png", title=name))}
         # BDT: every class (the slides' model); MLP: the signal class, to compare with it
