@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import small_filesystem
 
 from hepxai.cli import main
 from hepxai.usecases.muon.store import MuonFile
@@ -653,22 +654,6 @@ def test_every_command_refuses_an_out_another_run_is_writing(
     assert not out.exists()  # the holder made it and removed it again; nothing was written
 
 
-@contextlib.contextmanager
-def small_filesystem(where: Path, size: str, read_only: bool = False) -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted at ``where`` for the block (skips the test where this
-    process may not mount one: it needs root and a kernel that lets the container mount)."""
-    where.mkdir(parents=True, exist_ok=True)
-    options = f"size={size}" + (",ro" if read_only else "")
-    if shutil.which("mount") is None or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
-            capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root and mount permission)")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
-
-
 @pytest.mark.parametrize("use_case,size", [("muon", ["--n", "20000"]),
                                            ("darkjet", ["--n", "4000"]),
                                            ("susy", ["--n-train", "8000", "--n-test", "100"])])
@@ -721,3 +706,12 @@ def test_operating_system_errors_map_to_one_line_and_the_right_exit_code() -> No
         "/x: the file system is read-only")
     message, code = os_error_line(OSError(errno.ECONNRESET, "Connection reset"))
     assert code == 1 and "\n" not in message and "report it" in message
+
+
+def test_export_without_the_disk_space_is_refused_before_writing(
+        muon_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The dense images go through memory maps, where a full disk is a SIGBUS, not an error."""
+    with small_filesystem(tmp_path / "disk", "512k") as disk:
+        line = assert_user_error(capsys, ["export", "muon", "--data", muon_dir, "--out",
+                                          disk / "published"], [disk])
+        assert "the exported images and labels need about" in line

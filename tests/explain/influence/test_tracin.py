@@ -377,6 +377,18 @@ def test_a_damaged_store_array_is_refused_not_read(run, muon_dir, tmp_path, dama
     assert not rebuilt.reused
 
 
+def test_a_precompute_without_the_disk_space_is_refused_before_writing(run, muon_dir,
+                                                                        tmp_path):
+    from cli_checks import small_filesystem
+
+    with small_filesystem(tmp_path / "disk", "64k") as disk:
+        with pytest.raises(HepxaiError, match="the TracIn arrays of 2 checkpoint") as excinfo:
+            TracInStore.build(select_checkpoints(run), training_events(muon_dir / "train.h5"),
+                              disk / "store")
+        _one_line(excinfo)
+        assert not list(disk.rglob("ckpt*"))  # no gradient array begun
+
+
 def test_a_store_of_an_older_format_is_made_again(run, muon_dir, tmp_path, capsys):
     import json
 

@@ -62,7 +62,7 @@ import torch
 from torch import nn
 
 from hepxai import __version__
-from hepxai.core.atomic import atomic_path, write_json_atomic
+from hepxai.core.atomic import atomic_path, check_free_space, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
 from hepxai.explain.influence.checkpoints import CheckpointRef, describe_checkpoints, sha256
@@ -887,6 +887,13 @@ def _precompute_checkpoint(out: Path, manifest: dict, i: int, n_checkpoints: int
             if dim else None
         shapes = {"grad": (n, dim or n_params), "sqnorm": (n,)}
         manifest["feature_dim"] = dim or n_params
+    # memory-mapped arrays: a full disk would be a SIGBUS crash, so the bytes this and every
+    # remaining checkpoint will write are checked first (exactly: the shapes are known now)
+    remaining = n_checkpoints - len(manifest["done"])
+    itemsize = {"sqnorm": 8}
+    check_free_space(out, remaining * sum(int(np.prod(shapes[key])) * itemsize.get(key, 4)
+                                          for key in names),
+                     f"the TracIn arrays of {remaining} checkpoint(s)")
     first, second = names
     started = time.perf_counter()
     with atomic_path(out / names[first]) as tmp_first, \

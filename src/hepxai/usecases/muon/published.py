@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepxai.core.atomic import atomic_path, output_directory
+from hepxai.core.atomic import atomic_path, check_free_space, output_directory
 from hepxai.core.errors import HepxaiError
 from hepxai.core.lock import exclusive
 from hepxai.core.progress import progress
@@ -210,6 +210,11 @@ def export_published(data_dir: str | os.PathLike[str], out_dir: str | os.PathLik
     # open every input before writing anything: a bad val.h5 must not leave train_*.npy behind
     inputs = {split: MuonFile(split_path(data_dir, split)) for split in PREFIX_OF_SPLIT}
     output_directory(out)
+    # the dense images are written through memory maps, where a full disk is a SIGBUS crash,
+    # not an error: their exact size is checked first
+    check_free_space(out, sum(len(d) * (d.shape[0] * d.shape[1] * (1 + (d.truth is not None))
+                                        + 5 * 4) for d in inputs.values()),
+                     "the exported images and labels")
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for split, prefix in PREFIX_OF_SPLIT.items():
