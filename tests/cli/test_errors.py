@@ -715,3 +715,20 @@ def test_export_without_the_disk_space_is_refused_before_writing(
         line = assert_user_error(capsys, ["export", "muon", "--data", muon_dir, "--out",
                                           disk / "published"], [disk])
         assert "the exported images and labels need about" in line
+
+
+def test_a_precompute_into_a_store_another_run_is_filling_is_refused(
+        muon_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert run_cli(["train", "muon", "--model", "tracin-cnn", "--data", str(muon_dir), "--out",
+                    str(run), "--epochs", "1", "--max-events", "60", "--val-events",
+                    "30"]) == 0
+    capsys.readouterr()
+    store = tmp_path / "store"
+    argv = ["influence", "muon", "precompute", "--run", run, "--data", muon_dir, "--store",
+            store, "--max-train", "40", "--n-checkpoints", "1"]
+    with held_by_another_process(store, "hepxai influence muon --store") as pid:
+        line = assert_user_error(capsys, argv, [tmp_path])
+    assert f"{store} is being written by another hepxai run (pid {pid}" in line
+    assert run_cli([str(a) for a in argv]) == 0  # free again: the precompute runs
+    assert (store / "manifest.json").exists() and not (store / ".hepxai.lock").exists()

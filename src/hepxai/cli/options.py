@@ -142,16 +142,29 @@ def prepare(args: argparse.Namespace) -> None:
 
 
 def output_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager:
-    """The lock of the command's ``--out`` directory (:func:`hepxai.core.lock.exclusive`),
-    held while the command runs, so a second run into the same place is refused in one line
-    naming the first; a no-op for commands whose ``--out`` is not a directory or not given.
-    An ``--out`` that is an existing file is refused in one line."""
-    out = getattr(args, "out", None)
-    if out is None or not getattr(args, "out_is_directory", False):
+    """The locks of the directories the command writes (:func:`hepxai.core.lock.exclusive`),
+    held while it runs, so a second run into the same place is refused in one line naming the
+    first: ``--out`` where it is a directory, and the ``--store`` a TracIn precompute fills.
+    A no-op for what is not given (a default made from another option); an existing file in
+    their place is refused in one line."""
+    places = []
+    if getattr(args, "out", None) is not None and getattr(args, "out_is_directory", False):
+        places.append(("--out", args.out))
+    if getattr(args, "step", None) == "precompute" and getattr(args, "store", None) is not None:
+        places.append(("--store", args.store))
+    if not places:
         return contextlib.nullcontext()
-    from hepxai.core.lock import exclusive  # which refuses an --out that is a file
+    from hepxai.core.lock import exclusive  # which refuses a place that is a file
 
-    return exclusive(out, f"hepxai {args.verb} {args.use_case} --out {out}")
+    stack = contextlib.ExitStack()
+    try:
+        for flag, place in places:
+            stack.enter_context(exclusive(place, f"hepxai {args.verb} {args.use_case} "
+                                                 f"{flag} {place}"))
+    except BaseException:
+        stack.close()
+        raise
+    return stack
 
 
 def check_writable(out: Path) -> None:
