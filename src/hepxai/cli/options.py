@@ -171,9 +171,9 @@ def check_writable(out: Path) -> None:
     """A one-line :class:`~hepxai.core.errors.HepxaiError` unless ``out`` (a file or directory
     still to be written) exists or can be created: its nearest existing ancestor must be a
     directory this process may write into."""
-    existing = out
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    from hepxai.core.atomic import nearest_existing
+
+    existing = nearest_existing(out)
     if existing == out:
         return  # already there: the command decides whether it may be replaced
     if not existing.is_dir():

@@ -54,6 +54,19 @@ def output_directory(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def nearest_existing(path: str | os.PathLike[str]) -> Path:
+    """``path`` itself when it exists, else its nearest ancestor that does: where a file or
+    directory still to be made will live.
+
+    >>> nearest_existing("/no/such/place/out") == Path("/")
+    True
+    """
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def check_free_space(directory: str | os.PathLike[str], needed: float, what: str) -> None:
     """A one-line :class:`HepxaiError` when the file system that will hold ``directory`` (it
     need not exist yet) has less than ``needed`` bytes free for ``what``: a big write refused
@@ -63,10 +76,7 @@ def check_free_space(directory: str | os.PathLike[str], needed: float, what: str
     """
     import shutil
 
-    place = Path(directory)
-    while not place.exists() and place != place.parent:
-        place = place.parent
-    free = shutil.disk_usage(place).free
+    free = shutil.disk_usage(nearest_existing(directory)).free
     if needed > free:
         raise HepxaiError(f"{directory}: {what} need about {_megabytes(needed)}, the file "
                           f"system holding it has {_megabytes(free)} free; free space or choose "

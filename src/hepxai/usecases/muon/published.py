@@ -15,7 +15,6 @@ in chunks through memory maps: the paper-scale dense images are 6.5 GB.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from hepxai.core.errors import HepxaiError
 from hepxai.core.lock import exclusive
 from hepxai.core.progress import progress
 from hepxai.core.sparse import SparseImages
-from hepxai.pipeline.cache import reuse_or_refuse
+from hepxai.pipeline.cache import fingerprint, reuse_or_refuse
 from hepxai.usecases.muon.simulator import BOOKKEEPING_DTYPE, LABEL_DTYPE, MuonEvents
 from hepxai.usecases.muon.store import MuonFile, check_labels, split_path, write_events
 
@@ -104,7 +103,9 @@ def import_published(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike
               for split, prefix in PREFIX_OF_SPLIT.items()}
     if noise_file is not None:
         inputs["noise"] = [Path(noise_file)]
-    wanted = {split: {"import_identity": _identity(paths)} for split, paths in inputs.items()}
+    # what makes two imports the same: each input's resolved path, size and mtime
+    wanted = {split: {"import_identity": fingerprint([], [p.resolve() for p in paths])}
+              for split, paths in inputs.items()}
     keep = _kept_or_refused(out, wanted, overwrite)
     converted = _convert(src, noise_file, keep, wanted)  # every input checked: now write
     with exclusive(out, f"import muon {src}"):
@@ -114,13 +115,6 @@ def import_published(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike
         if overwrite and noise_file is None:  # the old only-noise set is not of this data
             split_path(out, "noise").unlink(missing_ok=True)
     return {split: str(split_path(out, split)) for split in inputs} | written
-
-
-def _identity(paths: list[Path]) -> str:
-    """What makes two imports the same: each input's resolved path, size and mtime."""
-    found = [{"path": str(p.resolve()), "size": p.stat().st_size,
-              "mtime_ns": p.stat().st_mtime_ns} for p in paths if p.exists()]
-    return json.dumps(found, sort_keys=True)
 
 
 def _kept_or_refused(out: Path, wanted: dict[str, dict[str, str]], overwrite: bool) -> set[str]:
