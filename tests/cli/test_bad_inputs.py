@@ -73,6 +73,9 @@ ENTRY_POINTS = [
     ("muon", ["import", "muon", "PUBLISHED"],
      ["published/train_images_with_noise.npy", "published/train_labels.npy",
       "published/test_images_with_noise.npy"]),
+    ("muon", ["import", "muon", "ROOT"], ["root/train.root", "root/val.root"]),
+    ("darkjet", ["import", "darkjet", "ROOT"], ["root/train.root", "root/test.root"]),
+    ("susy", ["import", "susy", "ROOT"], ["root/train.root"]),
     ("muon", ["influence", "muon", "precompute", "--run", "CKPT_RUN", "--data", "DATA",
               "--store", "STORE", "--max-train", "40", "--n-checkpoints", "1"],
      ["ckpt/checkpoints/epoch_001.pt", "data/train.h5"]),
@@ -100,6 +103,8 @@ def foreign_of(assets: dict[str, Path], use_case: str, role: str) -> Path:
         return assets["darkjet" if use_case == "muon" else "muon"] / "ckpt" / "best.pt"
     if role.startswith("baseline-data/"):
         return assets["darkjet"] / "data" / "train.h5"
+    if role.startswith("root/"):  # another use case's ntuple: other tree, other branches
+        return assets["darkjet" if use_case != "darkjet" else "susy"] / "root" / "train.root"
     if role == "run/model.json":  # a JSON file of another command
         return assets["muon"] / "ckpt" / "history.json"
     other = {"muon": "darkjet", "darkjet": "susy", "susy": "muon"}[use_case]
@@ -149,6 +154,9 @@ def assets(muon_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
                  susy / "data", "--out", susy / "run", "--rounds", "3", "--jobs", "1",
                  "--max-events", "500"]) == 0
     made["susy"] = susy
+    for use_case, folder in made.items():  # the ntuples 'hepxai import' reads
+        assert _run(["export", use_case, "--data", folder / "data", "--out", folder / "root",
+                     "--format", "root"]) == 0
     return made
 
 
@@ -164,7 +172,8 @@ def test_the_corpus_is_large():
 def _command_line(argv: list[str], case: Path) -> list:
     places = {"DATA": case / "data", "CKPT": case / "ckpt" / "best.pt", "RUN": case / "run",
               "CKPT_RUN": case / "ckpt", "PUBLISHED": case / "published",
-              "STORE": case / "store", "BASELINE_DATA": case / "baseline-data"}
+              "STORE": case / "store", "BASELINE_DATA": case / "baseline-data",
+              "ROOT": case / "root"}
     return [places.get(a, a) for a in argv] + ["--out", case / "out"]
 
 

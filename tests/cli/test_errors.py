@@ -389,7 +389,7 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert option in text, option
     assert run_cli(["import", "muon", "--help"]) == 0
     text = capsys.readouterr().out
-    assert "--noise-file" in text and "source" in text
+    assert "--noise-file" in text and "SOURCE" in text
     assert run_cli(["--version"]) == 0
     assert "hepxai" in capsys.readouterr().out
 

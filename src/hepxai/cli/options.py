@@ -126,6 +126,38 @@ def resume(parser: Parser) -> None:
                         help="continue the run in --out from its last epoch checkpoint")
 
 
+def ntuple_import(parser: Parser, *, use_case: str, splits: tuple[str, ...],
+                  fractions: str, tree: str, also: str = "") -> None:
+    """The sources and options of ``hepxai import USE_CASE`` from ntuples: ROOT (or open-data
+    HDF5) files split by ``--fractions`` (default ``fractions``), or a directory of one file
+    per split; ``--tree`` (default ``tree``), ``--branches``, ``--seed``, ``--overwrite``;
+    ``also``: what else a source may be."""
+    per_split = ", ".join(f"{s}.root" for s in splits)
+    parser.add_argument("sources", type=Path, nargs="+", metavar="SOURCE",
+                        help=f"ROOT files (TTree or RNTuple) or open-data .h5 files, or a "
+                             f"directory holding {per_split} (what 'hepxai export {use_case} "
+                             f"--format root' writes){also}")
+    out(parser, f"the hepxai files ({', '.join(f'{s}.h5' for s in splits)})",
+        f"data/{use_case}-imported")
+    parser.add_argument("--tree", default=None,
+                        help=f"tree name (default: the mapping file's, else '{tree}')")
+    parser.add_argument("--branches", type=Path, default=None, metavar="MAP",
+                        help="TOML or JSON file renaming branches: a [branches] table of "
+                             "hepxai field = branch name, optional tree = NAME (the fields "
+                             "and default names are in the README)")
+    parser.add_argument("--fractions", default=fractions,
+                        help=f"shares of the entries for {', '.join(splits)}, drawn by a "
+                             "seeded hash of the entry number (files, not a directory)")
+    seed(parser, of="the split of the entries")
+    overwrite(parser)
+
+
+def export_format(parser: Parser, formats: tuple[str, ...], *, holds: str) -> None:
+    """``--format`` of ``hepxai export``: the file type of the published layout."""
+    parser.add_argument("--format", default=formats[0], choices=formats,
+                        help=f"file type: {holds}")
+
+
 def prepare(args: argparse.Namespace) -> None:
     """Apply the options that act on the process: ``--threads`` / ``--jobs`` set torch's CPU
     threads, ``--device`` is checked (one-line :class:`~hepxai.core.errors.HepxaiError` for a

@@ -51,6 +51,38 @@ def _simulate(args: argparse.Namespace) -> None:
               f"{info['path']}  [{state}]")
 
 
+# -- import / export --------------------------------------------------------------------------
+def _add_import(parser: argparse.ArgumentParser) -> None:
+    options.ntuple_import(parser, use_case="darkjet", splits=("train", "val", "test"),
+                          fractions="0.8,0.1,0.1", tree="jets")
+
+
+def _import(args: argparse.Namespace) -> None:
+    from hepxai.io.ntuple import import_summary, parse_fractions
+    from hepxai.usecases.darkjet.ntuple import import_ntuples
+
+    summary = import_ntuples(args.sources, args.out, tree=args.tree, mapping=args.branches,
+                             seed=args.seed, overwrite=args.overwrite,
+                             fractions=parse_fractions(args.fractions, ("train", "val", "test")))
+    print(import_summary(summary, "jets"))
+
+
+def _add_export(parser: argparse.ArgumentParser) -> None:
+    options.data(parser, DATA, reads="train.h5, val.h5 and test.h5 are exported")
+    options.out(parser, "the exported files", required=True)
+    options.export_format(parser, ("root", "h5"),
+                          holds="train/val/test.root TTrees 'jets' (cluster_eta, "
+                                "cluster_energy..., label, jet_pt...), or open-data .h5 files "
+                                "of the same branches")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from hepxai.usecases.darkjet.ntuple import export_ntuples
+
+    for split, path in export_ntuples(args.data, args.out, format=args.format).items():
+        print(f"{split}: {path}")
+
+
 # -- graph settings ---------------------------------------------------------------------------
 def _add_graph_options(parser: argparse.ArgumentParser) -> None:
     from hepxai.usecases.darkjet.graph_settings import METRICS, VARIANTS, GraphSettings
@@ -276,6 +308,10 @@ def _report(args: argparse.Namespace) -> None:
 
 register("simulate", "darkjet", "simulate QCD and dark-photon jets (calorimeter clusters)",
          _add_simulate, _simulate)
+register("import", "darkjet", "convert ROOT ntuples of jets and clusters into hepxai files",
+         _add_import, _import)
+register("export", "darkjet", "write hepxai dark-jet files as ROOT or open-data HDF5 ntuples",
+         _add_export, _export)
 register("train", "darkjet", "train a dark-jet tagger (ResGNN, GATv2, legacy 3D-CNN)",
          _add_train, _train)
 register("evaluate", "darkjet", "metric table, ROC / rejection and score figures, poster claims",

@@ -55,32 +55,53 @@ def _simulate(args: argparse.Namespace) -> None:
 
 # -- import / export --------------------------------------------------------------------------
 def _add_import(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", type=Path,
-                        help="folder with train_/test_images_with_noise.npy, "
-                             "..._without_noise.npy (optional) and ..._labels.npy")
-    options.out(parser, "the hepxai files", "data/muon-imported")
+    options.ntuple_import(parser, use_case="muon", splits=("train", "val", "noise"),
+                          fractions="0.9,0.1", tree="events",
+                          also="; or a folder of the published numpy layout "
+                               "(train_/test_images_with_noise.npy, ..._labels.npy)")
+    parser.add_argument("--noise-tree", default=None,
+                        help="tree of the only-noise events in --noise-file (default: 'noise')")
     parser.add_argument("--noise-file", type=Path, default=None,
-                        help="optional .npy of only-noise images (N, 9, 384)")
-    options.overwrite(parser)
+                        help="only-noise events: a ROOT / open-data .h5 file (hits only), or "
+                             "for the numpy layout a .npy of images (N, 9, 384)")
 
 
 def _import(args: argparse.Namespace) -> None:
-    from hepxai.usecases.muon.published import import_published
+    from hepxai.io.ntuple import import_summary, parse_fractions
+    from hepxai.usecases.muon.ntuple import import_ntuples
+    from hepxai.usecases.muon.published import import_published, is_published_folder
 
-    for split, path in import_published(args.source, args.out, args.noise_file,
-                                        overwrite=args.overwrite).items():
-        print(f"{split:>6}: {path}")
+    if len(args.sources) == 1 and is_published_folder(args.sources[0]):
+        for split, path in import_published(args.sources[0], args.out, args.noise_file,
+                                            overwrite=args.overwrite).items():
+            print(f"{split:>6}: {path}")
+        return
+    summary = import_ntuples(args.sources, args.out, tree=args.tree, noise_tree=args.noise_tree,
+                             noise_files=[args.noise_file] if args.noise_file else [],
+                             mapping=args.branches, seed=args.seed, overwrite=args.overwrite,
+                             fractions=parse_fractions(args.fractions, ("train", "val")))
+    print(import_summary(summary, "events"))
 
 
 def _add_export(parser: argparse.ArgumentParser) -> None:
     options.data(parser, DATA, reads="its splits are exported")
-    options.out(parser, "the published-layout .npy files", required=True)
+    options.out(parser, "the exported files", required=True)
+    options.export_format(parser, ("numpy", "root", "h5"),
+                          holds="the published .npy layout of the thesis, or train/val/"
+                                "noise.root TTrees (hit_layer, hit_strip, pt, eta, phi...), or "
+                                "open-data .h5 files of the same branches")
 
 
 def _export(args: argparse.Namespace) -> None:
-    from hepxai.usecases.muon.published import export_published
+    if args.format == "numpy":
+        from hepxai.usecases.muon.published import export_published
 
-    for name, path in export_published(args.data, args.out).items():
+        written = export_published(args.data, args.out)
+    else:
+        from hepxai.usecases.muon.ntuple import export_ntuples
+
+        written = export_ntuples(args.data, args.out, format=args.format)
+    for name, path in written.items():
         print(f"{name}: {path}")
 
 
@@ -255,9 +276,11 @@ def _report(args: argparse.Namespace) -> None:
 
 register("simulate", "muon", "simulate RPC muon trigger events (train, val, only-noise)",
          _add_simulate, _simulate)
-register("import", "muon", "convert the published numpy muon files into hepxai files",
+register("import", "muon", "convert ROOT ntuples or the published numpy files into hepxai "
+         "files",
          _add_import, _import)
-register("export", "muon", "write hepxai muon files in the published numpy layout",
+register("export", "muon", "write hepxai muon files as the published numpy layout or "
+         "ROOT / open-data HDF5 ntuples",
          _add_export, _export)
 register("baselines", "muon", "truth-hit fit, noisy-image fit and coincidence-window trigger",
          _add_baselines, _baselines)

@@ -82,6 +82,13 @@ def _labels_from_table(table: np.ndarray, path: Path, n_events: int) -> np.ndarr
     return labels  # charge stays 0: the published labels do not carry it
 
 
+def is_published_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a folder in the published numpy layout (what ``import_published``
+    converts), rather than ROOT files or a folder of exported ntuples."""
+    path = Path(path)
+    return path.is_dir() and any(path.glob("*_images_with_noise.npy"))
+
+
 def import_published(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
                      noise_file: str | os.PathLike[str] | None = None, *,
                      overwrite: bool = False) -> dict[str, str]:

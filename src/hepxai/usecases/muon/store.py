@@ -7,6 +7,8 @@ Layout (``format = "hepxai-muon"``, ``format_version = 1``)::
     /truth/indices, /truth/offsets        the muon-only (denoised) images, same encoding
     /labels            (n,)  compound pt [GeV], eta (|eta|), phi [rad], charge, nhits
     /bookkeeping       (n,)  compound n_noise, silent_stations (bit mask), z0 [m]   (optional)
+    /eta_sign          (n,)  int8     the sign of eta, +1 or -1 (optional: imported ntuples
+                                      with a signed eta; /labels holds |eta|)
     attributes: format, format_version, split, n_events, image_shape, seed, block_events,
                 simulator_config (JSON), source, hepxai_version
 
@@ -30,12 +32,14 @@ from hepxai.core.errors import HepxaiError
 from hepxai.core.ragged import offsets_problem
 from hepxai.core.sparse import INDEX_DTYPE, OFFSET_DTYPE, SparseImages
 from hepxai.io.h5 import H5File
+from hepxai.io.ntuple import Spool
 from hepxai.usecases.muon.geometry import MuonSimConfig
 from hepxai.usecases.muon.simulator import BOOKKEEPING_DTYPE, LABEL_DTYPE, MuonEvents
 
 FORMAT = "hepxai-muon"
 FORMAT_VERSION = 1
 SPLIT_FILES = {"train": "train.h5", "val": "val.h5", "noise": "noise.h5"}
+LAYERS, STRIPS = 9, 384
 
 
 def split_path(data_dir: str | os.PathLike[str], split: str) -> Path:
@@ -73,6 +77,34 @@ def write_events(path: str | os.PathLike[str], chunks: Iterable[MuonEvents], *, 
     return Path(path)
 
 
+def write_spooled(path: str | os.PathLike[str], spool: Spool, split: str, *,
+                  attrs: dict[str, Any]) -> Path:
+    """Write the events spooled for ``split`` (columns ``counts``, ``indices``, optionally
+    ``truth_counts`` / ``truth_indices``, ``labels``, ``bookkeeping``, ``eta_sign``; see
+    :mod:`hepxai.usecases.muon.ntuple`) to ``path`` atomically, copying a bounded slice at a
+    time: the split never has to fit in memory."""
+    n = spool.length(split, "counts")
+    with MuonFile.create(path, split=split, n_events=n,
+                         header={"image_shape": (LAYERS, STRIPS)}, attrs=attrs) as f:
+        for group, prefix in (("images", ""), ("truth", "truth_")):
+            target = f.create_group(group)
+            if not spool.has(split, f"{prefix}counts"):  # no truth: empty lists, has_truth 0
+                target.create_dataset("indices", data=np.zeros(0, INDEX_DTYPE))
+                target.create_dataset("offsets", data=np.zeros(n + 1, OFFSET_DTYPE))
+                continue
+            spool.write_dataset(target, "indices", split, f"{prefix}indices")
+            offsets = target.create_dataset("offsets", shape=(n + 1,), dtype=OFFSET_DTYPE)
+            offsets[0], total = 0, 0
+            for start in range(0, n, 1 << 22):  # running sums of the counts, slice by slice
+                running = total + np.cumsum(spool.read(split, f"{prefix}counts", start,
+                                                       start + (1 << 22)))
+                offsets[start + 1:start + 1 + running.size] = running
+                total = int(running[-1])
+        for name in ("labels", "bookkeeping", "eta_sign"):
+            spool.write_dataset(f, name, split)
+    return Path(path)
+
+
 class MuonFile(H5File):
     """Read-only view of one split file; pixel lists are memory-mapped, labels loaded.
 
@@ -102,6 +134,8 @@ class MuonFile(H5File):
         self.truth = self._sparse(f, "truth") if has_truth else None
         self.labels: np.ndarray = f["labels"][()]
         self.bookkeeping = f["bookkeeping"][()] if "bookkeeping" in f else None
+        #: the sign of eta (+1/-1) of an imported ntuple with signed eta, else None
+        self.eta_sign: np.ndarray | None = f["eta_sign"][()] if "eta_sign" in f else None
         missing = set(LABEL_DTYPE.names or ()) - set(self.labels.dtype.names or ())
         if missing:
             raise HepxaiError(f"{self.path}: the labels table lacks {', '.join(sorted(missing))}; "
@@ -113,6 +147,10 @@ class MuonFile(H5File):
                               "with at least one event")
         if len(self.labels) != n or (self.truth is not None and len(self.truth) != n):
             raise HepxaiError(f"{self.path}: images, truth and labels disagree on the number of "
+                              "events; the file is corrupt, re-create it")
+        if self.eta_sign is not None and (len(self.eta_sign) != n
+                                          or not np.isin(self.eta_sign, (-1, 1)).all()):
+            raise HepxaiError(f"{self.path}: /eta_sign must hold +1 or -1 for each of the {n} "
                               "events; the file is corrupt, re-create it")
 
     def _sparse(self, f: h5py.File, name: str) -> SparseImages:

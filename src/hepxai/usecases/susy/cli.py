@@ -65,6 +65,52 @@ def _simulate(args: argparse.Namespace) -> None:
                           for p, v in first["processes"].items()))
 
 
+# -- import / export --------------------------------------------------------------------------
+def _add_import(parser: argparse.ArgumentParser) -> None:
+    options.ntuple_import(parser, use_case="susy", splits=("train", "test"),
+                          fractions="0.8,0.2", tree="events")
+    parser.add_argument("--sample", default="full", choices=names.SAMPLES,
+                        help="the reconstruction the ntuple holds (the other commands' "
+                             "--sample)")
+    parser.add_argument("--classes", default=None,
+                        help="comma-separated class names the label indexes, signal first "
+                             "(default: the file's, else signal,ttbar,single_top,wjets,ttv)")
+    parser.add_argument("--luminosity", type=non_negative_float, default=None, metavar="FB",
+                        help="integrated luminosity [fb^-1] the weights are normalised to "
+                             "(default: the file's, if any)")
+
+
+def _import(args: argparse.Namespace) -> None:
+    from hepxai.io.ntuple import import_summary, parse_fractions
+    from hepxai.usecases.susy.ntuple import import_ntuples
+
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    summary = import_ntuples(args.sources, args.out, tree=args.tree, mapping=args.branches,
+                             seed=args.seed, overwrite=args.overwrite, sample=args.sample,
+                             classes=classes, luminosity_fb=args.luminosity,
+                             fractions=parse_fractions(args.fractions, ("train", "test")))
+    print(import_summary(summary, "events"))
+
+
+def _add_export(parser: argparse.ArgumentParser) -> None:
+    options.data(parser, DATA, reads="train.h5 and test.h5 are exported")
+    options.out(parser, "the exported files", required=True)
+    options.export_format(parser, ("root", "h5"),
+                          holds="train/test.root TTrees 'events' (one branch per feature, "
+                                "label, weight, event_id, presel), or open-data .h5 files of "
+                                "the same branches")
+    parser.add_argument("--sample", default="full", choices=names.SAMPLES,
+                        help="the reconstruction exported (an ntuple holds one)")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from hepxai.usecases.susy.ntuple import export_ntuples
+
+    for split, path in export_ntuples(args.data, args.out, format=args.format,
+                                      sample=args.sample).items():
+        print(f"{split}: {path}")
+
+
 # -- train ------------------------------------------------------------------------------------
 def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, choices=names.MODEL_KINDS,
@@ -196,6 +242,10 @@ def _report(args: argparse.Namespace) -> None:
 
 register("simulate", "susy", "simulate SUSY 1-lepton signal and backgrounds (simplified and full "
          "reconstruction of the same events)", _add_simulate, _simulate)
+register("import", "susy", "convert ROOT ntuples of the high-level variables into hepxai files",
+         _add_import, _import)
+register("export", "susy", "write hepxai SUSY files as ROOT or open-data HDF5 ntuples",
+         _add_export, _export)
 register("train", "susy", "train the multi-class XGBoost BDT or the MLP on one reconstruction",
          _add_train, _train)
 register("evaluate", "susy", "per-class ROC/AUC, efficiency vs rejection, significance, yields",

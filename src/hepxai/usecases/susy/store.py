@@ -44,19 +44,22 @@ def split_path(data_dir: str | os.PathLike[str], split: str) -> Path:
 
 
 def write_events(path: str | os.PathLike[str], events: SusyEvents, *, split: str,
-                 attrs: dict[str, Any]) -> Path:
-    """Write ``events`` to ``path`` atomically (see the module docstring for the layout)."""
+                 attrs: dict[str, Any], class_names: tuple[str, ...] | None = None) -> Path:
+    """Write ``events`` to ``path`` atomically (see the module docstring for the layout): the
+    reconstructions ``events`` has (all three simulated, one imported); ``class_names``: what
+    the labels index (default: the simulator's classes)."""
     if len(events) == 0:
         raise HepxaiError(f"{path}: no events to write; ask for at least one event per class")
+    levels = [level for level in LEVELS if level in events.features]  # an import has one
     header = {"features": json.dumps(FEATURES),
               "units": json.dumps({k: v[0] for k, v in FEATURE_INFO.items()}),
-              "classes": json.dumps(CLASSES), "levels": json.dumps(LEVELS)}
+              "classes": json.dumps(class_names or CLASSES), "levels": json.dumps(levels)}
     with SusyFile.create(path, split=split, n_events=len(events), header=header,
                          attrs=attrs) as f:
         f.create_dataset("event_id", data=events.event_id)
         f.create_dataset("label", data=events.label)
         f.create_dataset("weight", data=events.weight)
-        for level in LEVELS:
+        for level in levels:
             group = f.create_group(level)
             group.create_dataset("features", data=events.features[level],
                                  chunks=(min(len(events), 65_536), len(FEATURES)))
@@ -114,10 +117,10 @@ class SusyFile(H5File):
         if n == 0:
             raise HepxaiError(f"{where}: the file holds no events; simulate at least one event "
                               "per class")
-        missing = [lv for lv in SAMPLES if lv not in self.features]
-        if missing:
-            raise HepxaiError(f"{where}: no {' or '.join(missing)} reconstruction in the file; "
-                              "re-create it with 'hepxai simulate susy'")
+        if not any(lv in self.features for lv in SAMPLES):
+            raise HepxaiError(f"{where}: no {' or '.join(SAMPLES)} reconstruction in the file; "
+                              "re-create it with 'hepxai simulate susy' or 'hepxai import "
+                              "susy'")
         if len(self.event_id) != n or len(self.weight) != n:
             raise HepxaiError(f"{where}: event_id, label and weight disagree on the number of "
                               "events; the file is corrupt, re-create it")
@@ -163,8 +166,9 @@ class SusyFile(H5File):
 
     def _level(self, level: str) -> str:
         if level not in self.features:
-            raise HepxaiError(f"unknown sample {level!r}; choose one of "
-                              f"{', '.join(self.features)}")
+            raise HepxaiError(f"{self.path}: no {level!r} reconstruction in the file (it holds "
+                              f"{', '.join(self.features)}); choose --sample "
+                              f"{' or '.join(s for s in SAMPLES if s in self.features)}")
         return level
 
     def table(self, level: str, *, rows: np.ndarray | None = None, presel: bool = True,
