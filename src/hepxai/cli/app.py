@@ -38,6 +38,8 @@ VERBS = {
     "demo": "run a use case's whole study end to end and write its report",
     "report": "build the HTML report of a run directory ('hepxai report RUN_DIR' reads the "
               "use case from the run's data files)",
+    "export-model": "export a trained torch model to ONNX, checked and timed against PyTorch "
+                    "('hepxai export-model --checkpoint CKPT' reads the use case from it)",
 }
 USAGE_ERROR = 2
 
@@ -152,17 +154,41 @@ def command_parser(parser: argparse.ArgumentParser, verb: str,
 
 def _use_case_from_run_dir(argv: list[str]) -> list[str]:
     """``hepxai report RUN_DIR`` -> ``hepxai report USE_CASE RUN_DIR`` (the use case read from
-    the run directory's data files)."""
+    the run directory's data files), and ``hepxai export-model --checkpoint CKPT ...`` ->
+    ``hepxai export-model USE_CASE ...`` (read from the checkpoint, or a SUSY run's
+    ``model.json``)."""
     from hepxai.usecases import of_run_dir
 
-    use_cases = {use_case for verb, use_case, *_ in _COMMANDS if verb == "report"}
+    use_cases = {use_case for verb, use_case, *_ in _COMMANDS if verb == argv[:1][0]} \
+        if argv else set()
     if len(argv) > 1 and argv[0] == "report" and argv[1] not in use_cases \
             and not argv[1].startswith("-"):
         return ["report", of_run_dir(argv[1]), *argv[1:]]
+    if len(argv) > 1 and argv[0] == "export-model" and argv[1] not in use_cases \
+            and "--checkpoint" in argv[1:-1] and not {"-h", "--help"} & set(argv):
+        from hepxai.models import use_case_of
+
+        return ["export-model", use_case_of(argv[argv.index("--checkpoint") + 1]), *argv[1:]]
     return argv
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> str:
+    """Warnings on the command line as one line each, like the errors (not file:line and the
+    source line of the library that raised them)."""
+    return f"hepxai: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    previous, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    try:
+        return _main(argv)
+    finally:  # a caller running commands in-process keeps its own warning format
+        warnings.formatwarning = previous
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -30,6 +30,9 @@ class UseCase:
         model_file: the file that marks a model stored in the use case's own format in a run
             directory (SUSY: ``model.json``), read by ``load_model_dir``; ``None`` for models
             stored as hepxai checkpoints.
+        onnx: the module telling :mod:`hepxai.models.onnx_export` the inputs of its torch
+            models and the held-out file they are checked on (``exportable``, ``CHECK_FILE``);
+            ``None``: its models are not exported.
     """
 
     name: str
@@ -40,3 +43,4 @@ class UseCase:
     is_run_dir: Callable[[Any], bool] | None = None
     model_file: str | None = None
     load_model_dir: Callable[[Any], Any] | None = None
+    onnx: str | None = None

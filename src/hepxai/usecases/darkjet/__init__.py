@@ -13,4 +13,5 @@ def _rebuild(state: dict):
 
 USE_CASE = UseCase(
     name="darkjet", summary="dark-photon jets vs QCD jets as graphs of calorimeter clusters",
-    data_format="hepxai-darkjet", cli="hepxai.usecases.darkjet.cli", rebuild=_rebuild)
+    data_format="hepxai-darkjet", cli="hepxai.usecases.darkjet.cli", rebuild=_rebuild,
+    onnx="hepxai.usecases.darkjet.onnx")

@@ -15,6 +15,7 @@ from hepxai.cli import options
 from hepxai.cli.app import register
 from hepxai.cli.arguments import count, int_list, positive_float, whole_number
 from hepxai.core.errors import HepxaiError
+from hepxai.models import onnx_export
 from hepxai.usecases.darkjet import names
 
 DATA = Path("data/darkjet")
@@ -323,6 +324,9 @@ register("demo", "darkjet", "simulate, train 3 models x 3 variants, evaluate, ex
          "report", _add_demo, _demo)
 register("report", "darkjet", "the dark-jet HTML report of a run directory", _add_report,
          _report)
+
+register("export-model", "darkjet", "export a trained torch model to ONNX, checked against "
+         "PyTorch on held-out events, both timed", onnx_export.add_arguments, onnx_export.run)
 
 # ``hepxai influence darkjet`` registers itself on import
 from hepxai.usecases.darkjet import cli_influence  # noqa: E402, F401

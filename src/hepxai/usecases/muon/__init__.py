@@ -30,4 +30,4 @@ def _is_run_dir(run) -> bool:
 USE_CASE = UseCase(
     name="muon", summary="the RPC L0 muon trigger: 9x384 hit images -> pT, |eta|",
     data_format="hepxai-muon", cli="hepxai.usecases.muon.cli", rebuild=_rebuild,
-    is_run_dir=_is_run_dir)
+    is_run_dir=_is_run_dir, onnx="hepxai.usecases.muon.onnx")

@@ -22,4 +22,4 @@ def _load_model_dir(run):
 USE_CASE = UseCase(
     name="susy", summary="the SUSY one-lepton search: a BDT and an MLP on 16 variables",
     data_format="hepxai-susy", cli="hepxai.usecases.susy.cli", rebuild=_rebuild,
-    model_file="model.json", load_model_dir=_load_model_dir)
+    model_file="model.json", load_model_dir=_load_model_dir, onnx="hepxai.usecases.susy.onnx")

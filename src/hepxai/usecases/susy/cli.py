@@ -23,6 +23,7 @@ from hepxai.cli.app import register
 from hepxai.cli.arguments import count, non_negative_float
 from hepxai.core.atomic import output_directory
 from hepxai.core.errors import HepxaiError
+from hepxai.models import onnx_export
 from hepxai.usecases.susy import names
 
 DATA = Path("data/susy")
@@ -255,3 +256,5 @@ register("explain", "susy", "TreeSHAP (BDT), GradientSHAP and IG (MLP): importan
 register("demo", "susy", "simulate, train BDT and MLP on both samples, evaluate, explain, report",
          _add_demo, _demo)
 register("report", "susy", "build report.html of a SUSY run directory", _add_report, _report)
+register("export-model", "susy", "export a trained torch model to ONNX, checked against "
+         "PyTorch on held-out events, both timed", onnx_export.add_arguments, onnx_export.run)
