@@ -271,6 +271,47 @@ def test_evaluation_numbers_equal_the_metric_functions(muon_dir, tmp_path):
     assert m["throughput"]["events_per_second"] > 0
 
 
+def _as_the_thesis_code(pt, pt_pred, eta, eta_pred, batch=32):
+    """The thesis' Keras evaluation, literally: per batch of 32, its metric functions
+    (utils/metrics.py: >= 15 GeV, 1.0 without such events; the mean of the [7, 13] window);
+    the reported metric the mean over batches, the loss Keras' 'mae' over both outputs."""
+    eff15, eff10, spreads = [], [], []
+    for start in range(0, len(pt), batch):
+        t, p = pt[start:start + batch], pt_pred[start:start + batch]
+        for threshold, out in ((15, eff15), (10, eff10)):
+            den = np.count_nonzero(t >= threshold)
+            out.append(1.0 if den == 0 else np.count_nonzero((t >= threshold)
+                                                             & (p >= threshold)) / den)
+        window = (t >= 7) & (t <= 13)
+        spreads.append(np.abs(t[window] - p[window]).mean() if window.any() else np.nan)
+    loss = np.mean((np.abs(pt - pt_pred) + np.abs(eta - eta_pred)) / 2)
+    return loss, np.mean(spreads), np.mean(eff15), np.mean(eff10)
+
+
+def test_evaluate_with_the_thesis_conventions_gives_the_thesis_code_numbers(muon_dir, tmp_path,
+                                                                            capsys):
+    train_set, val_set = _datasets(muon_dir)
+    train(create("tracin-cnn", "fast"), train_set, val_set, tmp_path / "run", epochs=1)
+    assert cli(["evaluate", "muon", "--checkpoint", str(tmp_path / "run" / "best.pt"),
+                "--data", str(muon_dir), "--out", str(tmp_path / "eval"), "--conventions",
+                "thesis", "--baselines", str(tmp_path / "none.json")]) == 0
+    printed = capsys.readouterr().out
+    (m,) = json.loads((tmp_path / "eval" / "evaluation.json").read_text())["models"]
+    saved = np.load(next((tmp_path / "eval" / "predictions").glob("*.npz")))
+    pt, eta = saved["targets"][:, 0], saved["targets"][:, 1]
+    loss, spread, eff15, eff10 = _as_the_thesis_code(pt, saved["val"][:, 0], eta,
+                                                     saved["val"][:, 1])
+    theirs = m["thesis_code"]
+    assert theirs["mae"] == pytest.approx(loss) and theirs["spread"] == pytest.approx(spread)
+    assert theirs["efficiency_15"] == pytest.approx(eff15)
+    assert theirs["efficiency_10"] == pytest.approx(eff10)
+    assert theirs["mae"] == pytest.approx(m["mae"]["total"] / 2)  # hepxai keeps its own
+    assert "thesis' code conventions" in printed
+    row = next(line for line in printed.splitlines() if line.startswith("tracin-cnn"))
+    assert f"{loss:.4f}" in row and f"{eff15:.4f}" in row  # table 7.2 shows the thesis' numbers
+    assert "hepxai's conventions vs the thesis' code" in printed
+
+
 def test_train_and_evaluate_bad_input(muon_dir, tmp_path, capsys):
     user_error(capsys, ["train", "muon", "--model", "resnet", "--data", muon_dir])
     user_error(capsys, ["train", "muon", "--model", "convsdt", "--preset", "huge"])

@@ -16,6 +16,7 @@ EXPLAINERS: dict[str, str] = {
     "ig-binary": "hepxai.explain.attribution.binary_paths:BinaryPathIG",
     "smoothgrad": "hepxai.explain.attribution.smooth:SmoothGrad",
     "ram": "hepxai.explain.attribution.cam:RegressionActivationMap",
+    "ram-thesis-code": "hepxai.explain.attribution.cam:ThesisCodeRAM",
     "gradient-shap": "hepxai.explain.attribution.gradient_shap:GradientShap",
     "tree-shap": "hepxai.explain.attribution.tree_shap:TreeShap",
     "gnnexplainer": "hepxai.explain.attribution.gnnexplainer:GNNExplainer",

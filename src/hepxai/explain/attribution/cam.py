@@ -110,3 +110,71 @@ class RegressionActivationMap(Explainer):
                 return self._outputs(modality, batch)
         finally:
             hook.remove()
+
+
+class ThesisCodeRAM(RegressionActivationMap):
+    """The "RAM" of the thesis' published code (``ram_per_feature`` of lorin98/xAI-HEP), kept
+    to reproduce its figures: the feature maps of ``layer`` weighted by the weights of the
+    *first* dense layer after the pooling, hidden unit 0 for pT and 1 for |eta|
+    (``model.layers[-3].get_weights()[0][:, ft_index]`` in Keras), with no bias and no 1/(h w).
+    Those hidden units are not the outputs: unless the head is a single linear layer this map
+    is not a class-activation map of any output, and it does not add up to one (``complete``
+    is False; constructing it warns). A summed target (``pt+eta`` of
+    :class:`~hepxai.models.outputs.WithOutputSum`) adds the two units' maps.
+
+    >>> cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),
+    ...                           torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+    ...                           torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     a = ThesisCodeRAM(cnn, layer=cnn[1]).attribute(torch.rand(2, 1, 8, 8), target=0)
+    >>> a.params["form"], tuple(a.values.shape)
+    ('thesis-code', (2, 1, 8, 8))
+    """
+
+    name = "ram-thesis-code"
+    complete = False
+
+    def _dense(self) -> nn.Linear:
+        """The first linear layer that reads the pooled maps (Keras' ``layers[-3]``)."""
+        head = getattr(self.model, "final", self.model)
+        linear = next((m for m in head.modules() if isinstance(m, nn.Linear)), None)
+        if linear is None:
+            raise HepxaiError(f"{self.name}: the model has no dense layer after its "
+                              "convolutions to take weights from; use ram")
+        return linear
+
+    def __init__(self, model: Any, **options: Any):
+        import warnings
+
+        super().__init__(model, **options)
+        warnings.warn("ram-thesis-code weights the maps by hidden units of the first dense "
+                      "layer, as the thesis' code does: not a class-activation map of the "
+                      "outputs (use ram for that)", stacklevel=2)
+
+    def _attribute(self, modality: Modality, batch: Batch, targets: Targets, baselines: Any,
+                   ids: np.ndarray) -> Parts:
+        maps: list[torch.Tensor] = []
+        hook = self.layer.register_forward_hook(lambda m, i, o: maps.append(o))
+        try:
+            with torch.no_grad():
+                out = self._outputs(modality, batch, batch.x)[:, targets.columns]
+        finally:
+            hook.remove()
+        features = maps[-1]
+        weight = self._dense().weight.detach().to(features)  # (units, channels)
+        names = list(getattr(self.model, "outputs", None) or ())
+        rows = []
+        for column, name in zip(targets.columns, targets.names, strict=True):
+            # output t -> hidden unit t ("pt" -> 0, "eta" -> 1); "pt+eta" -> the sum of both
+            units = [names.index(part) for part in str(name).split("+")] \
+                if "+" in str(name) and names else [column]
+            rows.append(weight[units].sum(0))
+        unit_weights = torch.stack(rows)  # (T, channels)
+        ram_maps = torch.einsum("nkhw,tk->nthw", features, unit_weights)
+        height, width = batch.x.shape[2:]
+        values = functional.interpolate(ram_maps, size=(height, width), mode="nearest")
+        h, w = ram_maps.shape[2:]
+        values = (values * (h * w) / (height * width)).unsqueeze(2)  # (n, T, 1, H, W)
+        return Parts(values, out.detach(), None, params={"form": "thesis-code"})

@@ -14,6 +14,7 @@ from pathlib import Path
 from hepxai.cli import options
 from hepxai.cli.app import register
 from hepxai.cli.arguments import count, positive_float, whole_number
+from hepxai.models import onnx_export
 from hepxai.usecases.muon import names
 
 DATA = Path("data/muon")
@@ -200,6 +201,10 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     options.out(parser, "evaluation.json, predictions and figures", RUNS / "evaluation")
     options.max_events(parser, "events of each split")
     options.device(parser)
+    parser.add_argument("--conventions", default="hepxai", choices=("hepxai", "thesis"),
+                        help="the printed table 7.2: hepxai's (the thesis' formulas) or the "
+                             "thesis' code's (Keras MAE = half the sum, efficiency with >=, "
+                             "means of per-batch values); both are saved and compared")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -208,7 +213,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     results, baselines = evaluate_to(args.checkpoint, args.data, args.out,
                                      baselines=args.baselines, max_events=args.max_events,
                                      device=args.device)
-    print(thesis_tables(results, baselines))
+    print(thesis_tables(results, baselines, conventions=args.conventions))
     print(f"written: {args.out / 'evaluation.json'}, predictions and figures in {args.out}")
 
 
@@ -218,17 +223,25 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
     options.data(parser, DATA, reads="val.h5 and noise.h5 are explained")
     options.out(parser, "the attributions, judging and figures",
                 default_text="explain/ next to the checkpoint")
-    parser.add_argument("--methods", default=",".join(names.METHODS),
-                        help="comma-separated methods; 'ig-binary:exact' picks a binary-IG "
-                             "mode; 'tree' adds the soft tree's decision flow")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated methods (default: "
+                             f"{','.join(names.METHODS)}; with --conventions thesis: "
+                             f"{','.join(names.THESIS_METHODS)}); 'ig-binary:exact' picks a "
+                             "binary-IG mode; 'tree' adds the soft tree's decision flow; "
+                             "'ram-thesis-code' is the thesis code's RAM (not a CAM)")
     parser.add_argument("--events-per-category", type=count, default=8,
                         help="events explained per category (TP, FN, FP, TN, only-noise)")
     parser.add_argument("--pool", type=count, default=5000,
                         help="draw the events from the first N validation/noise events")
-    parser.add_argument("--copies", type=count, default=20,
-                        help="SmoothGrad's noisy copies per event (the thesis used 100)")
-    parser.add_argument("--target", choices=("pt", "eta"), default="pt",
-                        help="output the judging and figures refer to")
+    parser.add_argument("--copies", type=count, default=None,
+                        help="SmoothGrad's noisy copies per event (default 20; the thesis, "
+                             "and --conventions thesis, 100)")
+    parser.add_argument("--target", choices=("pt", "eta", "pt+eta"), default=None,
+                        help="output explained, judged and drawn (default pt; with "
+                             "--conventions thesis pt+eta, the sum the thesis' code explains)")
+    parser.add_argument("--conventions", default="hepxai", choices=("hepxai", "thesis"),
+                        help="'thesis': the defaults of the thesis' code (target pt+eta, its "
+                             "RAM variant, binary IG and SmoothGrad with 100 copies)")
     options.seed(parser)
     options.device(parser)
 
@@ -239,7 +252,8 @@ def _explain(args: argparse.Namespace) -> None:
     out = args.out or args.checkpoint.parent / "explain"
     explain_run(args.checkpoint, args.data, out, args.methods,
                 per_category=args.events_per_category, pool=args.pool, seed=args.seed,
-                target=args.target, device=args.device, smoothgrad_copies=args.copies)
+                target=args.target, device=args.device, smoothgrad_copies=args.copies,
+                conventions=args.conventions)
     print(f"written: {out}")
 
 
@@ -294,6 +308,9 @@ register("demo", "muon", "the whole muon study: simulate, train, evaluate, expla
          _add_demo, _demo)
 register("report", "muon", "build report.html and summary.json of a muon run directory",
          _add_report, _report)
+
+register("export-model", "muon", "export a trained torch model to ONNX, checked against "
+         "PyTorch on held-out events, both timed", onnx_export.add_arguments, onnx_export.run)
 
 # ``hepxai influence muon`` registers itself on import
 from hepxai.usecases.muon import cli_influence  # noqa: E402, F401

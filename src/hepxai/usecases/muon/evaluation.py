@@ -20,7 +20,7 @@ from hepxai.core.atomic import atomic_path, read_json
 from hepxai.core.errors import HepxaiError
 from hepxai.core.labels import distinct_labels, file_stem
 from hepxai.io.checkpoint import load_model, read_checkpoint
-from hepxai.metrics import trigger
+from hepxai.metrics import thesis_code, trigger
 from hepxai.train.loop import save_model_only
 from hepxai.usecases.muon.loader import MuonDataset
 from hepxai.usecases.muon.models.decision_tree import DecisionTreeModel
@@ -92,7 +92,10 @@ def _summarise(model: Any, checkpoint: str | os.PathLike[str], label: str, val: 
     result = trigger.trigger_summary(pt, pred[:, 0], eta, pred[:, 1],
                                      None if pred_noise is None else pred_noise[:, 0])
     selected = trigger.selected_by(pred[:, 0], 15.0)
+    thesis = thesis_code.thesis_code_summary(pt, pred[:, 0], eta, pred[:, 1])
     result.update({
+        # the same predictions as the thesis' code reports them (see metrics.thesis_code)
+        "thesis_code": thesis, "conventions": thesis_code.compare(result, thesis),
         "label": label, "checkpoint": str(checkpoint), "predictions": str(saved),
         "model": model.name,
         "preset": model.preset, "loss": loss, "loss_space": loss_space,
@@ -193,10 +196,19 @@ def _read_baselines(path: Path) -> dict[str, Any]:
     return found
 
 
-def thesis_tables(results: dict[str, Any], baselines: dict[str, Any] | None = None) -> str:
+def thesis_tables(results: dict[str, Any], baselines: dict[str, Any] | None = None,
+                  conventions: str = "hepxai") -> str:
     """Tables 7.2 (loss, spread, efficiency), 7.4 (efficiency at 10 GeV), 7.5 (only-noise),
-    7.3 (classification report at 15 GeV) and model sizes, as text."""
-    rows = [(m["label"], m) for m in results["models"]]
+    7.3 (classification report at 15 GeV) and model sizes, as text, then both conventions side
+    by side. ``conventions="thesis"``: the loss, spread and efficiencies of table 7.2 as the
+    thesis' code computes them (:mod:`hepxai.metrics.thesis_code`; the baselines keep
+    hepxai's)."""
+    if conventions not in thesis_code.CONVENTIONS:
+        raise HepxaiError(f"unknown conventions {conventions!r}; choose "
+                          f"{' or '.join(thesis_code.CONVENTIONS)}")
+    thesis = conventions == "thesis"
+    rows = [(m["label"], {**m, "loss": m["thesis_code"]["mae"], **m["thesis_code"]}
+             if thesis else m) for m in results["models"]]
     base_rows = []
     if baselines is not None:
         for name, b in baselines["baselines"].items():
@@ -204,9 +216,12 @@ def thesis_tables(results: dict[str, Any], baselines: dict[str, Any] | None = No
             base_rows.append((f"baseline: {name}", {
                 "loss": None, "spread": b.get("spread"), "efficiency_15": b.get("efficiency_15"),
                 "efficiency_10": b.get("efficiency_10"), "only_noise": noise}))
+    header = ("Table 7.2/7.4/7.5: regression and selection, the thesis' code conventions "
+              "(loss = Keras MAE: the two outputs averaged; efficiency counts >= threshold; "
+              f"means of per-batch values, batch {thesis_code.KERAS_BATCH_SIZE}; baselines in "
+              "hepxai's)" if thesis else "Table 7.2/7.4/7.5: regression and selection")
     lines = [f"Validation: {results['n_val']:,} events; only-noise: {results['n_noise']:,} "
-             "events", "",
-             "Table 7.2/7.4/7.5: regression and selection",
+             "events", "", header,
              f"{'model':<36}{'loss':>9}{'spread':>9}{'eff@15':>9}{'eff@10':>9}"
              f"{'only-noise > 15 GeV':>24}"]
     for label, m in rows + base_rows:
@@ -225,4 +240,11 @@ def thesis_tables(results: dict[str, Any], baselines: dict[str, Any] | None = No
     for label, m in rows:
         lines += ["", f"Table 7.3: selection at 15 GeV, {label}",
                   trigger.format_classification_report(m["classification_report_15"])]
+    lines += ["", "hepxai's conventions vs the thesis' code (the same predictions)",
+              f"{'model':<36}{'quantity':<26}{'hepxai':>10}{'thesis':>10}{'difference':>12}"]
+    for m in results["models"]:
+        for row in m.get("conventions", []):
+            lines.append(f"{m['label']:<36}{row['quantity']:<26}{_fmt(row['hepxai'], '.4f'):>10}"
+                         f"{_fmt(row['thesis'], '.4f'):>10}"
+                         f"{_fmt(row['difference'], '+.4f'):>12}")
     return "\n".join(lines)

@@ -27,3 +27,5 @@ SIMULATION_PRESETS: dict[str, tuple[int, int, int]] = {
 
 #: the labels of the explanation methods (:data:`hepxai.usecases.muon.study.DEFAULT_METHODS`)
 METHODS = ("ram", "saliency", "ig", "ig-binary", "ig-binary-exact", "shapley", "smoothgrad")
+#: the methods of the thesis' code (``--conventions thesis``), :data:`...study.THESIS_METHODS`
+THESIS_METHODS = ("ram-thesis-code", "ig-binary", "smoothgrad")

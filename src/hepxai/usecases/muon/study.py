@@ -21,13 +21,14 @@ import numpy as np
 from hepxai.core.atomic import atomic_path, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.explain.attribution.binary_paths import BinaryPathIG
-from hepxai.explain.attribution.cam import RegressionActivationMap
+from hepxai.explain.attribution.cam import RegressionActivationMap, ThesisCodeRAM
 from hepxai.explain.attribution.integrated_gradients import IntegratedGradients
 from hepxai.explain.attribution.saliency import Saliency
 from hepxai.explain.attribution.smooth import SmoothGrad, salt_and_pepper
 from hepxai.explain.base import Explainer, event_seeds
 from hepxai.explain.judging import judge
 from hepxai.explain.modality import Image
+from hepxai.models.outputs import WithOutputSum
 from hepxai.usecases.muon.categories import CATEGORIES, trigger_categories
 from hepxai.usecases.muon.loader import MuonDataset
 from hepxai.usecases.muon.models.base import OUTPUTS, MuonRegressor
@@ -48,20 +49,33 @@ DEFAULT_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "smoothgrad": ("smoothgrad", {"n_samples": 20, "rate": 0.02}),
 }
 BINARY_MODES = ("thesis", "exact", "shapley")
+#: ``conventions="thesis"``: what the thesis' code computes (attribution/attribution.py of
+#: lorin98/xAI-HEP): its RAM variant, top-down binary IG, SmoothGrad of 100 salt-and-pepper
+#: copies at 2 %, all explaining the sum pT + |eta| (TensorFlow's gradient of both outputs)
+THESIS_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ram-thesis-code": ("ram-thesis-code", {}),
+    "ig-binary": ("ig-binary", {"mode": "thesis"}),
+    "smoothgrad": ("smoothgrad", {"n_samples": 100, "rate": 0.02}),
+}
+THESIS_TARGET = "pt+eta"
+CONVENTIONS = ("hepxai", "thesis")
 
 
-def parse_methods(spec: str) -> dict[str, tuple[str, dict[str, Any]]]:
+def parse_methods(spec: str, conventions: str = "hepxai") -> dict[str, tuple[str, dict[str, Any]]]:
     """``"ram,ig,ig-binary:exact"`` -> study methods; ``ig-binary:MODE`` sets a binary IG
-    mode."""
+    mode. A name both conventions know (``smoothgrad``) takes the settings of
+    ``conventions``."""
     chosen: dict[str, tuple[str, dict[str, Any]]] = {}
+    known = {**DEFAULT_METHODS, **THESIS_METHODS} if conventions == "thesis" else \
+        {**THESIS_METHODS, **DEFAULT_METHODS}
     for item in (s.strip() for s in spec.split(",") if s.strip()):
-        if item in DEFAULT_METHODS:
-            chosen[item] = DEFAULT_METHODS[item]
+        if item in known:
+            chosen[item] = known[item]
             continue
         name, _, mode = item.partition(":")
         if name != "ig-binary" or mode not in BINARY_MODES:
             raise HepxaiError(f"unknown explanation method {item!r}; choose from "
-                              f"{', '.join(DEFAULT_METHODS)} or ig-binary:MODE with MODE in "
+                              f"{', '.join(known)} or ig-binary:MODE with MODE in "
                               f"{', '.join(BINARY_MODES)}")
         chosen[item] = ("ig-binary", {"mode": mode})
     if not chosen:
@@ -147,6 +161,8 @@ def build_method(model: MuonRegressor, name: str, params: dict[str, Any],
     """One study method on ``model``, reading the hit maps."""
     if name == "ram":
         return RegressionActivationMap(model, modality=HIT_MAPS)
+    if name == "ram-thesis-code":
+        return ThesisCodeRAM(model, modality=HIT_MAPS)
     if name == "saliency":
         return Saliency(model, modality=HIT_MAPS)
     if name == "ig":
@@ -191,32 +207,44 @@ def add_noise_hits(images: np.ndarray, n_hits: int, seeds: np.ndarray) -> np.nda
 def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
                   out: str | os.PathLike[str], methods: str | None = None,
                   per_category: int = 8, pool: int = 5000, seed: int = 0, target: str = "pt",
-                  device: str = "cpu", smoothgrad_copies: int | None = None) -> dict[str, Any]:
-    """Run the whole study and write it to ``out``; returns the judging summary."""
+                  device: str = "cpu", smoothgrad_copies: int | None = None,
+                  conventions: str = "hepxai") -> dict[str, Any]:
+    """Run the whole study and write it to ``out``; returns the judging summary. ``target``
+    ``pt+eta`` explains the sum of the outputs (what the thesis' code explains);
+    ``conventions`` is recorded in the summary."""
     from hepxai.usecases.muon.figures import plot_gallery
     from hepxai.viz.explain import plot_agreement, plot_deletion_curves
 
     out = Path(out)
-    chosen = parse_methods(methods) if methods else dict(DEFAULT_METHODS)
+    chosen = parse_methods(methods, conventions) if methods else \
+        dict(THESIS_METHODS if conventions == "thesis" else DEFAULT_METHODS)
     if smoothgrad_copies is not None:
         chosen = {label: (name, {**params, "n_samples": smoothgrad_copies}
                           if name == "smoothgrad" else params)
                   for label, (name, params) in chosen.items()}
+    if target not in (*OUTPUTS, THESIS_TARGET):
+        raise HepxaiError(f"unknown target {target!r}; choose {', '.join(OUTPUTS)} or "
+                          f"{THESIS_TARGET}")
     events = select_events(model, data_dir, per_category, pool, seed, device)
     events.save(out / "events.npz")
-    built = build_methods(model, chosen, seed)
+    # the sum pT + |eta| is one more output column, so every method explains it unchanged
+    explained = WithOutputSum(model, OUTPUTS) if target == THESIS_TARGET else model
+    built = build_methods(explained, chosen, seed)
     ids = _study_ids(events)
     result = judge(built, events.images, truth=events.truth, categories=events.categories,
-                   target=target, targets=list(OUTPUTS), modality=HIT_MAPS, ids=ids,
+                   target=target, targets=list(getattr(explained, "outputs", OUTPUTS)),
+                   modality=HIT_MAPS, ids=ids,
                    perturb=lambda images, event_ids: add_noise_hits(
                        images, STABILITY_HITS, event_seeds(seed + 29, event_ids)),
                    truth_name="muon", category_order=CATEGORIES, seed=seed)
     for label, attribution in result.attributions.items():
         attribution.save(out / "attributions" / f"{label}.npz")
     summary = {"model": model.name, "preset": model.preset, "target": target,
-               "methods": {label: {"method": name, "params": built[label].recorded_params()}
-                           for label, (name, _) in chosen.items() if label in built},
-               **result.summary()}
+               "conventions": conventions, **result.summary(),
+               # after the judging summary, whose "methods" is the list of labels
+               "method_params": {label: {"method": name,
+                                         "params": built[label].recorded_params()}
+                                 for label, (name, _) in chosen.items() if label in built}}
     plot_agreement(summary, out / "agreement.png")
     plot_deletion_curves(summary, out / "deletion_curves.png", target)
     for category in CATEGORIES:
@@ -231,16 +259,24 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
 
 def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[str],
                 out: str | os.PathLike[str], methods: str, *, per_category: int = 8,
-                pool: int = 5000, seed: int = 1, target: str = "pt", device: str = "cpu",
-                smoothgrad_copies: int | None = None,
-                echo: Callable[[str], object] = print) -> None:
+                pool: int = 5000, seed: int = 1, target: str | None = None,
+                device: str = "cpu", smoothgrad_copies: int | None = None,
+                conventions: str = "hepxai", echo: Callable[[str], object] = print) -> None:
     """``hepxai explain muon``: the model of ``checkpoint`` explained with the comma-separated
     ``methods`` (:func:`explain_study`, its summary echoed); ``tree`` among them adds the
-    decision-flow study of a soft tree into ``out/tree``."""
+    decision-flow study of a soft tree into ``out/tree``. ``methods``, ``target`` and
+    ``smoothgrad_copies`` left None take the defaults of ``conventions``: hepxai's (every
+    method, pt, 20 copies) or the thesis' code's (:data:`THESIS_METHODS`, pt+eta, 100)."""
     from torch import nn
 
     from hepxai.io.checkpoint import load_model
 
+    if conventions not in CONVENTIONS:
+        raise HepxaiError(f"unknown conventions {conventions!r}; choose "
+                          f"{' or '.join(CONVENTIONS)}")
+    thesis = conventions == "thesis"
+    methods = methods or ",".join(THESIS_METHODS if thesis else DEFAULT_METHODS)
+    target = target or (THESIS_TARGET if thesis else "pt")
     model = load_model(checkpoint, device=device, use_case="muon")
     if not isinstance(model, nn.Module):  # the scikit-learn decision tree of Table 7.1
         raise HepxaiError(f"{checkpoint}: a {model.name} (scikit-learn, not differentiable): "
@@ -258,7 +294,8 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
     attribution_methods = ",".join(m for m in names if m != "tree")
     if attribution_methods:
         summary = explain_study(model, data_dir, out, attribution_methods, per_category, pool,
-                                seed, target, device, smoothgrad_copies=smoothgrad_copies)
+                                seed, target, device, smoothgrad_copies=smoothgrad_copies,
+                                conventions=conventions)
         echo(format_summary(summary))
     if "tree" in names:
         from hepxai.usecases.muon.decision_flow import tree_study
