@@ -84,6 +84,31 @@ def explained_output(checkpoint: Path, data: Path, n_events: int) -> dict[str, f
     return out
 
 
+def tracin_agreement(run: Path, data: Path, n_train: int = 2000, n_test: int = 20
+                     ) -> dict[str, float]:
+    """Standard last-layer TracIn vs the thesis code's kernel on the same checkpoints: the
+    median per-test-event Spearman correlation of the scores over the training events, and
+    the mean overlap of the top-10 proponents."""
+    from hepxai.explain.influence import TracInStore, select_checkpoints
+    from hepxai.usecases.muon.loader import MuonDataset
+    from hepxai.usecases.muon.task import gradients_like, training_events
+
+    checkpoints = select_checkpoints(run)
+    val = MuonDataset(data / "val.h5")
+    scores = {}
+    for conventions in ("hepxai", "thesis"):
+        train = training_events(data / "train.h5", checkpoints, np.arange(n_train),
+                                conventions=conventions)
+        store = TracInStore.build(checkpoints, train, run / "influence-bench" / conventions)
+        scores[conventions] = store.scores(gradients_like(store, val), np.arange(n_test))
+    a, b = scores["hepxai"], scores["thesis"]
+    rho = [stats.spearmanr(x, y).statistic for x, y in zip(a, b, strict=True)]
+    top = [len(set(np.argsort(-x)[:10]) & set(np.argsort(-y)[:10])) / 10
+           for x, y in zip(a, b, strict=True)]
+    return {"spearman": float(np.median(rho)), "top10": float(np.mean(top)),
+            "checkpoints": len(checkpoints), "n_train": n_train, "n_test": n_test}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=None, help="a demo run directory")
@@ -122,7 +147,12 @@ def main() -> None:
     for name, checkpoint in checkpoints.items():
         e = explained_output(checkpoint, data, args.explain_events)
         lines.append(f"| {name} | {e['ig_pt_vs_sum']:.3f} | {e['ram_vs_thesis_code_ram']:.3f} |")
-    lines.append("")
+    t = tracin_agreement(checkpoints["tracin-cnn"].parent, data)
+    lines += ["", f"TracIn of the TracIn CNN ({t['checkpoints']} checkpoints, {t['n_train']:,} "
+              f"training events, {t['n_test']} validation events): standard last-layer TracIn "
+              "(absolute-error gradient, bias term, step sizes) vs the thesis code's kernel "
+              "(`--conventions thesis`): median Spearman correlation of the scores "
+              f"{t['spearman']:.3f}, top-10 proponents shared {t['top10']:.0%}.", ""]
     text = "\n".join(lines)
     print(text)
     sys.path.insert(0, str(HERE))

@@ -22,7 +22,7 @@ from hepxai.io.checkpoint import read_checkpoint, save_checkpoint
 from hepxai.usecases.muon.influence import trigger_categories
 from hepxai.usecases.muon.loader import MuonDataset
 from hepxai.usecases.muon.models import create
-from hepxai.usecases.muon.task import MuonGradients, train, training_events
+from hepxai.usecases.muon.task import MuonGradients, ThesisCodeGradients, train, training_events
 
 TEST_EVENTS = np.arange(6)
 
@@ -187,6 +187,32 @@ def test_full_variant_equals_captum_tracincp_and_projection_keeps_it(tiny_run, m
         assert np.corrcoef(a, b)[0, 1] > 0.95
     # the stored norms are the exact ones, not the projected
     np.testing.assert_allclose(projected.self_influence(), wide.self_influence(), rtol=1e-6)
+
+
+def test_the_thesis_code_kernel_is_its_formula(run, muon_dir, tmp_path):
+    """tracin/tracin.py of the thesis: score = sum_c ((t - f_c) . (t' - f_c')) (h_c . h_c'),
+    no bias term, no step size; computed here from the checkpoints' features by hand."""
+    train = training_events(muon_dir / "train.h5", conventions="thesis")
+    store = TracInStore.build(select_checkpoints(run), train, tmp_path / "thesis")
+    val = MuonDataset(muon_dir / "val.h5")
+    with pytest.raises(HepxaiError, match="query with the conventions"):
+        store.scores(MuonGradients(val), TEST_EVENTS)  # the standard gradient: refused
+    ours = store.scores(ThesisCodeGradients(val), TEST_EVENTS)
+    expected = 0.0
+    for path in select_checkpoints(run):
+        model = create("tracin-cnn", "fast")
+        _load_encoded(_Encoded(model), str(path))
+        with torch.no_grad():
+            x, t = _tensors(train.dataset, np.arange(len(train)), model)
+            h, lg = model.features(x), t - model.forward_encoded(x)
+            x_q, t_q = _tensors(val, TEST_EVENTS, model)
+            h_q, lg_q = model.features(x_q), t_q - model.forward_encoded(x_q)
+        expected = expected + ((lg_q @ lg.T) * (h_q @ h.T)).numpy()
+    np.testing.assert_allclose(ours, expected, rtol=2e-4, atol=1e-4 * np.abs(expected).max())
+    # and it is not the standard kernel: bias, step sizes and the absolute-error gradient
+    standard = TracInStore.build(select_checkpoints(run), training_events(
+        muon_dir / "train.h5"), tmp_path / "standard").scores(MuonGradients(val), TEST_EVENTS)
+    assert np.abs(standard - ours).max() > 0.1 * np.abs(ours).max()
 
 
 def test_self_influence_is_the_diagonal(muon_dir, last_layer):
@@ -451,3 +477,13 @@ def test_cli_precompute_query_self_influence_categories(run, muon_dir, tmp_path,
     assert (tmp_path / "out" / "category_only-noise_last-layer.png").exists()
     assert cli([*base, "query", *common, "--events", "500"]) == 2
     assert "test events must be within 0..159" in capsys.readouterr().err
+    # a store of the thesis' conventions: its queries take its gradient, the same events
+    thesis = [*common[:4], "--store", str(tmp_path / "thesis"), *common[6:]]
+    assert cli([*base, "precompute", *thesis, "--conventions", "thesis"]) == 0
+    assert cli([*base, "query", *thesis, "--events", "3", "--figures", "0"]) == 0
+    capsys.readouterr()
+    ours = Influence.load(tmp_path / "out" / "query_val_last-layer.npz")
+    store = TracInStore.open(tmp_path / "thesis")
+    assert store.manifest["config"]["kernel"]["source"] == "ThesisCodeGradients"
+    top = store.influence(ThesisCodeGradients(MuonDataset(muon_dir / "val.h5")), [3], k=10)
+    assert ours.proponent_ids.tolist() == top.proponent_ids.tolist()

@@ -33,6 +33,16 @@ from hepxai.explain.modality import Batch, Modality
 CAM_TOLERANCE = 1e-4
 
 
+def to_input_resolution(maps: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Maps ``(n, T, h, w)`` -> one value per input pixel ``(n, T, 1, H, W)``: repeated
+    (nearest neighbour) and divided by the input pixels each map pixel covers, so a map's sum
+    is kept."""
+    height, width = x.shape[2:]
+    h, w = maps.shape[2:]
+    values = functional.interpolate(maps, size=(height, width), mode="nearest")
+    return (values * (h * w) / (height * width)).unsqueeze(2)
+
+
 class RegressionActivationMap(Explainer):
     """RAM of ``layer`` (default: the model's declared ``last_conv``).
 
@@ -88,11 +98,7 @@ class RegressionActivationMap(Explainer):
                                / (features.shape[2] * features.shape[3]))
         finally:
             hook.remove()
-        ram_maps = torch.cat(ram, dim=1).detach()  # (n, T, h, w)
-        height, width = x.shape[2:]
-        h, w = ram_maps.shape[2:]
-        values = functional.interpolate(ram_maps, size=(height, width), mode="nearest")
-        values = (values * (h * w) / (height * width)).unsqueeze(2)  # (n, T, 1, H, W)
+        values = to_input_resolution(torch.cat(ram, dim=1).detach(), x)
         out = out.detach()
         zeroed = self._zeroed_outputs(modality, batch)[:, targets.columns]
         sums = values.double().flatten(2).sum(-1)
@@ -172,9 +178,6 @@ class ThesisCodeRAM(RegressionActivationMap):
                 if "+" in str(name) and names else [column]
             rows.append(weight[units].sum(0))
         unit_weights = torch.stack(rows)  # (T, channels)
-        ram_maps = torch.einsum("nkhw,tk->nthw", features, unit_weights)
-        height, width = batch.x.shape[2:]
-        values = functional.interpolate(ram_maps, size=(height, width), mode="nearest")
-        h, w = ram_maps.shape[2:]
-        values = (values * (h * w) / (height * width)).unsqueeze(2)  # (n, T, 1, H, W)
+        values = to_input_resolution(torch.einsum("nkhw,tk->nthw", features, unit_weights),
+                                     batch.x)
         return Parts(values, out.detach(), None, params={"form": "thesis-code"})

@@ -64,12 +64,18 @@ class GradientSource:
             apply; ``False`` for batches of variable-size graphs.
         what: what the examples are called in messages ("events", "jets").
         loss_name: the loss, in words, for the records.
+        kernel_bias: the last-layer kernel includes the final layer's bias (``(h . h' + 1)``,
+            its gradient is part of the layer's); ``False`` drops it, as the thesis' code did.
+        step_sizes: each checkpoint counts with its step size ``eta_c`` (TracIn's definition);
+            ``False`` sums the checkpoints unweighted, as the thesis' code did.
     """
 
     use_case: ClassVar[str | None] = None
     fixed_shape: ClassVar[bool] = True
     what: ClassVar[str] = "examples"
     loss_name: ClassVar[str] = ""
+    kernel_bias: ClassVar[bool] = True
+    step_sizes: ClassVar[bool] = True
 
     # -- the examples -----------------------------------------------------------------------
     def __len__(self) -> int:

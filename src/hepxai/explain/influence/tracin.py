@@ -417,6 +417,9 @@ class TracInStore:
                   "checkpoints": [asdict(r) for r in refs], "train": training_identity(source),
                   "projection": {"dim": projection_dim if variant == "full" else 0,
                                  "seed": projection_seed if variant == "full" else 0}}
+        if not (source.kernel_bias and source.step_sizes):  # only then: older stores stay valid
+            config["kernel"] = {"bias": source.kernel_bias, "step_sizes": source.step_sizes,
+                                "source": type(source).__qualname__}
         out = Path(out_dir)
         manifest_path = out / "manifest.json"
         manifest = _read_manifest(out, stale_ok=True) if manifest_path.exists() else None
@@ -428,8 +431,9 @@ class TracInStore:
             manifest = None
         if manifest is not None and manifest["config"] != config:
             if not overwrite:
-                differs = [k for k in ("variant", "layer", "checkpoints", "train", "projection")
-                           if manifest["config"].get(k) != config[k]]
+                differs = [k for k in ("variant", "layer", "checkpoints", "train", "projection",
+                                       "kernel")
+                           if manifest["config"].get(k) != config.get(k)]
                 raise HepxaiError(f"{out} holds a TracIn precompute with other "
                                   f"{', '.join(differs)}; pass --overwrite to replace it or "
                                   "choose another --store")
@@ -591,6 +595,22 @@ class TracInStore:
                                                   self.projection_seed)
         return self._projection
 
+    def _step(self, ref: CheckpointRef) -> float:
+        """Checkpoint ``ref``'s weight: its step size, or 1 for a store whose gradient source
+        sums checkpoints unweighted (:attr:`GradientSource.step_sizes`)."""
+        return ref.learning_rate if self.manifest["config"].get("kernel", {}).get(
+            "step_sizes", True) else 1.0
+
+    def _check_query_source(self, source: GradientSource) -> None:
+        """A query must take the gradient the training side was stored with."""
+        stored = self.manifest["config"].get("kernel", {}).get("source")  # None: standard
+        asked = None if source.kernel_bias and source.step_sizes else type(source).__qualname__
+        if stored != asked:
+            raise HepxaiError(f"{self.directory}: precomputed with "
+                              f"{stored or 'the standard TracIn kernel'}, queried with "
+                              f"{asked or 'the standard TracIn kernel'}; query with the "
+                              "conventions the store was precomputed with")
+
     # -- queries --------------------------------------------------------------------------
     def query_features(self, source: GradientSource, inputs: Any, targets: torch.Tensor,
                        device: str = "cpu") -> list[tuple[torch.Tensor, ...]]:
@@ -599,6 +619,7 @@ class TracInStore:
 
         ``inputs``, ``targets``: a batch as ``source.batch`` gives it.
         """
+        self._check_query_source(source)
         inputs = _to_device(tuple(inputs) if isinstance(inputs, tuple | list) else (inputs,),
                             device)
         targets = torch.as_tensor(targets).to(device)
@@ -618,7 +639,7 @@ class TracInStore:
                     raise HepxaiError(f"{ref.path}: the final layer's input has {h.shape[1]} "
                                       f"features, the precompute {self.manifest['feature_dim']}"
                                       "; precompute again with --overwrite")
-                features.append((g * ref.learning_rate, h))
+                features.append((g * self._step(ref), h))
             else:
                 projection = self.projection()
                 parts = []
@@ -629,7 +650,7 @@ class TracInStore:
                                               tuple(x[start:start + step] for x in inputs),
                                               targets[start:start + step])
                     parts.append(projection(p) if projection is not None else p)
-                features.append((torch.cat(parts) * ref.learning_rate,))
+                features.append((torch.cat(parts) * self._step(ref),))
         return features
 
     def _chunk_scores(self, features: list[tuple[torch.Tensor, ...]], start: int,
@@ -798,7 +819,7 @@ class TracInStore:
                     value = (g * g).sum(1) * ((h * h).sum(1) + (1.0 if self.has_bias else 0.0))
                 else:
                     value = self._array(i, "sqnorm")[start:stop].astype(np.float64)
-                total[start:stop] += ref.learning_rate * value
+                total[start:stop] += self._step(ref) * value
         return total
 
     def gradient_norms(self) -> np.ndarray:
@@ -875,7 +896,7 @@ def _precompute_checkpoint(out: Path, manifest: dict, i: int, n_checkpoints: int
     features = projection = None
     if variant == "last-layer":
         features = LastLayerFeatures(model, source, config.get("layer"))
-        manifest["has_bias"] = features.has_bias
+        manifest["has_bias"] = features.has_bias and source.kernel_bias
         manifest["n_outputs"] = features.out_features
         manifest["feature_dim"] = features.in_features
         shapes = {"g": (n, features.out_features), "h": (n, features.in_features)}

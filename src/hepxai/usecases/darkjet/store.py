@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 
 from hepxai.core.errors import HepxaiError
+from hepxai.core.ragged import arange as ragged_arange  # the one implementation, by its old name
 from hepxai.io.h5 import H5File
 from hepxai.pipeline.cache import make_splits
 from hepxai.usecases.darkjet.names import DEFAULT_PER_CLASS
@@ -92,14 +93,6 @@ def take(jets: Jets, rows: np.ndarray) -> Jets:
     np.cumsum(counts, out=offsets[1:])
     index = ragged_arange(starts, counts)
     return Jets(jets.clusters[index], offsets, jets.jets[rows])
-
-
-def ragged_arange(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(s, s + c)`` for every (s, c), without a Python loop."""
-    counts = np.asarray(counts, np.int64)
-    group_start = np.cumsum(counts) - counts
-    return (np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(group_start, counts)
-            + np.repeat(np.asarray(starts, np.int64), counts))
 
 
 def _wanted(config: DarkJetSimConfig, seed: int, split: str, n_per_class: int) -> dict:

@@ -66,6 +66,9 @@ def _add(parser: argparse.ArgumentParser) -> None:
                      help="full variant: random-projection dimension (0: exact gradients, "
                           "n_train x n_parameters floats)")
     pre.add_argument("--projection-seed", type=seed, default=0, help="projection seed")
+    pre.add_argument("--conventions", default="hepxai", choices=("hepxai", "thesis"),
+                     help="'thesis': score as the thesis' code (output gradient labels - "
+                          "predictions, no bias term, no step sizes); queries take the store's")
     pre.add_argument("--max-train", type=count, default=None,
                      help="use the first N training events (default: the run's training set, "
                           "the first n_train events of train.h5)")
@@ -132,7 +135,8 @@ def _precompute(args: argparse.Namespace) -> None:
     device = args.device  # checked by options.prepare
     checkpoints = select_checkpoints(args.run, args.checkpoints, args.n_checkpoints)
     rows = np.arange(args.max_train) if args.max_train is not None else None
-    train = training_events(split_path(args.data, "train"), checkpoints, rows)
+    train = training_events(split_path(args.data, "train"), checkpoints, rows,
+                            conventions=args.conventions)
     store = TracInStore.build(checkpoints, train, _store_dir(args), variant=args.variant,
                               projection_dim=args.projection_dim,
                               projection_seed=args.projection_seed, batch_size=args.batch_size,
@@ -156,13 +160,14 @@ def _query(args: argparse.Namespace) -> None:
     from hepxai.usecases.muon.influence_figures import plot_proponents
     from hepxai.usecases.muon.loader import MuonDataset
     from hepxai.usecases.muon.store import split_path
-    from hepxai.usecases.muon.task import MuonGradients
+    from hepxai.usecases.muon.task import gradients_like
 
     device = args.device  # checked by options.prepare
     store = _open_store(args)
     test = MuonDataset(split_path(args.data, args.split))
     positions = np.asarray(args.events, dtype=np.int64)
-    influence = store.influence(MuonGradients(test), positions, k=args.top_k, device=device)
+    influence = store.influence(gradients_like(store, test), positions, k=args.top_k,
+                                device=device)
     model, model_path = _explained_model(args, store, device)
     predicted = predict_events(model, test, positions, device=device)
     truth = test.targets.numpy()[positions]

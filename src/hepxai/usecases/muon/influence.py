@@ -23,7 +23,7 @@ from hepxai.usecases.muon.categories import NOISE, THRESHOLD_GEV, trigger_catego
 from hepxai.usecases.muon.loader import MuonDataset
 from hepxai.usecases.muon.models.base import MuonRegressor
 from hepxai.usecases.muon.store import MuonFile
-from hepxai.usecases.muon.task import MuonGradients
+from hepxai.usecases.muon.task import gradients_like
 
 CATEGORIES = ("TP", "FP", "FN", "TN")  # the order of the TracIn tables
 HIGH_NOISE_QUANTILE = 0.9
@@ -159,7 +159,7 @@ def category_study(store: TracInStore, model: MuonRegressor, val: MuonDataset,
         if picked.size == 0:
             study.summary["sets"][name] = {"n_events": 0}
             continue
-        influence = store.influence(MuonGradients(dataset), picked, k=k, device=device)
+        influence = store.influence(gradients_like(store, dataset), picked, k=k, device=device)
         influence.params["set"] = name
         study.influences[name] = influence
         study.predictions[name] = pred

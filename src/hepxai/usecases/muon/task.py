@@ -290,12 +290,47 @@ class MuonGradients(GradientSource):
                               "needs a torch model such as tracin-cnn")
 
 
+class ThesisCodeGradients(MuonGradients):
+    """TracIn as the thesis' code computes it (``tracin/tracin.py`` of lorin98/xAI-HEP): the
+    output gradient is ``labels - predictions`` (here in the space the network predicts),
+    the gradient of a squared error up to its sign and factor, while the model was trained with
+    the absolute error (:class:`MuonGradients`: ``sign(f - t)``); the kernel has no bias term
+    (``h . h'``, not ``h . h' + 1``) and the checkpoints are summed without their step sizes.
+    The sign does not matter: both sides of every product carry it."""
+
+    loss_name = "thesis code: 0.5 sum_j (f_j(x) - t_j)^2, output gradient t - f, no bias, no eta_c"
+    kernel_bias = False
+    step_sizes = False
+
+    def loss(self, model: MuonRegressor, outputs: torch.Tensor,
+             targets: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((outputs - model.encode_targets(targets)) ** 2).sum(1)
+
+    def output_gradient(self, model: MuonRegressor, outputs: torch.Tensor,
+                        targets: torch.Tensor) -> torch.Tensor:
+        return model.encode_targets(targets) - outputs
+
+
+#: ``--conventions`` -> the gradient source of the muon events
+GRADIENTS = {"hepxai": MuonGradients, "thesis": ThesisCodeGradients}
+
+
+def gradients_like(store: Any, dataset: MuonDataset) -> MuonGradients:
+    """``dataset`` as the gradient source ``store`` was precomputed with (a thesis-code store
+    is queried with :class:`ThesisCodeGradients`)."""
+    kernel = store.manifest["config"].get("kernel") or {}
+    return ThesisCodeGradients(dataset) if kernel.get("source") == \
+        ThesisCodeGradients.__qualname__ else MuonGradients(dataset)
+
+
 def training_events(train_file: str | os.PathLike[str],
                     checkpoints: Sequence[str | os.PathLike[str]] = (),
-                    rows: np.ndarray | None = None) -> MuonGradients:
+                    rows: np.ndarray | None = None,
+                    conventions: str = "hepxai") -> MuonGradients:
     """The training events of a TracIn store: ``rows`` of ``train_file``, by default the first
     ``n_train`` (what ``hepxai train muon --max-events`` trains on, read from the first
-    checkpoint), else all."""
+    checkpoint), else all. ``conventions="thesis"``: as the thesis' code
+    (:class:`ThesisCodeGradients`)."""
     n_file = len(MuonFile(train_file))
     if rows is None:
         n_train = (read_checkpoint(checkpoints[0]).get("identity") or {}).get("n_train") \
@@ -304,4 +339,7 @@ def training_events(train_file: str | os.PathLike[str],
     rows = np.asarray(rows, dtype=np.int64)
     if rows.size == 0 or rows.min() < 0 or rows.max() >= n_file:
         raise HepxaiError(f"training rows must be within 0..{n_file - 1} of {train_file}")
-    return MuonGradients(MuonDataset(train_file, rows=rows))
+    if conventions not in GRADIENTS:
+        raise HepxaiError(f"unknown conventions {conventions!r}; choose "
+                          f"{' or '.join(GRADIENTS)}")
+    return GRADIENTS[conventions](MuonDataset(train_file, rows=rows))
