@@ -32,6 +32,30 @@ from hepxai.metrics import trigger
 #: the batch size of ``model.evaluate`` when none is given (Keras' default)
 KERAS_BATCH_SIZE = 32
 CONVENTIONS = ("hepxai", "thesis")
+#: every place the thesis' code departs from its formulas (or from hepxai), and how hepxai
+#: reproduces it: what the muon report lists (the README has the same table)
+DIFFERENCES: tuple[dict[str, str], ...] = (
+    {"quantity": "MAE (loss)", "thesis": "Keras 'mae': the two outputs averaged",
+     "hepxai": "their sum", "reproduce": "evaluate muon --conventions thesis"},
+    {"quantity": "efficiency", "thesis": "true and predicted pT >= T; 1.0 without true pT >= T",
+     "hepxai": "> T (the thesis' formulas); NaN for an empty set",
+     "reproduce": "evaluate muon --conventions thesis"},
+    {"quantity": "aggregation", "thesis": f"unweighted mean of per-batch values "
+                                          f"(batch {KERAS_BATCH_SIZE})",
+     "hepxai": "whole-set values", "reproduce": "evaluate muon --conventions thesis"},
+    {"quantity": "IG and SmoothGrad", "thesis": "explain pT + |eta|",
+     "hepxai": "each output", "reproduce": "explain muon --conventions thesis (target pt+eta)"},
+    {"quantity": "RAM", "thesis": "hidden units 0 / 1 of the first Dense(1024): not a CAM",
+     "hepxai": "CAM / Grad-CAM of the output",
+     "reproduce": "explain muon --methods ram-thesis-code"},
+    {"quantity": "SmoothGrad copies", "thesis": "100", "hepxai": "20",
+     "reproduce": "explain muon --conventions thesis (or --copies 100)"},
+    {"quantity": "TracIn", "thesis": "labels - predictions, no bias term, no step sizes",
+     "hepxai": "the MAE loss' gradient, bias term, step sizes",
+     "reproduce": "influence muon precompute --conventions thesis"},
+    {"quantity": "ConvSDT training", "thesis": "pT standardised only, no shuffling",
+     "hepxai": "both targets standardised, shuffled", "reproduce": "not offered"},
+)
 
 
 def _batches(n: int, batch_size: int) -> tuple[np.ndarray, int]:

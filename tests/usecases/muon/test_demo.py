@@ -55,6 +55,19 @@ def test_summary_numbers_equal_the_metrics_on_the_saved_predictions(demo_run):
         for key in ("spread", "efficiency_15", "efficiency_10"):
             assert model[key] == pytest.approx(expected[key], nan_ok=True)
         assert model["only_noise"]["rate"] == pytest.approx(expected["only_noise"]["rate"])
+    # both conventions of every model, side by side in the report: the thesis column is the
+    # thesis code's numbers on the same saved predictions
+    from hepxai.metrics.thesis_code import thesis_code_summary
+
+    html = (out / "report.html").read_text()
+    assert "hepxai's conventions vs the thesis' code" in html and "ram-thesis-code" in html
+    for model in summary["models"]:
+        saved = np.load(files[model["label"]])
+        theirs = thesis_code_summary(saved["targets"][:, 0], saved["val"][:, 0],
+                                     saved["targets"][:, 1], saved["val"][:, 1])
+        rows = {r["quantity"]: r for r in model["conventions"]}
+        assert rows["efficiency at 15 GeV"]["thesis"] == pytest.approx(theirs["efficiency_15"])
+        assert rows["MAE"]["thesis"] == pytest.approx(theirs["mae"])
     judging = summary["judging"]["tracin-cnn"]
     assert set(judging["scores"]) >= {"ram", "ig", "shapley"}
     # TracIn: the report's table is the category study's JSON, and every explained event of a

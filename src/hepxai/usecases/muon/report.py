@@ -16,6 +16,7 @@ import numpy as np
 
 from hepxai.core.atomic import read_json, write_json_atomic
 from hepxai.core.errors import HepxaiError
+from hepxai.metrics import thesis_code
 from hepxai.report import Section, page_context, present, render_report
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -107,7 +108,8 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
         run, _sections(data, explanations, trees, influence), run=run.name, data=data,
         models=models, evaluation=evaluation, summary=summary, figure=figure,
         explanations=explanations, trees=trees, influence=influence,
-        conclusion=_conclusion(explanations)), run / "report.html")
+        differences=thesis_code.DIFFERENCES, conclusion=_conclusion(explanations)),
+        run / "report.html")
 
 
 def _sections(data: dict[str, Any] | None, explanations: list[dict[str, Any]],
