@@ -11,7 +11,8 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # quicker settings than the defaults, so the suite stays short
-QUICK = {"explain_your_own_model.py": ["--seconds", "4", "--events", "12"]}
+QUICK = {"explain_your_own_model.py": ["--seconds", "4", "--events", "12"],
+         "import_your_own_ntuple.py": ["--events", "1500"]}
 
 
 def _run(script: Path, out: Path) -> str:
@@ -44,3 +45,21 @@ def test_explain_your_own_model(tmp_path: Path):
     page = (tmp_path / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == 3
     assert "{{" not in page and "saliency" in page
+
+
+def test_import_your_own_ntuple(tmp_path: Path):
+    import numpy as np
+    import uproot
+
+    from hepxai.usecases.muon.store import MuonFile
+
+    printed = _run(EXAMPLES / "import_your_own_ntuple.py", tmp_path)
+    assert "hits of 1,500 events arrived" in printed
+    files = [MuonFile(tmp_path / "data" / f"{s}.h5") for s in ("train", "val")]
+    assert sum(len(f) for f in files) == 1500
+    # the user's signed eta went to |eta| + sign, and the export gives the signed value back
+    tree = uproot.open(tmp_path / "open-data" / "train.root")["events"]
+    np.testing.assert_allclose(tree["eta"].array(library="np"),
+                               files[0].labels["eta"] * files[0].eta_sign)
+    source = uproot.open(tmp_path / "my_ntuple.root")["CollectionTree"]
+    assert (source["mu_eta"].array(library="np") < 0).any()
