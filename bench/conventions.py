@@ -134,9 +134,13 @@ def main() -> None:
         for row in m["conventions"]:
             lines.append(f"| {m['label']} | {row['quantity']} | {_f(row['hepxai'])} | "
                          f"{_f(row['thesis'])} | {_f(row['difference'], '+.4f')} |")
+    first = results["models"][0]
+    above = first["classification_report_15"]["pT > 15 GeV"]["support"]
+    sigma = np.sqrt(first["efficiency_15"] * (1 - first["efficiency_15"]) / above)
     lines += ["", "Both columns are the same predictions (paired): a difference is the "
-              "conventions' doing, not sampling; each value itself carries the binomial "
-              f"uncertainty of {results['n_val']:,} events (about +-0.01 on an efficiency). "
+              "conventions' doing, not sampling; each value itself carries its statistical "
+              f"uncertainty (efficiency at 15 GeV of {first['label']}: +-{sigma:.4f}, "
+              f"binomial on its {above:,} events above 15 GeV). "
               "The MAE halves by construction; ties at the threshold are rare with continuous "
               "predictions, so the efficiency and spread move mostly through the per-batch "
               "averaging.",
