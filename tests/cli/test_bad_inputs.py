@@ -76,6 +76,9 @@ ENTRY_POINTS = [
     ("muon", ["import", "muon", "ROOT"], ["root/train.root", "root/val.root"]),
     ("darkjet", ["import", "darkjet", "ROOT"], ["root/train.root", "root/test.root"]),
     ("susy", ["import", "susy", "ROOT"], ["root/train.root"]),
+    ("muon", ["influence", "muon", "query", "--run", "CKPT_RUN", "--data", "DATA", "--store",
+              "STORE_DONE", "--events", "0,1", "--figures", "0"],
+     ["store-done/manifest.json", "store-done/rows.npy", "data/val.h5"]),
     ("muon", ["influence", "muon", "precompute", "--run", "CKPT_RUN", "--data", "DATA",
               "--store", "STORE", "--max-train", "40", "--n-checkpoints", "1"],
      ["ckpt/checkpoints/epoch_001.pt", "data/train.h5"]),
@@ -141,6 +144,10 @@ def assets(muon_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     # the coincidence baseline sizes its windows on >= 50 training muons near 15 GeV
     assert _run(["simulate", "muon", "--n", "6000", "--workers", "1", "--out",
                  muon / "baseline-data"]) == 0
+    # a finished TracIn store, for the queries
+    assert _run(["influence", "muon", "precompute", "--run", muon / "ckpt", "--data",
+                 muon / "data", "--store", muon / "store-done", "--max-train", "40",
+                 "--n-checkpoints", "1"]) == 0
     made["muon"] = muon
     darkjet = root / "darkjet"
     simulate_dataset(darkjet / "data", 120, seed=3)
@@ -173,6 +180,7 @@ def _command_line(argv: list[str], case: Path) -> list:
     places = {"DATA": case / "data", "CKPT": case / "ckpt" / "best.pt", "RUN": case / "run",
               "CKPT_RUN": case / "ckpt", "PUBLISHED": case / "published",
               "STORE": case / "store", "BASELINE_DATA": case / "baseline-data",
+              "STORE_DONE": case / "store-done",
               "ROOT": case / "root"}
     return [places.get(a, a) for a in argv] + ["--out", case / "out"]
 

@@ -370,7 +370,16 @@ class TracInStore:
         self.layer: str | None = config.get("layer")
         self.checkpoints = [CheckpointRef(**c) for c in config["checkpoints"]]
         self.train: dict[str, Any] = config["train"]
-        self.rows = np.load(self.directory / "rows.npy")
+        try:
+            self.rows = np.load(self.directory / "rows.npy", allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:  # truncated, emptied, not .npy
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise HepxaiError(f"{self.directory}: rows.npy is damaged ({reason}); precompute "
+                              "again with --overwrite") from None
+        if self.rows.ndim != 1 or not np.issubdtype(self.rows.dtype, np.integer):
+            raise HepxaiError(f"{self.directory}: rows.npy holds {self.rows.dtype} "
+                              f"{self.rows.shape}, not training rows; the store is corrupt, "
+                              "precompute again with --overwrite")
         self.projection_dim: int = int(config["projection"]["dim"])
         self.projection_seed: int = int(config["projection"]["seed"])
         self.has_bias: bool = bool(manifest["has_bias"])
