@@ -719,17 +719,3 @@ def write_open_h5(path: str | os.PathLike[str], trees: Mapping[str, Mapping[str,
                     n_entries = len(value)
             group.attrs["n_entries"] = n_entries or 0
     return path
-
-
-@contextlib.contextmanager
-def removed_on_error(paths: Sequence[Path]) -> Iterator[None]:
-    """Remove the files in ``paths`` made inside the block when it fails: an export writes all
-    its files or none of them."""
-    existing = {p for p in paths if p.exists()}
-    try:
-        yield
-    except BaseException:
-        for p in paths:
-            if p not in existing:
-                p.unlink(missing_ok=True)
-        raise

@@ -18,6 +18,8 @@ the map.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,18 @@ from hepxai.explain.modality import Batch, Modality
 
 # |sum(map) - (F - F0)| below this share of |F| + |F0| (float32 rounding) makes the map exact CAM
 CAM_TOLERANCE = 1e-4
+
+
+@contextlib.contextmanager
+def recorded_outputs(layer: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """The outputs of ``layer`` during the block, appended to the yielded list (a forward
+    hook, removed on exit)."""
+    outputs: list[torch.Tensor] = []
+    hook = layer.register_forward_hook(lambda module, inputs, output: outputs.append(output))
+    try:
+        yield outputs
+    finally:
+        hook.remove()
 
 
 def to_input_resolution(maps: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -78,9 +92,7 @@ class RegressionActivationMap(Explainer):
 
     def _attribute(self, modality: Modality, batch: Batch, targets: Targets, baselines: Any,
                    ids: np.ndarray) -> Parts:
-        maps: list[torch.Tensor] = []
-        hook = self.layer.register_forward_hook(lambda m, i, o: maps.append(o))
-        try:
+        with recorded_outputs(self.layer) as maps:
             with torch.enable_grad():
                 x = batch.x.detach()
                 out = self._outputs(modality, batch, x)[:, targets.columns]
@@ -96,8 +108,6 @@ class RegressionActivationMap(Explainer):
                     alpha = grad.sum(dim=(2, 3), keepdim=True)  # = h*w * spatial mean
                     ram.append((alpha * features).sum(1, keepdim=True)
                                / (features.shape[2] * features.shape[3]))
-        finally:
-            hook.remove()
         values = to_input_resolution(torch.cat(ram, dim=1).detach(), x)
         out = out.detach()
         zeroed = self._zeroed_outputs(modality, batch)[:, targets.columns]
@@ -161,13 +171,8 @@ class ThesisCodeRAM(RegressionActivationMap):
 
     def _attribute(self, modality: Modality, batch: Batch, targets: Targets, baselines: Any,
                    ids: np.ndarray) -> Parts:
-        maps: list[torch.Tensor] = []
-        hook = self.layer.register_forward_hook(lambda m, i, o: maps.append(o))
-        try:
-            with torch.no_grad():
-                out = self._outputs(modality, batch, batch.x)[:, targets.columns]
-        finally:
-            hook.remove()
+        with recorded_outputs(self.layer) as maps, torch.no_grad():
+            out = self._outputs(modality, batch, batch.x)[:, targets.columns]
         features = maps[-1]
         weight = self._dense().weight.detach().to(features)  # (units, channels)
         names = list(getattr(self.model, "outputs", None) or ())
