@@ -34,6 +34,8 @@ VERBS = {
     "evaluate": "evaluate trained models: metrics, tables, figures, speed",
     "sweep": "train a grid of model variants and compare them",
     "explain": "explain predictions: attributions, decision flow, judging and convergence",
+    "sanity": "sanity checks of the explanations: do the maps change when the model's layers "
+              "are randomized or its labels shuffled; how stable are stochastic methods",
     "influence": "data influence of training examples (TracIn), validated by retraining",
     "demo": "run a use case's whole study end to end and write its report",
     "report": "build the HTML report of a run directory ('hepxai report RUN_DIR' reads the "

@@ -60,6 +60,19 @@ def plus_minus(value: Any, error: Any, digits: int = 3, signed: bool = False,
     return f"{shown} ± {missing if _missing(error) else f'{error:.{digits}f}'}"
 
 
+def with_interval(value: Any, interval: Any, digits: int = 3, missing: str = DASH) -> str:
+    """``value [lo, hi]``: a mean with its (bootstrap) interval; the value alone when there is
+    no interval.
+
+    >>> with_interval(0.5123, [0.48, 0.551]), with_interval(0.5, None), with_interval(None, None)
+    ('0.512 [0.480, 0.551]', '0.500', '–')
+    """
+    shown = number(value, digits, missing)
+    if _missing(value) or not interval or any(_missing(v) for v in interval):
+        return shown
+    return f"{shown} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+
+
 def duration(seconds: Any, missing: str = DASH) -> str:
     """A wall time: ``12.3 s`` below a minute, ``2 min 05 s`` below an hour, else ``1 h 02 min``.
 
@@ -79,4 +92,4 @@ def duration(seconds: Any, missing: str = DASH) -> str:
 
 #: the filters every report template has
 FILTERS = {"num": number, "sig": significant, "pct": percent, "pm": plus_minus,
-           "duration": duration}
+           "ci": with_interval, "duration": duration}

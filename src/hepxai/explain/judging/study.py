@@ -43,6 +43,7 @@ from hepxai.explain.judging.deletion import (
 )
 from hepxai.explain.judging.localization import localization
 from hepxai.explain.judging.ranks import masked_spearman
+from hepxai.explain.judging.uncertainty import LEVEL, N_BOOT, bootstrap_interval
 from hepxai.explain.modality import Batch, Modality, modality_of
 from hepxai.explain.types import Attribution
 
@@ -90,6 +91,7 @@ class JudgingResult:
                     i, j = methods.index(a), methods.index(b)
                     matrix[i, j] = matrix[j, i] = _nanmean(values[kind][rows])
                 out["agreement"][kind][category] = matrix.tolist()
+        out["intervals"] = self.intervals(present)
         out["examples_per_method"] = {
             name: int(np.isfinite(s["base_rate"]).sum()) for name, s in self.scores.items()}
         out["completeness_median"] = {
@@ -97,6 +99,52 @@ class JudgingResult:
             if np.isfinite(s["completeness_error"]).any() else None
             for name, s in self.scores.items()}
         return out
+
+
+    def intervals(self, categories: Sequence[str] | None = None, n_boot: int = N_BOOT,
+                  seed: int = 0) -> dict[str, Any]:
+        """95 % percentile bootstrap intervals over the examples of every mean of
+        :meth:`summary`: ``scores[method][category][score]`` and
+        ``agreement[kind][category]`` (matrices of ``[lo, hi]``, ``None`` on the diagonal
+        and where undefined); the examples of a category are resampled together for all
+        scores of a method."""
+        methods = list(self.scores)
+        present = categories if categories is not None else \
+            [c for c in ("all", *self.category_order) if self._rows(c).any()]
+        out: dict[str, Any] = {"level": LEVEL, "n_boot": n_boot, "scores": {},
+                               "agreement": {}}
+        for method, per_score in self.scores.items():
+            names = list(per_score)
+            columns = np.stack([per_score[n] for n in names], 1)
+            out["scores"][method] = {}
+            for category in present:
+                bounds = _bounds(columns[self._rows(category)], n_boot, seed)
+                out["scores"][method][category] = dict(zip(names, bounds, strict=True))
+        for kind in ("spearman", "top_k_overlap"):
+            out["agreement"][kind] = {}
+            for category in present:
+                rows = self._rows(category)
+                matrix: list[list[list[float] | None]] = [[None] * len(methods)
+                                                          for _ in methods]
+                pairs = list(self.pairs)
+                if pairs:
+                    columns = np.stack([self.pairs[p][kind][rows] for p in pairs], 1)
+                    for (a, b), bound in zip(pairs, _bounds(columns, n_boot, seed),
+                                             strict=True):
+                        i, j = methods.index(a), methods.index(b)
+                        matrix[i][j] = matrix[j][i] = bound
+                out["agreement"][kind][category] = matrix
+        return out
+
+
+def _bounds(columns: np.ndarray, n_boot: int, seed: int) -> list[list[float] | None]:
+    """``[lo, hi]`` per column of ``(n, k)`` values, ``None`` for a column without a finite
+    value."""
+    if len(columns) == 0:
+        return [None] * columns.shape[1]
+    intervals = bootstrap_interval(columns, n_boot=n_boot, seed=seed)
+    return [None if not np.isfinite(iv).all() else [float(iv[0]), float(iv[1])]
+            for iv in intervals]
 
 
 def _nanmean(values: np.ndarray) -> float:

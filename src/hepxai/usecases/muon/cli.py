@@ -14,6 +14,7 @@ from pathlib import Path
 from hepxai.cli import options
 from hepxai.cli.app import register
 from hepxai.cli.arguments import count, positive_float, whole_number
+from hepxai.core.errors import HepxaiError
 from hepxai.models import onnx_export
 from hepxai.usecases.muon import names
 
@@ -132,10 +133,14 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
                         help="'paper': the thesis' exact layers and recipe; 'fast': for CPUs")
     options.data(parser, DATA, reads="train.h5 trains, val.h5 validates")
     options.out(parser, "the run (checkpoints, history, curves)",
-                default_text="runs/muon/MODEL-PRESET, with -distilled when a teacher is given")
+                default_text="runs/muon/MODEL-PRESET, with -distilled when a teacher is given "
+                             "and -shuffled with --shuffle-labels")
     parser.add_argument("--teacher", type=Path, default=None,
                         help="checkpoint whose predictions replace the labels (offline "
                              "distillation, e.g. the Attribution CNN for a Distilled ConvSDT)")
+    parser.add_argument("--shuffle-labels", action="store_true",
+                        help="train on labels permuted over the events (seeded): the model of "
+                             "the data-randomization check, 'hepxai sanity muon --shuffled'")
     options.epochs(parser)
     parser.add_argument("--batch-size", type=count, default=None,
                         help="override the preset's batch size")
@@ -154,10 +159,15 @@ def _train(args: argparse.Namespace) -> None:
     from hepxai.usecases.muon.task import training_sets
 
     out = args.out or RUNS / (f"{args.model}-{args.preset}"
-                              + ("-distilled" if args.teacher else ""))
+                              + ("-distilled" if args.teacher else "")
+                              + ("-shuffled" if args.shuffle_labels else ""))
     train_set, val_set = training_sets(args.data, max_events=args.max_events,
                                        val_events=args.val_events)
     if args.model == names.DECISION_TREE:
+        if args.shuffle_labels:
+            raise HepxaiError("--shuffle-labels trains the model of the attribution sanity "
+                              "check; the decision tree has no attribution methods: train a "
+                              "CNN or ConvSDT")
         _train_decision_tree(args, train_set, val_set, out)
         return
     from hepxai.usecases.muon.models import create
@@ -170,6 +180,7 @@ def _train(args: argparse.Namespace) -> None:
                    batch_size=args.batch_size, learning_rate=args.learning_rate,
                    eta_weight=args.eta_weight, device=args.device, resume=args.resume,
                    teacher=str(args.teacher) if args.teacher else None,
+                   shuffle_labels=args.shuffle_labels,
                    on_epoch=lambda r: print(
                        f"epoch {r['epoch']:>3}: loss {r['train_loss']:.4f} / {r['loss']:.4f}"
                        f"  spread {r['spread']:.3f} GeV  eff@15 {r['efficiency_15']:.4f}"
@@ -257,6 +268,53 @@ def _explain(args: argparse.Namespace) -> None:
     print(f"written: {out}")
 
 
+# -- sanity -----------------------------------------------------------------------------------
+def _add_sanity(parser: argparse.ArgumentParser) -> None:
+    options.checkpoint(parser, "the explained model (e.g. runs/muon/attribution-cnn-fast/best.pt)")
+    options.data(parser, DATA, reads="val.h5 and noise.h5 are explained")
+    options.out(parser, "sanity.json and sanity.png", default_text="sanity/ next to the "
+                "checkpoint")
+    parser.add_argument("--shuffled", type=Path, default=None,
+                        help="checkpoint of the same model trained with --shuffle-labels: adds "
+                             "the data-randomization check")
+    parser.add_argument("--methods", default=None,
+                        help=f"comma-separated methods (default: {','.join(names.METHODS)}); "
+                             "'ig-binary:exact' picks a binary-IG mode")
+    parser.add_argument("--orders", default="cascading,independent",
+                        help="layer randomizations: cascading (from the output layer down, "
+                             "cumulative) and/or independent (one layer at a time)")
+    parser.add_argument("--events-per-category", type=count, default=4,
+                        help="events per category (TP, FN, FP, TN, only-noise), drawn as by "
+                             "'hepxai explain muon' with the same seed")
+    parser.add_argument("--pool", type=count, default=5000,
+                        help="draw the events from the first N validation/noise events")
+    parser.add_argument("--seeds", type=whole_number, default=4,
+                        help="seeds of each stochastic method (SmoothGrad, Shapley) for the "
+                             "seed-stability study; below 2: none")
+    parser.add_argument("--copies", type=count, default=None,
+                        help="SmoothGrad's noisy copies per event (default 20)")
+    parser.add_argument("--target", choices=("pt", "eta"), default="pt",
+                        help="output explained and compared")
+    options.seed(parser)
+    options.device(parser)
+
+
+def _sanity(args: argparse.Namespace) -> None:
+    from hepxai.explain.judging.sanity import ORDERS
+    from hepxai.usecases.muon.sanity import sanity_run
+
+    orders = [o.strip() for o in args.orders.split(",") if o.strip()]
+    unknown = [o for o in orders if o not in ORDERS]
+    if unknown or not orders:
+        raise HepxaiError(f"--orders {args.orders!r}: choose from {', '.join(ORDERS)}")
+    out = args.out or args.checkpoint.parent / "sanity"
+    sanity_run(args.checkpoint, args.data, out, args.methods, shuffled=args.shuffled,
+               device=args.device, per_category=args.events_per_category, pool=args.pool,
+               seed=args.seed, orders=orders, n_seeds=args.seeds, target=args.target,
+               smoothgrad_copies=args.copies)
+    print(f"written: {out / 'sanity.json'}, {out / 'sanity.png'}")
+
+
 # -- demo and report --------------------------------------------------------------------------
 def _add_demo(parser: argparse.ArgumentParser) -> None:
     options.out(parser, "the whole study (data, models, figures, report.html); re-running "
@@ -304,6 +362,8 @@ register("evaluate", "muon", "evaluate checkpoints: thesis tables 7.2-7.5, curve
          _add_evaluate, _evaluate)
 register("explain", "muon", "explain muon predictions: RAM, saliency, IG, binary IG, "
          "SmoothGrad, decision flow; judged and compared", _add_explain, _explain)
+register("sanity", "muon", "sanity checks of the muon explanations: layer and label "
+         "randomization, seed stability", _add_sanity, _sanity)
 register("demo", "muon", "the whole muon study: simulate, train, evaluate, explain, report",
          _add_demo, _demo)
 register("report", "muon", "build report.html and summary.json of a muon run directory",

@@ -230,7 +230,7 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
     # the sum pT + |eta| is one more output column, so every method explains it unchanged
     explained = WithOutputSum(model, OUTPUTS) if target == THESIS_TARGET else model
     built = build_methods(explained, chosen, seed)
-    ids = _study_ids(events)
+    ids = study_ids(events)
     result = judge(built, events.images, truth=events.truth, categories=events.categories,
                    target=target, targets=list(getattr(explained, "outputs", OUTPUTS)),
                    modality=HIT_MAPS, ids=ids,
@@ -303,7 +303,7 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
         echo(tree_study(model, data_dir, out / "tree", per_category, pool, seed, device))
 
 
-def _study_ids(events: StudyEvents) -> np.ndarray:
+def study_ids(events: StudyEvents) -> np.ndarray:
     # distinct ids across splits, so per-event seeds differ between val and noise events
     return events.ids + np.where(events.split == "noise", 10**9, 0)
 

@@ -34,6 +34,9 @@ from hepxai.usecases.muon.models.base import MuonRegressor, TrainingRecipe
 from hepxai.usecases.muon.names import DECISION_TREE
 from hepxai.usecases.muon.store import MuonFile
 
+#: the random stream of the label permutation (distinct from the epoch order of the same seed)
+SHUFFLE_STREAM = 9_973
+
 
 def _to_device(x: torch.Tensor, device: str, model: MuonRegressor) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
@@ -160,7 +163,7 @@ def train(model: MuonRegressor, train_set: MuonDataset, val_set: MuonDataset,
           out_dir: str | os.PathLike[str], *, seed: int = 1, epochs: int | None = None,
           batch_size: int | None = None, learning_rate: float | None = None,
           eta_weight: float | None = None, device: str = "cpu", resume: bool = False,
-          teacher: str | None = None,
+          teacher: str | None = None, shuffle_labels: bool = False,
           recipe: TrainingRecipe | None = None,
           on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train a muon model and write ``out_dir/checkpoints/epoch_NNN.pt``, ``best.pt``,
@@ -169,7 +172,10 @@ def train(model: MuonRegressor, train_set: MuonDataset, val_set: MuonDataset,
     ``epochs``, ``batch_size``, ``learning_rate``, ``eta_weight``: override the preset's recipe.
     ``resume`` continues from the last epoch checkpoint in ``out_dir`` (an error if it belongs
     to another model, preset, seed or recipe). ``teacher``: checkpoint of a model whose
-    predictions replace the labels (distillation).
+    predictions replace the labels (distillation). ``shuffle_labels``: train on the labels
+    (or teacher targets) permuted over the events, seeded by ``seed``: the model of the
+    data-randomization sanity check (:mod:`hepxai.explain.judging.sanity`); the validation
+    labels stay true, so its history shows what it did not learn.
     """
     recipe = recipe or model.recipe
     overrides = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
@@ -178,9 +184,14 @@ def train(model: MuonRegressor, train_set: MuonDataset, val_set: MuonDataset,
     model.recipe = recipe
     if teacher is not None:
         train_set.targets = teacher_targets(teacher, train_set, device)
+    if shuffle_labels:  # (pT, |eta|) pairs move together: each event gets another's labels
+        order = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(len(train_set))
+        train_set.targets = train_set.targets[torch.from_numpy(order)]
     data = train_set.file
     identity = {"model": model.name, "preset": model.preset, "seed": seed,
                 "recipe": recipe.to_dict(), "teacher": str(teacher) if teacher else None,
+                # only when set, so that runs from before the option still resume
+                **({"shuffled_labels": True} if shuffle_labels else {}),
                 "n_train": len(train_set),
                 # the same file (a re-simulation with the same seed is the same data)
                 "data": {"path": str(Path(data.path).resolve()),

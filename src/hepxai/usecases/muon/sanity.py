@@ -1,0 +1,181 @@
+"""``hepxai sanity muon``: are the muon explanations about the model at all?
+
+The events of the explanation study (:func:`~hepxai.usecases.muon.study.select_events`, the
+same seed gives the same events) are explained by every method on the trained model and on
+copies with their layers randomized (cascading from the output down, and one at a time), and,
+given a model trained on shuffled labels (``hepxai train muon --shuffle-labels``), on that
+model; the stochastic methods (SmoothGrad, Shapley sampling) are run with several seeds. See
+:mod:`hepxai.explain.judging.sanity` for the similarities, the threshold and the verdicts.
+
+Output (``OUT``): ``sanity.json`` (written last: the mark of a finished study) and
+``sanity.png``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hepxai.core.atomic import write_json_atomic
+from hepxai.core.errors import HepxaiError
+from hepxai.explain.judging.sanity import ORDERS, THRESHOLD, sanity_checks, seed_stability
+from hepxai.usecases.muon.models.base import OUTPUTS, MuonRegressor
+from hepxai.usecases.muon.study import (
+    DEFAULT_METHODS,
+    build_method,
+    build_methods,
+    parse_methods,
+    select_events,
+    study_ids,
+)
+
+
+def _samples(name: str, params: dict[str, Any]) -> int | None:
+    """The samples a stochastic method averages (SmoothGrad's copies, Shapley's orders);
+    ``None`` for a deterministic one."""
+    if name == "smoothgrad":
+        return int(params.get("n_samples", 20))
+    if name == "ig-binary" and params.get("mode") == "shapley":
+        return int(params.get("orders", 10))
+    return None
+
+
+def sanity_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
+                 out: str | os.PathLike[str], methods: str | None = None, *,
+                 shuffled: MuonRegressor | None = None, per_category: int = 4,
+                 pool: int = 5000, seed: int = 1, orders: Sequence[str] = ORDERS,
+                 n_seeds: int = 4, target: str = "pt", device: str = "cpu",
+                 smoothgrad_copies: int | None = None,
+                 echo: Callable[[str], object] = print) -> dict[str, Any]:
+    """Run the sanity checks of ``model`` on the study's events and write them to ``out``;
+    returns the summary.
+
+    ``shuffled``: the same architecture trained on shuffled labels (data randomization);
+    ``n_seeds``: seeds of each stochastic method (0 or 1: no seed-stability study)."""
+    if target not in OUTPUTS:
+        raise HepxaiError(f"unknown target {target!r}; choose {', '.join(OUTPUTS)}")
+    if shuffled is not None and (shuffled.name, shuffled.preset) != (model.name, model.preset):
+        raise HepxaiError(f"the shuffled-label model is a {shuffled.name} ({shuffled.preset}), "
+                          f"the explained one a {model.name} ({model.preset}); train the same "
+                          "model with --shuffle-labels")
+    chosen = parse_methods(methods) if methods else dict(DEFAULT_METHODS)
+    if smoothgrad_copies is not None:
+        chosen = {label: (name, {**params, "n_samples": smoothgrad_copies}
+                          if name == "smoothgrad" else params)
+                  for label, (name, params) in chosen.items()}
+    applicable = build_methods(model, chosen, seed)  # leaves out what the model cannot run
+    chosen = {label: chosen[label] for label in applicable}
+    out = Path(out)
+    events = select_events(model, data_dir, per_category, pool, seed, device)
+    ids = study_ids(events)
+
+    def builder(name: str, params: dict[str, Any]):
+        return lambda m: build_method(m, name, params, seed)
+
+    summary, _ = sanity_checks({label: builder(name, params)
+                                for label, (name, params) in chosen.items()},
+                               model, events.images, target=target, targets=list(OUTPUTS),
+                               shuffled_model=shuffled, orders=orders, ids=ids,
+                               on_method=lambda label: echo(f"randomizing for {label}"))
+    stability = {}
+    if n_seeds >= 2:
+        for label, (name, params) in chosen.items():
+            samples = _samples(name, params)
+            if samples is None:
+                continue
+            echo(f"seed stability of {label} ({n_seeds} seeds)")
+            stability[label] = seed_stability(
+                lambda s, name=name, params=params: build_method(model, name, params, s),
+                events.images, seeds=range(seed, seed + n_seeds), target=target,
+                targets=list(OUTPUTS), ids=ids, samples=samples, method=label)
+    summary.update({"model": model.name, "preset": model.preset,
+                    "categories": {c: int((events.categories == c).sum())
+                                   for c in dict.fromkeys(events.categories)},
+                    "method_params": {label: {"method": name, "params": params}
+                                      for label, (name, params) in chosen.items()},
+                    "shuffled": shuffled is not None, "seed_stability": stability})
+    from hepxai.viz.explain import plot_sanity
+
+    plot_sanity(summary, out / "sanity.png")
+    write_json_atomic(out / "sanity.json", summary)  # last: the mark of a finished study
+    return summary
+
+
+def sanity_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[str],
+               out: str | os.PathLike[str], methods: str | None = None, *,
+               shuffled: str | os.PathLike[str] | None = None, device: str = "cpu",
+               echo: Callable[[str], object] = print, **settings: Any) -> dict[str, Any]:
+    """``hepxai sanity muon``: :func:`sanity_study` of the model of ``checkpoint`` (and the
+    shuffled-label model of ``shuffled``), its table echoed."""
+    from torch import nn
+
+    from hepxai.io.checkpoint import load_model, read_checkpoint
+
+    model = load_model(checkpoint, device=device, use_case="muon")
+    if not isinstance(model, nn.Module):
+        raise HepxaiError(f"{checkpoint}: a {model.name} (scikit-learn) has no attribution "
+                          "methods to check; give a CNN or ConvSDT checkpoint")
+    other = None
+    if shuffled is not None:
+        identity = read_checkpoint(shuffled).get("identity") or {}
+        if not identity.get("shuffled_labels"):
+            raise HepxaiError(f"{shuffled}: not trained on shuffled labels; train it with "
+                              "'hepxai train muon --shuffle-labels' (same model and preset)")
+        other = load_model(shuffled, device=device, use_case="muon")
+    summary = sanity_study(model, data_dir, out, methods, shuffled=other, device=device,
+                           echo=echo, **settings)
+    echo(format_sanity(summary))
+    return summary
+
+
+def format_sanity(summary: dict[str, Any]) -> str:
+    """Plain-text table: per method the similarity after the full cascade and to the
+    shuffled-label model (mean [95 % interval], verdict), the layers it is blind to; then the
+    seed stability of the stochastic methods."""
+    lines = [f"Sanity checks ({summary.get('model', 'model')}, target {summary['target']}, "
+             f"{summary['n_examples']} events; pass: Spearman to the trained model's map below "
+             f"{summary['threshold']} with the whole 95 % interval)"]
+    header = f"{'method':<17}{'all layers randomized':>30}{'shuffled labels':>30}" \
+             f"{'blind to layers':>17}"
+    lines += ["", header, "-" * len(header)]
+    for method, per in summary["methods"].items():
+        cells = []
+        for order in ("cascading", "labels"):
+            result = per.get(order)
+            if result is None:
+                cells.append("-")
+                continue
+            spearman = result["similarity"]["spearman"]
+            cells.append(f"{_interval(spearman['mean'][-1], spearman['interval'][-1])} "
+                         f"{result['verdict']}")
+        blind = per.get("independent", {}).get("insensitive_layers")
+        lines.append(f"{method:<17}{cells[0]:>30}{cells[1]:>30}"
+                     f"{'-' if blind is None else len(blind):>17}")
+    if summary.get("seed_stability"):
+        lines += ["", f"{'seed stability':<17}{'seeds':>6}{'agreement of two seeds':>30}"
+                      f"{'seeds for ' + str(_required(summary)):>14}{'samples':>9}"]
+        for method, s in summary["seed_stability"].items():
+            lines.append(f"{method:<17}{len(s['seeds']):>6}"
+                         f"{_interval(s['pairwise'], s['pairwise_interval']):>30}"
+                         f"{_fmt_int(s['seeds_needed']):>14}{_fmt_int(s['samples_needed']):>9}")
+    return "\n".join(lines)
+
+
+def _required(summary: dict[str, Any]) -> float:
+    first = next(iter(summary["seed_stability"].values()))
+    return first["required"]
+
+
+def _interval(mean: Any, bound: Any) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.2f}" if not bound else f"{mean:.2f} [{bound[0]:.2f}, {bound[1]:.2f}]"
+
+
+def _fmt_int(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+__all__ = ["THRESHOLD", "format_sanity", "sanity_run", "sanity_study"]
