@@ -30,15 +30,41 @@ def test_the_report_has_every_section(demo_run):
     html = (out / "report.html").read_text()
     for anchor in ("data", "models", "metrics", "explanations", "tree", "influence", "convergence",
                    "explain-attribution-cnn", "explain-tracin-cnn", "tree-convsdt",
-                   "tree-convsdt-distilled"):
+                   "tree-convsdt-distilled", "sanity", "sanity-attribution-cnn"):
         assert f'id="{anchor}"' in html
     for method in ("ram", "saliency", "ig-binary-exact", "shapley", "smoothgrad"):
         assert f"<td>{method}</td>" in html
     assert check_page(html) == ["data", "models", "metrics", "explanations",
                                 "explain-attribution-cnn", "explain-tracin-cnn", "tree",
                                 "tree-convsdt", "tree-convsdt-distilled", "influence",
-                                "convergence", *(["run"] if (out / "timings.json").exists()
-                                                 else [])]
+                                "convergence", "sanity", "sanity-attribution-cnn",
+                                *(["run"] if (out / "timings.json").exists() else [])]
+
+
+def test_the_sanity_section_shows_the_checks_of_sanity_json(demo_run):
+    from hepxai.explain.judging.sanity import THRESHOLD
+    from hepxai.explain.judging.uncertainty import verdict
+    from hepxai.io.checkpoint import read_checkpoint
+    from hepxai.report.format import with_interval
+
+    out, _ = demo_run
+    shuffled = read_checkpoint(out / "sanity" / "attribution-cnn-shuffled" / "best.pt")
+    assert shuffled["identity"]["shuffled_labels"] is True
+    sanity = json.loads((out / "sanity" / "attribution-cnn" / "sanity.json").read_text())
+    assert set(sanity["methods"]) == {"ram", "saliency", "ig", "ig-binary-exact", "shapley"}
+    assert list(sanity["seed_stability"]) == ["shapley"]
+    html = (out / "report.html").read_text()
+    section = html[html.index('id="sanity-attribution-cnn"'):]
+    for method, per in sanity["methods"].items():
+        for check in ("cascading", "labels"):
+            spearman = per[check]["similarity"]["spearman"]
+            shown = with_interval(spearman["mean"][-1], spearman["interval"][-1], 2)
+            assert per[check]["verdict"] == verdict(spearman["interval"][-1], THRESHOLD)
+            assert f"<td>{shown}</td><td>{per[check]['verdict']}</td>" in section, (method,
+                                                                                   check)
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["method"] for r in summary["sanity"]["attribution-cnn"]] == list(
+        sanity["methods"])
 
 
 def test_summary_numbers_equal_the_metrics_on_the_saved_predictions(demo_run):

@@ -241,9 +241,9 @@ def _kinds(kinds: Sequence[str] | None, maps: Maps) -> tuple[str, ...]:
 def _compare(build: Build, models: Iterator[tuple[str, nn.Module]], model: nn.Module,
              inputs: Any, target: int | str, targets: Sequence[int | str] | None,
              ids: Sequence[int] | None, kinds: Sequence[str] | None, order: str,
-             method: str | None) -> RandomizationResult:
+             method: str | None, baselines: Any) -> RandomizationResult:
     reference = build(model)
-    explain = dict(target=list(targets) if targets else target, ids=ids)
+    explain = dict(target=list(targets) if targets else target, ids=ids, baselines=baselines)
     original = reference.attribute(inputs, **explain)
     maps = _maps_of(reference, inputs)
     chosen = _kinds(kinds, maps)
@@ -270,8 +270,8 @@ def parameter_randomization(build: Build, model: nn.Module, inputs: Any, *,
                             target: int | str = 0, targets: Sequence[int | str] | None = None,
                             order: str = "cascading", seed: int = 42,
                             ids: Sequence[int] | None = None,
-                            kinds: Sequence[str] | None = None, method: str | None = None
-                            ) -> RandomizationResult:
+                            kinds: Sequence[str] | None = None, method: str | None = None,
+                            baselines: Any = None) -> RandomizationResult:
     """Model-parameter randomization of the explainer ``build(model)`` (any explainer class
     or ``lambda m: Method(m, **settings)``).
 
@@ -287,26 +287,31 @@ def parameter_randomization(build: Build, model: nn.Module, inputs: Any, *,
         seed: of the re-initialisation (see :func:`randomized_models`).
         ids: one id per example (the seeds of stochastic methods).
         kinds: similarities (default: spearman, spearman_all, and ssim for images).
+        baselines: passed to every ``attribute`` call (a path method's reference input,
+            GradientSHAP's reference sample): the same for the trained and randomized models.
     """
     return _compare(build, randomized_models(model, order, seed), model, inputs, target,
-                    targets, ids, kinds, order, method)
+                    targets, ids, kinds, order, method, baselines)
 
 
 def label_randomization(build: Build, model: nn.Module, shuffled_model: nn.Module, inputs: Any,
                         *, target: int | str = 0, targets: Sequence[int | str] | None = None,
                         ids: Sequence[int] | None = None, kinds: Sequence[str] | None = None,
-                        method: str | None = None) -> RandomizationResult:
+                        method: str | None = None, baselines: Any = None
+                        ) -> RandomizationResult:
     """Data randomization: the maps of ``shuffled_model`` (the same architecture trained on
-    shuffled labels) compared with those of ``model``; one step, ``"shuffled labels"``."""
+    shuffled labels) compared with those of ``model``; one step, ``"shuffled labels"``. The
+    models need not be torch modules (a BDT and its shuffled-label twin: ``build`` makes
+    their explainers)."""
     return _compare(build, iter([("shuffled labels", shuffled_model)]), model, inputs, target,
-                    targets, ids, kinds, "labels", method)
+                    targets, ids, kinds, "labels", method, baselines)
 
 
 def seed_stability(build: Callable[[int], Explainer], inputs: Any, *, seeds: Sequence[int],
                    target: int | str = 0, targets: Sequence[int | str] | None = None,
                    ids: Sequence[int] | None = None, required: float = REQUIRED_AGREEMENT,
                    samples: int | None = None, method: str | None = None,
-                   seed: int = 0) -> dict[str, Any]:
+                   seed: int = 0, baselines: Any = None) -> dict[str, Any]:
     """How far a stochastic method's maps depend on its seed.
 
     ``build(seed)`` makes the explainer with that seed. Returns (JSON-ready):
@@ -326,7 +331,7 @@ def seed_stability(build: Callable[[int], Explainer], inputs: Any, *, seeds: Seq
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
         raise HepxaiError(f"seed stability needs at least two distinct seeds, got {seeds}")
     explainers = [build(s) for s in seeds]
-    explain = dict(target=list(targets) if targets else target, ids=ids)
+    explain = dict(target=list(targets) if targets else target, ids=ids, baselines=baselines)
     maps = _maps_of(explainers[0], inputs)
     rows = np.stack([maps.rows(e.attribute(inputs, **explain), target) for e in explainers])
     pairs = list(itertools.combinations(range(len(seeds)), 2))
@@ -362,29 +367,33 @@ def sanity_checks(methods: Mapping[str, Build], model: nn.Module, inputs: Any, *
                   shuffled_model: nn.Module | None = None, orders: Sequence[str] = ORDERS,
                   seed: int = 42, ids: Sequence[int] | None = None,
                   kinds: Sequence[str] | None = None, threshold: float = THRESHOLD,
-                  on_method: Callable[[str], object] | None = None
+                  baselines: Any = None, on_method: Callable[[str], object] | None = None
                   ) -> tuple[dict[str, Any], dict[str, list[RandomizationResult]]]:
     """Every randomization check of every method: the JSON-ready summary (per method, per
     order and, with ``shuffled_model``, the label randomization; each with its verdict) and
-    the per-example results."""
+    the per-example results. With no ``orders`` the model need not be a torch module (label
+    randomization of a BDT)."""
     if not methods:
         raise HepxaiError("no explanation methods given; name at least one")
+    if not orders and shuffled_model is None:
+        raise HepxaiError("nothing to check: no layer randomization order and no "
+                          "shuffled-label model")
     results: dict[str, list[RandomizationResult]] = {}
     for label, build in methods.items():
         if on_method is not None:
             on_method(label)
         done = [parameter_randomization(build, model, inputs, target=target, targets=targets,
                                         order=order, seed=seed, ids=ids, kinds=kinds,
-                                        method=label) for order in orders]
+                                        method=label, baselines=baselines) for order in orders]
         if shuffled_model is not None:
             done.append(label_randomization(build, model, shuffled_model, inputs, target=target,
                                             targets=targets, ids=ids, kinds=kinds,
-                                            method=label))
+                                            method=label, baselines=baselines))
         results[label] = done
     first = next(iter(results.values()))[0]
     summary = {"threshold": threshold, "seed": seed, "target": str(target),
                "n_examples": int(next(iter(first.similarity.values())).shape[1]),
-               "layers": randomizable_layers(model),
+               "layers": randomizable_layers(model) if orders else [],
                "methods": {label: {r.order: r.summary(threshold) for r in done}
                            for label, done in results.items()}}
     return summary, results

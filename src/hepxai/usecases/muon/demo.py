@@ -3,7 +3,8 @@
 simulate -> classical baselines -> train Attribution CNN, TracIn CNN, ConvSDT and the ConvSDT
 distilled from the Attribution CNN -> evaluate all against the baselines -> explain (every
 attribution method on both CNNs, the decision flow of both trees, TracIn proponents and
-opponents of the TracIn CNN per trigger category) -> report.
+opponents of the TracIn CNN per trigger category) -> sanity checks of the Attribution CNN's
+maps (its layers randomized; an Attribution CNN trained on shuffled labels) -> report.
 """
 
 from __future__ import annotations
@@ -25,11 +26,21 @@ class DemoSize:
     pool: int
     smoothgrad_copies: int
     tracin_train: int  # training events in the TracIn store
+    # the sanity checks: methods (None: every method), layer orders, events per category,
+    # seeds of the stochastic methods
+    sanity_methods: str | None
+    sanity_orders: str
+    sanity_per_category: int
+    sanity_seeds: int
 
 
 SIZES = {
-    "quick": DemoSize("quick", 2_000, 1, 500, 2_000, 1, 600, 4, 2_000),
-    "full": DemoSize("fast", 50_000, 2, 5_000, 20_000, 4, 5_000, 20, 20_000),
+    # quick: the cascade only, and no SmoothGrad (its noisy copies of every path image, on
+    # every randomized model, would be most of the demo's time); Shapley's seeds are checked
+    "quick": DemoSize("quick", 2_000, 1, 500, 2_000, 1, 600, 4, 2_000,
+                      "ram,saliency,ig,ig-binary-exact,shapley", "cascading", 1, 2),
+    "full": DemoSize("fast", 50_000, 2, 5_000, 20_000, 4, 5_000, 20, 20_000,
+                     None, "cascading,independent", 2, 4),
 }
 MODELS = ("attribution-cnn", "tracin-cnn", "convsdt")
 
@@ -94,10 +105,33 @@ def muon_steps(out: Path, size: DemoSize, seed: int) -> list[Step]:
                        str(size.per_category), "--pool", str(size.pool), "--seed", str(seed)],
                       [influence / "categories_last-layer.json"],
                       [influence / "last-layer" / "manifest.json"]))
+    steps += sanity_steps(out, runs["attribution-cnn"], size, seed, train, splits)
     steps.append(Step("report", ["report", "muon", str(out)],
                       [out / "report.html", out / "summary.json"],
-                      [out / "evaluation", out / "explain", out / "baselines", influence]))
+                      [out / "evaluation", out / "explain", out / "baselines", influence,
+                       out / "sanity"]))
     return steps
+
+
+def sanity_steps(out: Path, run: Path, size: DemoSize, seed: int, train: list[str],
+                 splits: list[Path]) -> list[Step]:
+    """Train the Attribution CNN again on shuffled labels (same recipe and seed; outside
+    ``models/``: it is no trigger) and run the sanity checks of the trained one."""
+    sanity = out / "sanity"
+    shuffled = sanity / f"{run.name}-shuffled"
+    data = train[train.index("--data") + 1]
+    check = ["sanity", "muon", "--checkpoint", str(run / "best.pt"), "--data", data,
+             "--shuffled", str(shuffled / "best.pt"), "--orders", size.sanity_orders,
+             "--events-per-category", str(size.sanity_per_category), "--pool", str(size.pool),
+             "--seeds", str(size.sanity_seeds), "--copies", str(size.smoothgrad_copies),
+             "--seed", str(seed), "--out", str(sanity / run.name)]
+    if size.sanity_methods:
+        check += ["--methods", size.sanity_methods]
+    return [Step(f"train {run.name} on shuffled labels",
+                 ["train", "muon", "--model", run.name, "--out", str(shuffled), *train,
+                  "--shuffle-labels"], [shuffled / "best.pt"], splits),
+            Step(f"sanity {run.name}", check, [sanity / run.name / "sanity.json"],
+                 [run / "best.pt", shuffled / "best.pt", *splits])]
 
 
 def run_demo(out: Path, quick: bool, seed: int, echo=print) -> dict[str, float]:

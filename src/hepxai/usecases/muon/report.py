@@ -2,8 +2,8 @@
 
 Everything is read from a run directory written by ``hepxai demo muon`` (or by the individual
 commands into the same layout): ``data/``, ``baselines/``, ``models/NAME/``, ``evaluation/``,
-``explain/NAME/``. Figures are referenced by relative paths, so the directory can be copied or
-served as it is; every number shown is also in ``summary.json``.
+``explain/NAME/``, ``sanity/NAME/``. Figures are referenced by relative paths, so the directory
+can be copied or served as it is; every number shown is also in ``summary.json``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from hepxai.core.atomic import read_json, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.metrics import thesis_code
 from hepxai.report import Section, page_context, present, render_report
+from hepxai.report.sanity import read_sanity
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -88,6 +89,7 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
                                   for e in report["examples"]]})
     influence = _influence_section(run)
     data = _data_section(run)
+    sanity = read_sanity(run)
     summary = {"run": str(run), "data": data and data["splits"],
                "models": [_model_numbers(m) for m in (evaluation or {}).get("models", [])],
                "baselines": {name: {k: b.get(k) for k in ("mae", "spread", "efficiency_15",
@@ -100,20 +102,22 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
                "decision_flow": {t["name"]: {k: t["report"].get(k) for k in
                                              ("confidence", "leaves", "examples")}
                                  for t in trees},
-               "influence": influence and influence["summary"]}
+               "influence": influence and influence["summary"],
+               "sanity": {s["name"]: s["rows"] for s in sanity}}
     write_json_atomic(run / "summary.json", summary)
     figure = {name: _rel(run, run / "evaluation" / f"{name}.png")
               for name in ("turn_on_15", "turn_on_10", "resolution", "confusion_15")}
     return render_report(TEMPLATES, "muon.html.j2", page_context(
-        run, _sections(data, explanations, trees, influence), run=run.name, data=data,
+        run, _sections(data, explanations, trees, influence, sanity), run=run.name, data=data,
         models=models, evaluation=evaluation, summary=summary, figure=figure,
-        explanations=explanations, trees=trees, influence=influence,
+        explanations=explanations, trees=trees, influence=influence, sanity=sanity,
         differences=thesis_code.DIFFERENCES, conclusion=_conclusion(explanations)),
         run / "report.html")
 
 
 def _sections(data: dict[str, Any] | None, explanations: list[dict[str, Any]],
-              trees: list[dict[str, Any]], influence: dict[str, Any] | None) -> list[Section]:
+              trees: list[dict[str, Any]], influence: dict[str, Any] | None,
+              sanity: list[dict[str, Any]]) -> list[Section]:
     """The navigation: the chapters' numbers as in the headings, one sub-entry per explained
     model and per soft decision tree."""
     return present(
@@ -125,7 +129,10 @@ def _sections(data: dict[str, Any] | None, explanations: list[dict[str, Any]],
         Section("tree", "5. Decision flow",
                 tuple(Section(f"tree-{t['name']}", t["name"]) for t in trees)),
         Section("influence", "6. Training-data influence") if influence else None,
-        Section("convergence", f"{7 if influence else 6}. Convergence"))
+        Section("convergence", f"{7 if influence else 6}. Convergence"),
+        Section("sanity", f"{8 if influence else 7}. Sanity checks",
+                tuple(Section(f"sanity-{s['name']}", s["name"]) for s in sanity))
+        if sanity else None)
 
 
 def _influence_section(run: Path) -> dict[str, Any] | None:

@@ -4,6 +4,8 @@
     hepxai train susy --model bdt --sample full --data data/susy --out runs/susy/bdt-full
     hepxai evaluate susy --run runs/susy/bdt-full --run runs/susy/mlp-full
     hepxai explain susy --run runs/susy/bdt-simplified --run runs/susy/bdt-full ...
+    hepxai train susy --model mlp --sample full --shuffle-labels  # runs/susy/mlp-full-shuffled
+    hepxai sanity susy --run runs/susy/mlp-full --shuffled runs/susy/mlp-full-shuffled
     hepxai demo susy --preset fast --out runs/susy-demo
     hepxai report susy runs/susy-demo
 
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from hepxai.cli import options
 from hepxai.cli.app import register
-from hepxai.cli.arguments import count, non_negative_float
+from hepxai.cli.arguments import count, non_negative_float, whole_number
 from hepxai.core.atomic import output_directory
 from hepxai.core.errors import HepxaiError
 from hepxai.models import onnx_export
@@ -123,13 +125,17 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
                         help="model size: quick (tests), fast (laptop), full (benchmark)")
     options.data(parser, DATA, reads="train.h5 trains")
     options.out(parser, "the run (model.json and the model's files)",
-                default_text="runs/susy/MODEL-SAMPLE")
+                default_text="runs/susy/MODEL-SAMPLE, with -shuffled with --shuffle-labels")
     options.max_events(parser, "preselected training events")
     parser.add_argument("--rounds", type=count, default=None,
                         help="BDT: override the preset's number of boosting rounds")
     options.epochs(parser, model="MLP")
     parser.add_argument("--weighting", default="balanced", choices=names.WEIGHTINGS,
                         help="training weights: every class the same total weight, or 1 each")
+    parser.add_argument("--shuffle-labels", action="store_true",
+                        help="train on labels permuted over the training events (seeded; the "
+                             "MLP's held-out events keep theirs): the model of the "
+                             "data-randomization check, 'hepxai sanity susy --shuffled'")
     options.seed(parser)
     options.jobs(parser)
     options.overwrite(parser)
@@ -142,11 +148,12 @@ def _train(args: argparse.Namespace) -> None:
         raise HepxaiError("--epochs is for the MLP; use --rounds for the BDT")
     if args.model == "mlp" and args.rounds is not None:
         raise HepxaiError("--rounds is for the BDT; use --epochs for the MLP")
-    out = args.out or RUNS / f"{args.model}-{args.sample}"
+    out = args.out or RUNS / (f"{args.model}-{args.sample}"
+                              + ("-shuffled" if args.shuffle_labels else ""))
     output_directory(out)
     train_run(args.model, args.sample, args.preset, args.data, out, max_events=args.max_events,
               size=args.rounds or args.epochs, weighting=args.weighting, seed=args.seed,
-              jobs=args.jobs, overwrite=args.overwrite)
+              jobs=args.jobs, overwrite=args.overwrite, shuffle_labels=args.shuffle_labels)
 
 
 # -- evaluate ---------------------------------------------------------------------------------
@@ -202,6 +209,52 @@ def _explain(args: argparse.Namespace) -> None:
     print(f"written: {args.out / 'explain.json'}, attributions and figures in {args.out}")
 
 
+# -- sanity -----------------------------------------------------------------------------------
+def _add_sanity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", type=Path, required=True,
+                        help="run directory of 'hepxai train susy': the explained model")
+    options.data(parser, DATA, reads="test.h5 is explained, train.h5 gives the MLP's "
+                                     "reference events")
+    options.out(parser, "sanity.json and sanity.png", default_text="sanity/ in the run "
+                "directory")
+    parser.add_argument("--shuffled", type=Path, default=None, metavar="RUN",
+                        help="run of the same model, preset and sample trained with "
+                             "--shuffle-labels: adds the data-randomization check (the only "
+                             "check of a BDT, which has no layers to randomize)")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated methods (default: the model's: tree-shap for "
+                             "the BDT, gradient-shap,ig for the MLP)")
+    parser.add_argument("--orders", default=None,
+                        help="the MLP's layer randomizations: cascading (from the output "
+                             "layer down, cumulative) and/or independent (one layer at a "
+                             "time); default both, none for a BDT")
+    parser.add_argument("--events", type=count, default=500,
+                        help="test events explained, preselected in the model's sample, "
+                             "balanced over the classes and drawn with --seed")
+    parser.add_argument("--seeds", type=whole_number, default=4,
+                        help="seeds of GradientSHAP for the seed-stability study; below 2: "
+                             "none")
+    options.seed(parser, of="the event selection and GradientSHAP's sampling")
+    options.jobs(parser)
+
+
+def _sanity(args: argparse.Namespace) -> None:
+    from hepxai.explain.judging.sanity import ORDERS
+    from hepxai.usecases.susy.sanity import sanity_run
+
+    orders = None
+    if args.orders is not None:
+        orders = [o.strip() for o in args.orders.split(",") if o.strip()]
+        unknown = [o for o in orders if o not in ORDERS]
+        if unknown or not orders:
+            raise HepxaiError(f"--orders {args.orders!r}: choose from {', '.join(ORDERS)}")
+    out = args.out or args.run / "sanity"
+    sanity_run(args.run, args.data, out, args.methods, shuffled=args.shuffled,
+               events=args.events, seed=args.seed, orders=orders, n_seeds=args.seeds,
+               n_jobs=args.jobs)
+    print(f"written: {out / 'sanity.json'}, {out / 'sanity.png'}")
+
+
 # -- demo and report --------------------------------------------------------------------------
 def _add_demo(parser: argparse.ArgumentParser) -> None:
     options.out(parser, "data/, runs/, evaluation/, explain/ and report.html; re-running skips "
@@ -253,6 +306,9 @@ register("evaluate", "susy", "per-class ROC/AUC, efficiency vs rejection, signif
          _add_evaluate, _evaluate)
 register("explain", "susy", "TreeSHAP (BDT), GradientSHAP and IG (MLP): importances, simplified "
          "vs full, convergence", _add_explain, _explain)
+register("sanity", "susy", "sanity checks of the SUSY explanations: layer randomization (MLP), "
+         "label randomization (BDT and MLP), GradientSHAP's seed stability", _add_sanity,
+         _sanity)
 register("demo", "susy", "simulate, train BDT and MLP on both samples, evaluate, explain, report",
          _add_demo, _demo)
 register("report", "susy", "build report.html of a SUSY run directory", _add_report, _report)

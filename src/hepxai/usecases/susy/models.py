@@ -85,6 +85,21 @@ def check_table(x: np.ndarray, n_features: int, what: str = "inputs") -> np.ndar
     return x
 
 
+#: the random stream of the label permutation of a shuffled-label training (with the run's seed)
+SHUFFLE_STREAM = 9_973
+
+
+def shuffled_labels(y: np.ndarray, weight: np.ndarray, seed: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The labels ``y`` permuted over the events, each carrying its training weight along
+    (``np.random.default_rng([seed, SHUFFLE_STREAM])``): every event gets another event's
+    label, the class counts and each class's total weight stay as they were, and what the
+    label says about the event is gone. The model of the data-randomization sanity check
+    (``hepxai train susy --shuffle-labels``, :mod:`hepxai.usecases.susy.sanity`)."""
+    order = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(len(y))
+    return np.asarray(y)[order], np.asarray(weight)[order]
+
+
 def class_weights(y: np.ndarray, n_classes: int, weighting: str = "balanced") -> np.ndarray:
     """Per-event training weights ``(n,)``: each class sums to n / K (``balanced``) or 1 each."""
     if weighting not in WEIGHTINGS:
@@ -160,12 +175,18 @@ class SusyBDT(SusyModel):
 
     def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None,
             x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-            weight_val: np.ndarray | None = None) -> SusyBDT:
+            weight_val: np.ndarray | None = None, *,
+            shuffle_seed: int | None = None) -> SusyBDT:
         """Train; records the multi-class log-loss per round (train and, if given, validation)
-        and the wall time of the boosting itself in ``meta``."""
+        and the wall time of the boosting itself in ``meta``. ``shuffle_seed``: train on the
+        labels permuted over the training events (:func:`shuffled_labels`); the validation
+        labels stay true."""
         import xgboost as xgb
 
         x = self._check(x)
+        if shuffle_seed is not None:
+            y, weight = shuffled_labels(y, np.ones(len(y)) if weight is None else weight,
+                                        shuffle_seed)
         train = xgb.DMatrix(x, label=y, weight=weight, feature_names=list(self.feature_names))
         evals = [(train, "train")]
         if x_val is not None:
@@ -302,9 +323,13 @@ class SusyMLP(SusyModel):
                                      "hyperparameters": asdict(self.preset),
                                      "log_features": list(log_features)}
 
-    def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> SusyMLP:
+    def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, *,
+            shuffle_seed: int | None = None) -> SusyMLP:
         """Train on ``x`` (a fixed ``validation_fraction`` of it held out to pick the best
-        epoch by weighted validation loss); records losses and wall time in ``meta``."""
+        epoch by weighted validation loss); records losses and wall time in ``meta``.
+        ``shuffle_seed``: train on the labels permuted over the training part
+        (:func:`shuffled_labels`); the held-out part keeps its true labels, so the validation
+        loss shows what the model did not learn."""
         x = self._check(x)
         p = self.preset
         generator = torch.Generator().manual_seed(self.seed)
@@ -313,9 +338,12 @@ class SusyMLP(SusyModel):
         n_val = int(round(p.validation_fraction * len(x))) if len(x) >= 20 else 0
         val, train = order[:n_val], order[n_val:]
         self.net.fit_scaler(x[train])
+        y_train, w_train = y[train], weight[train]
+        if shuffle_seed is not None:
+            y_train, w_train = shuffled_labels(y_train, w_train, shuffle_seed)
         xt = torch.as_tensor(x[train])
-        yt = torch.as_tensor(y[train], dtype=torch.long)
-        wt = torch.as_tensor(weight[train], dtype=torch.float32)
+        yt = torch.as_tensor(y_train, dtype=torch.long)
+        wt = torch.as_tensor(w_train, dtype=torch.float32)
         xv, yv = torch.as_tensor(x[val]), torch.as_tensor(y[val], dtype=torch.long)
         wv = torch.as_tensor(weight[val], dtype=torch.float32)
         optimizer = torch.optim.Adam(self.net.parameters(), lr=p.learning_rate,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,34 +59,50 @@ def explain_model(model: SusyModel, method: str, x: np.ndarray,
     or ``ig`` (the MLP's logits from the mean of ``reference``, a neutral, data-like point: an
     all-zero event, no MET and no lepton, is unphysical). Values ``(n, K, F)`` in margin
     units."""
+    build, baselines = method_builder(model, method, reference=reference, engine=engine,
+                                      n_jobs=n_jobs, seed=seed, steps=steps)
+    return build(explained(model)).attribute(x, target=list(model.class_names),
+                                             baselines=baselines, ids=event_ids)
+
+
+def explained(model: SusyModel) -> Any:
+    """What the explainers of ``model`` run: the BDT itself (its booster), the MLP's network."""
+    return model.net if model.kind == "mlp" else model
+
+
+def method_builder(model: SusyModel, method: str, *, reference: np.ndarray | None = None,
+                   engine: str = "fast", n_jobs: int | None = None, seed: int = 0,
+                   steps: int = IG_STEPS) -> tuple[Callable[[Any], Any], Any]:
+    """``(build, baselines)``: ``build(m)`` makes :func:`explain_model`'s ``method`` on ``m``
+    (``explained(model)``, or a copy of the MLP's network with layers randomized, or the
+    shuffled-label twin), ``baselines`` is what its ``attribute`` explains from (IG: the mean
+    of ``reference``; GradientSHAP: the ``reference`` events; TreeSHAP: ``None``)."""
     from hepxai.explain.attribution.gradient_shap import GradientShap
     from hepxai.explain.attribution.integrated_gradients import IntegratedGradients
     from hepxai.explain.attribution.tree_shap import TreeShap
     from hepxai.explain.modality import Table
 
     table = Table(feature_names=model.feature_names)
-    targets = list(model.class_names)
     kind = "bdt" if method == "tree-shap" else "mlp"
     if method not in METHOD_LABELS:
         raise HepxaiError(f"unknown SUSY method {method!r}; choose one of "
                           f"{', '.join(METHOD_LABELS)}")
-    if model.kind != kind:
+    if kind != model.kind:
         raise HepxaiError(f"method {method!r} explains a {kind.upper()}, got a "
                           f"{model.kind.upper()}")
     if method == "tree-shap":
-        return TreeShap(model, engine=engine, n_jobs=n_jobs, modality=table).attribute(
-            x, target=targets, ids=event_ids)
+        return (lambda m: TreeShap(m, engine=engine, n_jobs=n_jobs, modality=table)), None
     if reference is None:
         raise HepxaiError(f"{method} needs reference events (e.g. training events) for its "
                           "baseline; pass reference=")
     reference = check_table(reference, len(model.feature_names), "reference events")
+    names = model.class_names
     if method == "gradient-shap":
-        return GradientShap(model.net, seed=seed, modality=table,
-                            output_names=model.class_names).attribute(
-            x, target=targets, baselines=reference, ids=event_ids)
-    return IntegratedGradients(model.net, n_steps=steps, batch_size=512, modality=table,
-                               output_names=model.class_names).attribute(
-        x, target=targets, baselines=reference.astype(np.float64).mean(0), ids=event_ids)
+        return (lambda m: GradientShap(m, seed=seed, modality=table, output_names=names)), \
+            reference
+    return (lambda m: IntegratedGradients(m, n_steps=steps, batch_size=512, modality=table,
+                                          output_names=names)), \
+        reference.astype(np.float64).mean(0)
 
 
 def importance(attribution: Attribution) -> np.ndarray:
