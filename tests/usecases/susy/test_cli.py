@@ -109,12 +109,29 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert check_page(html)[-1] == "run" and '<table id="timings">' in html
     assert list(timings) == ["simulate", "train bdt-simplified", "train bdt-full",
                              "train mlp-simplified", "train mlp-full", "evaluate", "explain",
+                             "train mlp-full on shuffled labels", "sanity mlp-full",
+                             "train bdt-full on shuffled labels", "sanity bdt-full",
                              "report"]  # step order, the report's
+    # the sanity section shows each check of sanity.json with its verdict
+    assert check_page(html)[-4:] == ["susy-sanity", "sanity-bdt-full", "sanity-mlp-full", "run"]
+    from hepxai.report.format import with_interval
+
+    for name, check in (("mlp-full", "cascading"), ("mlp-full", "labels"),
+                        ("bdt-full", "labels")):
+        sanity = json.loads((out / "sanity" / name / "sanity.json").read_text())
+        for method, per in sanity["methods"].items():
+            spearman = per[check]["similarity"]["spearman"]
+            shown = with_interval(spearman["mean"][-1], spearman["interval"][-1], 2)
+            section = html[html.index(f'id="sanity-{name}"'):]
+            assert f"<td>{shown}</td><td>{per[check]['verdict']}</td>" in section, (name,
+                                                                                   method)
+    assert set(json.loads((out / "sanity" / "bdt-full" / "sanity.json").read_text())[
+        "methods"]["tree-shap"]) == {"labels"}  # no layers to randomize
     # a re-run runs no step, keeps the seconds, and still prints the results
     assert run_cli(["demo", "susy", "--preset", "quick", "--out", out, "--jobs", "1",
                     "--explain-events", "200"]) == 0
     text = capsys.readouterr().out
-    assert "(0 steps run, 8 reused)" in text and "Convergence" in text
+    assert "(0 steps run, 12 reused)" in text and "Convergence" in text
     assert json.loads((out / "timings.json").read_text()) == timings
 
 

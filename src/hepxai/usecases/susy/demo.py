@@ -3,7 +3,9 @@ report.
 
 simulate -> train the BDT and the MLP on each reconstruction (simplified, full) -> evaluate the
 four -> explain (TreeSHAP, GradientSHAP, IG: importances, simplified vs full, convergence) ->
-report. The demo owns its directory: data and models made with other settings are replaced.
+sanity checks of the full-reconstruction MLP and BDT (each trained again on shuffled labels;
+the MLP's layers randomized) -> report. The demo owns its directory: data and models made
+with other settings are replaced.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from hepxai.pipeline.steps import Step, option, run_steps
 from hepxai.usecases.susy.store import SAMPLES
 
 MODELS = ("bdt", "mlp")
+#: the models whose explanations the demo sanity-checks: (kind, sample)
+SANITY = (("mlp", "full"), ("bdt", "full"))
 
 
 def susy_steps(out: Path, preset: str, *, seed: int = 1, jobs: int | None = None,
@@ -42,8 +46,22 @@ def susy_steps(out: Path, preset: str, *, seed: int = 1, jobs: int | None = None
     steps.append(Step("explain", ["explain", "susy", *given, "--data", data, "--out", explain,
                                   "--max-events", n_explain, *jobs_option, "--seed", seed],
                       [explain / "explain.json"], [*run_dirs, *splits]))
+    sanity = out / "sanity"
+    for model, sample in SANITY:
+        name = f"{model}-{sample}"
+        shuffled = sanity / f"{name}-shuffled"  # outside runs/: not one of the compared models
+        steps.append(Step(f"train {name} on shuffled labels",
+                          ["train", "susy", "--model", model, "--sample", sample, "--preset",
+                           preset, "--data", data, "--out", shuffled, "--seed", seed,
+                           *jobs_option, "--overwrite", "--shuffle-labels"],
+                          [shuffled / "model.json"], splits))
+        steps.append(Step(f"sanity {name}",
+                          ["sanity", "susy", "--run", runs / name, "--shuffled", shuffled,
+                           "--data", data, "--out", sanity / name, "--events",
+                           min(n_explain, 500), "--seed", seed, *jobs_option],
+                          [sanity / name / "sanity.json"], [runs / name, shuffled, *splits]))
     steps.append(Step("report", ["report", "susy", out], [out / "report.html"],
-                      [*splits, *run_dirs, evaluation, explain]))
+                      [*splits, *run_dirs, evaluation, explain, sanity]))
     return steps
 
 

@@ -33,6 +33,7 @@ from hepxai.report import (
     render_block,
     render_report,
 )
+from hepxai.report.sanity import read_sanity
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -166,6 +167,8 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     explain = run / "explain" / "explain.json"
     if explain.exists():
         ctx["explain"] = _explain_summary(explain)
+    ctx["sanity"] = [{**entry, "figure": data_uri(run / entry["figure"]) if entry["figure"]
+                      else None} for entry in read_sanity(run)]
     if not any(ctx.get(k) for k in ("data", "evaluation", "explain")):
         raise HepxaiError(f"{run}: holds no SUSY results (data/, evaluation/, explain/); run "
                           "'hepxai demo susy --out DIR' first")
@@ -183,7 +186,10 @@ def sections(ctx: dict[str, Any]) -> list[Section]:
             Section("susy-importance", "Impact on the signal"),
             Section("susy-comparison", "Simplified vs full") if explain["comparison"] else None,
             Section("susy-convergence", "BDT vs MLP") if explain["convergence"] else None)))
-        if explain else None)
+        if explain else None,
+        Section("susy-sanity", "Sanity checks", tuple(
+            Section(f"sanity-{s['name']}", s["name"]) for s in ctx["sanity"]))
+        if ctx["sanity"] else None)
 
 
 def render_section(ctx: dict[str, Any]) -> str:
