@@ -65,6 +65,10 @@ def test_the_sanity_section_shows_the_checks_of_sanity_json(demo_run):
     summary = json.loads((out / "summary.json").read_text())
     assert [r["method"] for r in summary["sanity"]["attribution-cnn"]] == list(
         sanity["methods"])
+    # the explanations average as many Shapley orders as the seed stability asks for
+    judging = json.loads((out / "explain" / "attribution-cnn" / "judging.json").read_text())
+    needed = sanity["seed_stability"]["shapley"]["samples_needed"]
+    assert judging["method_params"]["shapley"]["params"]["orders"] == max(10, needed)
 
 
 def test_summary_numbers_equal_the_metrics_on_the_saved_predictions(demo_run):

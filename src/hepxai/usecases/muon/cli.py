@@ -253,6 +253,11 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conventions", default="hepxai", choices=("hepxai", "thesis"),
                         help="'thesis': the defaults of the thesis' code (target pt+eta, its "
                              "RAM variant, binary IG and SmoothGrad with 100 copies)")
+    parser.add_argument("--samples-from", type=Path, default=None, metavar="SANITY_JSON",
+                        help="sanity.json of 'hepxai sanity muon': each stochastic method "
+                             "(SmoothGrad's copies, Shapley's orders) averages at least the "
+                             "draws its seed-stability study found needed for two seeds to "
+                             "agree at 0.9")
     options.seed(parser)
     options.device(parser)
 
@@ -264,7 +269,7 @@ def _explain(args: argparse.Namespace) -> None:
     explain_run(args.checkpoint, args.data, out, args.methods,
                 per_category=args.events_per_category, pool=args.pool, seed=args.seed,
                 target=args.target, device=args.device, smoothgrad_copies=args.copies,
-                conventions=args.conventions)
+                conventions=args.conventions, samples_from=args.samples_from)
     print(f"written: {out}")
 
 

@@ -3,8 +3,10 @@
 simulate -> classical baselines -> train Attribution CNN, TracIn CNN, ConvSDT and the ConvSDT
 distilled from the Attribution CNN -> evaluate all against the baselines -> explain (every
 attribution method on both CNNs, the decision flow of both trees, TracIn proponents and
-opponents of the TracIn CNN per trigger category) -> sanity checks of the Attribution CNN's
-maps (its layers randomized; an Attribution CNN trained on shuffled labels) -> report.
+opponents of the TracIn CNN per trigger category) -> report. Before the explanations, the
+sanity checks of the Attribution CNN's maps (its layers randomized; an Attribution CNN trained
+on shuffled labels; the seeds of the stochastic methods), whose seed stability sets how many
+draws its explanations average.
 """
 
 from __future__ import annotations
@@ -78,14 +80,19 @@ def muon_steps(out: Path, size: DemoSize, seed: int) -> list[Step]:
         evaluate += ["--checkpoint", str(c)]
     steps.append(Step("evaluate", evaluate, [out / "evaluation" / "evaluation.json"],
                       [*checkpoints, out / "baselines" / "baselines.json"]))
+    # the sanity checks first: the Attribution CNN's study averages as many draws of each
+    # stochastic method as their seed stability asks for
+    steps += sanity_steps(out, runs["attribution-cnn"], size, seed, train, splits)
+    sanity = out / "sanity" / "attribution-cnn" / "sanity.json"
     explain = ["--data", str(data), "--events-per-category", str(size.per_category), "--pool",
                str(size.pool), "--seed", str(seed), "--copies", str(size.smoothgrad_copies)]
     for name in ("attribution-cnn", "tracin-cnn"):
+        checked = ["--samples-from", str(sanity)] if name == "attribution-cnn" else []
         steps.append(Step(f"explain {name}",
                           ["explain", "muon", "--checkpoint", str(runs[name] / "best.pt"),
-                           "--out", str(out / "explain" / name), *explain],
+                           "--out", str(out / "explain" / name), *explain, *checked],
                           [out / "explain" / name / "judging.json"],
-                          [runs[name] / "best.pt", *splits]))
+                          [runs[name] / "best.pt", *splits, *([sanity] if checked else [])]))
     for name in ("convsdt", "convsdt-distilled"):
         steps.append(Step(f"decision flow {name}",
                           ["explain", "muon", "--checkpoint", str(runs[name] / "best.pt"),
@@ -105,7 +112,6 @@ def muon_steps(out: Path, size: DemoSize, seed: int) -> list[Step]:
                        str(size.per_category), "--pool", str(size.pool), "--seed", str(seed)],
                       [influence / "categories_last-layer.json"],
                       [influence / "last-layer" / "manifest.json"]))
-    steps += sanity_steps(out, runs["attribution-cnn"], size, seed, train, splits)
     steps.append(Step("report", ["report", "muon", str(out)],
                       [out / "report.html", out / "summary.json"],
                       [out / "evaluation", out / "explain", out / "baselines", influence,

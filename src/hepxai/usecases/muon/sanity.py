@@ -27,19 +27,10 @@ from hepxai.usecases.muon.study import (
     build_method,
     build_methods,
     parse_methods,
+    sample_count,
     select_events,
     study_ids,
 )
-
-
-def _samples(name: str, params: dict[str, Any]) -> int | None:
-    """The samples a stochastic method averages (SmoothGrad's copies, Shapley's orders);
-    ``None`` for a deterministic one."""
-    if name == "smoothgrad":
-        return int(params.get("n_samples", 20))
-    if name == "ig-binary" and params.get("mode") == "shapley":
-        return int(params.get("orders", 10))
-    return None
 
 
 def sanity_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
@@ -82,7 +73,7 @@ def sanity_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
     stability = {}
     if n_seeds >= 2:
         for label, (name, params) in chosen.items():
-            samples = _samples(name, params)
+            samples = sample_count(name, params)
             if samples is None:
                 continue
             echo(f"seed stability of {label} ({n_seeds} seeds)")

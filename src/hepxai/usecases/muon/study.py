@@ -84,6 +84,52 @@ def parse_methods(spec: str, conventions: str = "hepxai") -> dict[str, tuple[str
     return chosen
 
 
+#: the parameter that sets how many draws a stochastic method's map averages
+SAMPLE_PARAMETER = {"smoothgrad": "n_samples", "shapley": "orders"}
+
+
+def _stochastic(name: str, params: dict[str, Any]) -> str | None:
+    """``smoothgrad`` or ``shapley`` (binary IG in its Shapley mode) for a stochastic study
+    method, ``None`` for a deterministic one."""
+    if name == "smoothgrad":
+        return "smoothgrad"
+    return "shapley" if name == "ig-binary" and params.get("mode") == "shapley" else None
+
+
+def sample_count(name: str, params: dict[str, Any]) -> int | None:
+    """The draws a stochastic method averages (SmoothGrad's noisy copies, Shapley's random
+    orders); ``None`` for a deterministic one."""
+    kind = _stochastic(name, params)
+    if kind is None:
+        return None
+    return int(params.get(SAMPLE_PARAMETER[kind], 20 if kind == "smoothgrad" else 10))
+
+
+def with_samples(chosen: dict[str, tuple[str, dict[str, Any]]], needed: dict[str, int]
+                 ) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``chosen`` with each stochastic method averaging ``needed[label]`` draws where that is
+    more than it would (the seed-stability study's ``samples_needed``: the draws for two runs
+    with different seeds to agree at the stated level)."""
+    out = {}
+    for label, (name, params) in chosen.items():
+        kind, current = _stochastic(name, params), sample_count(name, params)
+        if kind is not None and needed.get(label, 0) > current:
+            params = {**params, SAMPLE_PARAMETER[kind]: int(needed[label])}
+        out[label] = (name, params)
+    return out
+
+
+def samples_needed(sanity_json: str | os.PathLike[str]) -> dict[str, int]:
+    """Per stochastic method of a ``hepxai sanity muon`` run (its ``sanity.json``), the draws
+    needed for the agreement it states (methods whose agreement never gets there are left
+    out)."""
+    from hepxai.core.atomic import read_json
+
+    summary = read_json(sanity_json, "'hepxai sanity muon'", ("seed_stability",))
+    return {label: int(s["samples_needed"]) for label, s in summary["seed_stability"].items()
+            if s.get("samples_needed")}
+
+
 @dataclass
 class StudyEvents:
     """The explained events: ``images``/``truth`` bool ``(n, 9, 384)``, ``labels`` ``(n, 2)``."""
@@ -208,10 +254,12 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
                   out: str | os.PathLike[str], methods: str | None = None,
                   per_category: int = 8, pool: int = 5000, seed: int = 0, target: str = "pt",
                   device: str = "cpu", smoothgrad_copies: int | None = None,
-                  conventions: str = "hepxai") -> dict[str, Any]:
+                  conventions: str = "hepxai", samples: dict[str, int] | None = None
+                  ) -> dict[str, Any]:
     """Run the whole study and write it to ``out``; returns the judging summary. ``target``
     ``pt+eta`` explains the sum of the outputs (what the thesis' code explains);
-    ``conventions`` is recorded in the summary."""
+    ``conventions`` is recorded in the summary; ``samples``: per stochastic method the draws
+    to average at least (:func:`samples_needed` of a sanity study)."""
     from hepxai.usecases.muon.figures import plot_gallery
     from hepxai.viz.explain import plot_agreement, plot_deletion_curves
 
@@ -222,6 +270,8 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
         chosen = {label: (name, {**params, "n_samples": smoothgrad_copies}
                           if name == "smoothgrad" else params)
                   for label, (name, params) in chosen.items()}
+    if samples:
+        chosen = with_samples(chosen, samples)
     if target not in (*OUTPUTS, THESIS_TARGET):
         raise HepxaiError(f"unknown target {target!r}; choose {', '.join(OUTPUTS)} or "
                           f"{THESIS_TARGET}")
@@ -261,12 +311,15 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
                 out: str | os.PathLike[str], methods: str, *, per_category: int = 8,
                 pool: int = 5000, seed: int = 1, target: str | None = None,
                 device: str = "cpu", smoothgrad_copies: int | None = None,
-                conventions: str = "hepxai", echo: Callable[[str], object] = print) -> None:
+                conventions: str = "hepxai", samples_from: str | os.PathLike[str] | None = None,
+                echo: Callable[[str], object] = print) -> None:
     """``hepxai explain muon``: the model of ``checkpoint`` explained with the comma-separated
     ``methods`` (:func:`explain_study`, its summary echoed); ``tree`` among them adds the
     decision-flow study of a soft tree into ``out/tree``. ``methods``, ``target`` and
     ``smoothgrad_copies`` left None take the defaults of ``conventions``: hepxai's (every
-    method, pt, 20 copies) or the thesis' code's (:data:`THESIS_METHODS`, pt+eta, 100)."""
+    method, pt, 20 copies) or the thesis' code's (:data:`THESIS_METHODS`, pt+eta, 100).
+    ``samples_from``: a ``sanity.json`` whose seed-stability study sets the draws of the
+    stochastic methods (:func:`samples_needed`)."""
     from torch import nn
 
     from hepxai.io.checkpoint import load_model
@@ -292,10 +345,11 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
 
         soft_tree_of(model)
     attribution_methods = ",".join(m for m in names if m != "tree")
+    samples = samples_needed(samples_from) if samples_from is not None else None
     if attribution_methods:
         summary = explain_study(model, data_dir, out, attribution_methods, per_category, pool,
                                 seed, target, device, smoothgrad_copies=smoothgrad_copies,
-                                conventions=conventions)
+                                conventions=conventions, samples=samples)
         echo(format_summary(summary))
     if "tree" in names:
         from hepxai.usecases.muon.decision_flow import tree_study
