@@ -118,10 +118,15 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     _preset(parser, "fast", "quick: seconds (tests); fast: CPU; paper: the slides' scale")
     options.data(parser, DATA, reads="train.h5 trains, val.h5 validates")
     options.out(parser, "the run (checkpoints, history, curves)",
-                default_text="runs/darkjet/MODEL-VARIANT-PRESET")
+                default_text="runs/darkjet/MODEL-VARIANT-PRESET, with -shuffled with "
+                             "--shuffle-labels")
     _add_graph_options(parser)
     parser.add_argument("--hidden", type=count, default=None,
                         help="override the preset's hidden width (graph models)")
+    parser.add_argument("--shuffle-labels", action="store_true",
+                        help="train on the jet labels permuted over the training jets (seeded; "
+                             "validation labels stay true): the model of the data-"
+                             "randomization check, 'hepxai sanity darkjet --shuffled'")
     options.epochs(parser)
     options.max_events(parser, "training jets", unit="jets")
     options.val_events(parser, unit="jets")
@@ -135,13 +140,15 @@ def _train(args: argparse.Namespace) -> None:
     from hepxai.usecases.darkjet.study import train_run
 
     settings = _settings(args)
-    out = args.out or RUNS / f"{args.model}-{settings.variant}-{args.preset}"
+    out = args.out or RUNS / (f"{args.model}-{settings.variant}-{args.preset}"
+                              + ("-shuffled" if args.shuffle_labels else ""))
     if args.hidden and args.model == "cnn3d":
         raise HepxaiError("--hidden applies to the graph models; cnn3d has channels instead")
     config = {"hidden": args.hidden} if args.hidden else None
     result = train_run(args.data, out, args.model, args.preset, settings, seed=args.seed,
                        epochs=args.epochs, max_jets=args.max_jets, val_jets=args.val_jets,
-                       device=args.device, resume=args.resume, config=config)
+                       device=args.device, resume=args.resume, config=config,
+                       shuffle_labels=args.shuffle_labels)
     print(f"best epoch {result.best_epoch} (validation AUC): {out / 'best.pt'}; "
           f"{result.events_per_second:,.0f} training jets/s")
 
@@ -212,6 +219,59 @@ def _explain(args: argparse.Namespace) -> None:
     print(format_explain(summary, args.top_k))
     print(f"written: {args.out / 'explain.json'}, judging.json, attributions and figures in "
           f"{args.out}")
+
+
+# -- sanity -----------------------------------------------------------------------------------
+def _add_sanity(parser: argparse.ArgumentParser) -> None:
+    options.checkpoint(parser, "the explained tagger (e.g. runs/darkjet/resgnn-gnn-1-fast/"
+                               "best.pt; resgnn, gatv2 or cnn3d)")
+    options.data(parser, DATA, reads="test.h5 jets are explained")
+    options.out(parser, "sanity.json and sanity.png", default_text="sanity/ next to the "
+                "checkpoint")
+    parser.add_argument("--shuffled", type=Path, default=None,
+                        help="checkpoint of the same model trained with --shuffle-labels: adds "
+                             "the data-randomization check")
+    parser.add_argument("--methods", default=None,
+                        help=f"comma-separated methods (default: all of the model's): "
+                             f"{','.join(names.METHODS)} for resgnn and gatv2, "
+                             f"{','.join(names.VOXEL_METHODS)} (on the voxels) for cnn3d")
+    parser.add_argument("--orders", default="cascading,independent",
+                        help="layer randomizations: cascading (from the output layer down, "
+                             "cumulative) and/or independent (one layer at a time)")
+    parser.add_argument("--jets", type=count, default=100,
+                        help="test jets checked (half QCD, half dark photon, drawn as by "
+                             "'hepxai explain darkjet' with the same seed)")
+    parser.add_argument("--gnnexplainer-jets", type=count, default=20,
+                        help="GNNExplainer learns one mask per jet and per randomized model, "
+                             "so it checks a balanced subset of N of the jets")
+    parser.add_argument("--seeds", type=whole_number, default=4,
+                        help="seeds of GNNExplainer for the seed-stability study; below 2: "
+                             "none")
+    parser.add_argument("--steps", type=count, default=50, help="integrated-gradients steps")
+    parser.add_argument("--gnnexplainer-epochs", type=count, default=names.GNNEXPLAINER_EPOCHS,
+                        help="optimisation steps of GNNExplainer per jet (the study's, chosen "
+                             "by bench/gnnexplainer.py)")
+    parser.add_argument("--gnnexplainer-lr", type=positive_float, default=names.GNNEXPLAINER_LR,
+                        help="GNNExplainer's Adam learning rate on the mask logits")
+    options.seed(parser, of="the jet selection and GNNExplainer (the first of --seeds)")
+    options.threads(parser)
+
+
+def _sanity(args: argparse.Namespace) -> None:
+    from hepxai.explain.judging.sanity import ORDERS
+    from hepxai.usecases.darkjet.sanity import sanity_run
+
+    orders = [o.strip() for o in args.orders.split(",") if o.strip()]
+    unknown = [o for o in orders if o not in ORDERS]
+    if unknown or not orders:
+        raise HepxaiError(f"--orders {args.orders!r}: choose from {', '.join(ORDERS)}")
+    out = args.out or args.checkpoint.parent / "sanity"
+    sanity_run(args.checkpoint, args.data, out, args.methods, shuffled=args.shuffled,
+               n_jets=args.jets, seed=args.seed, orders=orders, seeds=args.seeds,
+               steps=args.steps, gnnexplainer_jets=args.gnnexplainer_jets,
+               gnnexplainer_epochs=args.gnnexplainer_epochs,
+               gnnexplainer_lr=args.gnnexplainer_lr)
+    print(f"written: {out / 'sanity.json'}, {out / 'sanity.png'}")
 
 
 # -- sweep ------------------------------------------------------------------------------------
@@ -319,6 +379,8 @@ register("evaluate", "darkjet", "metric table, ROC / rejection and score figures
          _add_evaluate, _evaluate)
 register("explain", "darkjet", "node/edge saliency, integrated gradients, GNNExplainer; "
          "judged, and compared with the 3D-CNN", _add_explain, _explain)
+register("sanity", "darkjet", "sanity checks of the dark-jet explanations: layer and label "
+         "randomization, GNNExplainer's seed stability", _add_sanity, _sanity)
 register("sweep", "darkjet", "grid sweep of ResGNN widths and depths", _add_sweep, _sweep)
 register("demo", "darkjet", "simulate, train 3 models x 3 variants, evaluate, explain, TracIn, "
          "report", _add_demo, _demo)

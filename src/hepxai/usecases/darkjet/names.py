@@ -14,6 +14,9 @@ MODELS = ("resgnn", "gatv2", "cnn3d")
 PRESETS = ("quick", "fast", "paper")
 #: the graph explanation methods of ``hepxai explain darkjet``
 METHODS = ("saliency-graph", "ig-graph", "gnnexplainer")
+#: the voxel explanation methods of ``hepxai sanity darkjet`` on the 3D-CNN (hepxai's
+#: Saliency and IntegratedGradients on the voxel images)
+VOXEL_METHODS = ("saliency", "ig")
 #: GNNExplainer's optimisation in the study, chosen by ``bench/gnnexplainer.py`` (BENCHMARKS.md,
 #: "GNNExplainer settings"): the fewest steps at which the masks have left their random start
 #: (Spearman -0.07), no longer change with more steps and agree between seeds (0.81). PyG's

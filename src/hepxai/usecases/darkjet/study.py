@@ -17,8 +17,11 @@ from hepxai.usecases.darkjet.names import GNNEXPLAINER_EPOCHS, GNNEXPLAINER_LR, 
 def train_run(data: Path, out: Path, model_name: str, preset: str, settings, *, seed: int = 1,
               epochs: int | None = None, max_jets: int | None = None, val_jets: int = 20_000,
               device: str = "cpu", resume: bool = False, config: dict | None = None,
-              quiet: bool = False):
-    """Build (or read cached) graphs, train one model; returns the TrainResult."""
+              quiet: bool = False, shuffle_labels: bool = False):
+    """Build (or read cached) graphs, train one model; returns the TrainResult.
+
+    ``shuffle_labels``: train on the training labels permuted over the jets (the model of
+    ``hepxai sanity darkjet --shuffled``; see :func:`hepxai.usecases.darkjet.task.train`)."""
 
     from hepxai.usecases.darkjet.graphs import load_graphs
     from hepxai.usecases.darkjet.models import create
@@ -35,8 +38,9 @@ def train_run(data: Path, out: Path, model_name: str, preset: str, settings, *, 
     val_set = JetSet(load_graphs(val_file, settings, max_jets=val_jets), model.representation)
     if not quiet:
         print(f"training {model_name} ({preset}, {model.n_parameters():,} parameters) on "
-              f"{len(train_set):,} {settings.variant} jets, validating on {len(val_set):,}; "
-              f"output in {out}")
+              f"{len(train_set):,} {settings.variant} jets"
+              + (" with shuffled labels" if shuffle_labels else "")
+              + f", validating on {len(val_set):,}; output in {out}")
 
     def report(r: dict) -> None:
         if not quiet:
@@ -45,7 +49,8 @@ def train_run(data: Path, out: Path, model_name: str, preset: str, settings, *, 
 
     identity = {"graphs": settings.to_dict(), "data": str(Path(train_file).resolve())}
     return train(model, train_set, val_set, out, seed=seed, epochs=epochs, device=device,
-                 resume=resume, on_epoch=report, data_identity=identity)
+                 resume=resume, on_epoch=report, data_identity=identity,
+                 shuffle_labels=shuffle_labels)
 
 
 def evaluate_run(checkpoints: list[Path], data: Path, out: Path, *, split: str = "test",
@@ -181,6 +186,27 @@ def cross_model_run(cnn_checkpoint: Path, data: Path, graphs, results: dict, out
     return summary
 
 
+def select_jets(graphs, n_jets: int, seed: int = 1):
+    """The explained jets: ``n_jets // 2`` (at least 1) of each class drawn at random by
+    ``seed`` (fewer where a class has fewer), as sorted rows of ``graphs``; ``hepxai explain
+    darkjet`` and ``hepxai sanity darkjet`` with the same seed explain the same jets."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    half = max(1, n_jets // 2)
+    return np.sort(np.concatenate([rng.permutation(np.flatnonzero(graphs.y == label))[:half]
+                                   for label in (0.0, 1.0)]))
+
+
+def balanced_subset(rows, labels, n_jets: int):
+    """The first ``n_jets // 2`` (at least 1) jets of each class of ``rows`` (QCD first):
+    where one optimisation per jet (GNNExplainer) limits what can be explained."""
+    import numpy as np
+
+    per = max(1, n_jets // 2)
+    return np.concatenate([rows[labels[rows] == label][:per] for label in (0, 1)])
+
+
 def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_jets: int = 200,
                 steps: int = 50, gnnexplainer_epochs: int = GNNEXPLAINER_EPOCHS,
                 gnnexplainer_lr: float = GNNEXPLAINER_LR, gnnexplainer_jets: int = 40,
@@ -218,10 +244,7 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
             raise HepxaiError(f"{cnn_checkpoint}: a {cnn_state['model']} checkpoint; "
                               "--cnn-checkpoint needs a cnn3d one")
     graphs = load_graphs(split_path(data, "test"), settings)
-    rng = np.random.default_rng(seed)
-    half = max(1, n_jets // 2)
-    rows = np.sort(np.concatenate([rng.permutation(np.flatnonzero(graphs.y == label))[:half]
-                                   for label in (0.0, 1.0)]))
+    rows = select_jets(graphs, n_jets, seed)
     params = {"saliency-graph": {}, "ig-graph": {"n_steps": steps},
               "gnnexplainer": {"epochs": gnnexplainer_epochs, "lr": gnnexplainer_lr,
                                "seed": seed}}
@@ -233,8 +256,7 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
     for name in methods:
         chosen = rows
         if name == "gnnexplainer":  # one optimisation per jet: a balanced subset
-            per = max(1, gnnexplainer_jets // 2)
-            chosen = np.concatenate([rows[graphs.y[rows] == label][:per] for label in (0, 1)])
+            chosen = balanced_subset(rows, graphs.y, gnnexplainer_jets)
         result = explain(name, model, graphs, chosen, **params[name])
         results[name] = result
         files = result.save(out, name)

@@ -29,12 +29,19 @@ from hepxai.train.loop import EVAL_BATCH, Meter, Task, TrainResult, fit
 from hepxai.usecases.darkjet.graphs import GraphSet
 from hepxai.usecases.darkjet.models import MODELS, DarkJetModel, DarkJetRecipe
 
+#: the random stream of the label permutation of ``train(..., shuffle_labels=True)``: drawn
+#: from ``default_rng([seed, SHUFFLE_STREAM])``, apart from every other draw of the seed
+SHUFFLE_STREAM = 9_973
+
 
 class JetSet:
-    """Graphs (or their voxel images) and labels of some jets, batched for a model."""
+    """Graphs (or their voxel images) and labels of some jets, batched for a model.
+
+    ``labels``: one label per selected jet replacing the graphs' own (e.g. shuffled ones,
+    :meth:`shuffled`); default the truth ``graphs.y[rows]``."""
 
     def __init__(self, graphs: GraphSet, representation: str = "graph",
-                 rows: np.ndarray | None = None):
+                 rows: np.ndarray | None = None, labels: np.ndarray | None = None):
         if representation not in ("graph", "voxel"):
             raise HepxaiError(f"unknown representation {representation!r}; use graph or voxel")
         self.graphs = graphs
@@ -42,18 +49,33 @@ class JetSet:
         self.rows = np.arange(len(graphs)) if rows is None else np.asarray(rows, np.int64)
         if self.rows.size == 0:
             raise HepxaiError("the jet selection is empty; select at least one jet")
+        self._labels = None
+        if labels is not None:
+            self._labels = np.asarray(labels, self.graphs.y.dtype)
+            if self._labels.shape != self.rows.shape:
+                raise HepxaiError(f"{self._labels.size} labels for {self.rows.size} jets; give "
+                                  "one label per jet")
 
     def __len__(self) -> int:
         return self.rows.size
 
     @property
     def labels(self) -> np.ndarray:
-        return self.graphs.y[self.rows]
+        return self.graphs.y[self.rows] if self._labels is None else self._labels
+
+    def shuffled(self, seed: int) -> JetSet:
+        """The same jets with their labels permuted over them (the class balance kept), by
+        ``default_rng([seed, SHUFFLE_STREAM])``: the training set of the data-randomization
+        sanity check."""
+        order = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(len(self))
+        return JetSet(self.graphs, self.representation, self.rows, self.labels[order])
 
     def batch(self, positions: np.ndarray) -> tuple[Any, torch.Tensor]:
         """``(inputs, labels)`` of the jets at ``positions`` (indices into this set)."""
-        rows = self.rows[np.asarray(positions, np.int64)]
-        y = torch.from_numpy(self.graphs.y[rows])
+        positions = np.asarray(positions, np.int64)
+        rows = self.rows[positions]
+        y = torch.from_numpy(self.graphs.y[rows] if self._labels is None
+                             else self._labels[positions])
         if self.representation == "voxel":
             from hepxai.usecases.darkjet.voxels import voxelise
 
@@ -172,19 +194,27 @@ def train(model: DarkJetModel, train_set: JetSet, val_set: JetSet,
           out_dir: str | os.PathLike[str], *, seed: int = 1, epochs: int | None = None,
           device: str = "cpu", resume: bool = False, recipe: DarkJetRecipe | None = None,
           on_epoch: Callable[[dict], None] | None = None,
-          data_identity: dict[str, Any] | None = None) -> TrainResult:
+          data_identity: dict[str, Any] | None = None,
+          shuffle_labels: bool = False) -> TrainResult:
     """Train a dark-jet tagger; writes what :func:`hepxai.train.loop.fit` writes.
 
     ``data_identity`` (graph settings, data file) joins the run identity, so a resumed run must
-    read the same graphs.
+    read the same graphs. ``shuffle_labels``: train on the training labels permuted over the
+    jets (:meth:`JetSet.shuffled`, seeded by ``seed``): the model of the data-randomization
+    sanity check (``hepxai sanity darkjet --shuffled``); the validation labels stay true, so
+    its history shows what it did not learn.
     """
     _check_representation(model, train_set)
     _check_representation(model, val_set)
     recipe = recipe or model.recipe
     if epochs is not None:
         recipe = replace(recipe, epochs=epochs)
+    if shuffle_labels:
+        train_set = train_set.shuffled(seed)
     identity = {"model": model.name, "preset": model.preset, "config": model.config,
                 "seed": seed, "recipe": recipe.to_dict(), "n_train": len(train_set),
+                # only when set, so that runs from before the option still resume
+                **({"shuffled_labels": True} if shuffle_labels else {}),
                 **(data_identity or {})}
     return fit(model, DarkJetTask(), train_set, val_set, out_dir, recipe=recipe,
                identity=identity, seed=seed, device=device, resume=resume, on_epoch=on_epoch,

@@ -20,7 +20,13 @@ from typing import Any
 
 from hepxai.core.atomic import write_json_atomic
 from hepxai.core.errors import HepxaiError
-from hepxai.explain.judging.sanity import ORDERS, THRESHOLD, sanity_checks, seed_stability
+from hepxai.explain.judging.sanity import (
+    ORDERS,
+    THRESHOLD,
+    format_sanity,
+    sanity_checks,
+    seed_stability,
+)
 from hepxai.usecases.muon.models.base import OUTPUTS, MuonRegressor
 from hepxai.usecases.muon.study import (
     DEFAULT_METHODS,
@@ -121,52 +127,4 @@ def sanity_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[s
     return summary
 
 
-def format_sanity(summary: dict[str, Any]) -> str:
-    """Plain-text table: per method the similarity after the full cascade and to the
-    shuffled-label model (mean [95 % interval], verdict), the layers it is blind to; then the
-    seed stability of the stochastic methods."""
-    lines = [f"Sanity checks ({summary.get('model', 'model')}, target {summary['target']}, "
-             f"{summary['n_examples']} events; pass: Spearman to the trained model's map below "
-             f"{summary['threshold']} with the whole 95 % interval)"]
-    header = f"{'method':<17}{'all layers randomized':>30}{'shuffled labels':>30}" \
-             f"{'blind to layers':>17}"
-    lines += ["", header, "-" * len(header)]
-    for method, per in summary["methods"].items():
-        cells = []
-        for order in ("cascading", "labels"):
-            result = per.get(order)
-            if result is None:
-                cells.append("-")
-                continue
-            spearman = result["similarity"]["spearman"]
-            cells.append(f"{_interval(spearman['mean'][-1], spearman['interval'][-1])} "
-                         f"{result['verdict']}")
-        blind = per.get("independent", {}).get("insensitive_layers")
-        lines.append(f"{method:<17}{cells[0]:>30}{cells[1]:>30}"
-                     f"{'-' if blind is None else len(blind):>17}")
-    if summary.get("seed_stability"):
-        lines += ["", f"{'seed stability':<17}{'seeds':>6}{'agreement of two seeds':>30}"
-                      f"{'seeds for ' + str(_required(summary)):>14}{'samples':>9}"]
-        for method, s in summary["seed_stability"].items():
-            lines.append(f"{method:<17}{len(s['seeds']):>6}"
-                         f"{_interval(s['pairwise'], s['pairwise_interval']):>30}"
-                         f"{_fmt_int(s['seeds_needed']):>14}{_fmt_int(s['samples_needed']):>9}")
-    return "\n".join(lines)
-
-
-def _required(summary: dict[str, Any]) -> float:
-    first = next(iter(summary["seed_stability"].values()))
-    return first["required"]
-
-
-def _interval(mean: Any, bound: Any) -> str:
-    if mean is None:
-        return "-"
-    return f"{mean:.2f}" if not bound else f"{mean:.2f} [{bound[0]:.2f}, {bound[1]:.2f}]"
-
-
-def _fmt_int(value: Any) -> str:
-    return "-" if value is None else str(value)
-
-
-__all__ = ["THRESHOLD", "format_sanity", "sanity_run", "sanity_study"]
+__all__ = ["THRESHOLD", "sanity_run", "sanity_study"]

@@ -31,8 +31,13 @@ import numpy as np
 
 from hepxai.core.atomic import output_directory, write_json_atomic
 from hepxai.core.errors import HepxaiError
-from hepxai.explain.judging.sanity import ORDERS, THRESHOLD, sanity_checks, seed_stability
-from hepxai.usecases.muon.sanity import format_sanity
+from hepxai.explain.judging.sanity import (
+    ORDERS,
+    THRESHOLD,
+    format_sanity,
+    sanity_checks,
+    seed_stability,
+)
 from hepxai.usecases.susy.evaluation import SIGNAL, check_compatible
 from hepxai.usecases.susy.models import SusyModel, load_model
 from hepxai.usecases.susy.store import SusyFile, SusyTable, split_path
