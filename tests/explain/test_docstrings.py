@@ -11,7 +11,8 @@ from hepxai.explain import registry
 
 MODULES = sorted({path.partition(":")[0] for path in registry.EXPLAINERS.values()}
                  | {"hepxai.explain.modality", "hepxai.explain.judging.categories",
-                    "hepxai.core.ragged", "hepxai.report.sections", "hepxai.report.format"})
+                    "hepxai.core.ragged", "hepxai.report.sections", "hepxai.report.format",
+                    "hepxai.explain.judging.sanity", "hepxai.report.sanity"})
 
 
 @pytest.mark.parametrize("name", registry.names())

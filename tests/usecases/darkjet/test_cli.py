@@ -123,17 +123,29 @@ def test_demo_writes_the_report(tmp_path, capsys):
         assert f'alt="TracIn {name}"' in report
     assert "On these test jets, the proponents hold more noise clusters" in report
     assert "tracin-kappa" not in report  # validation only with --influence-validation
+    # the sanity checks of the explained ResGNN: the report's rows are sanity.json's
+    from hepxai.report.format import with_interval
+
+    sanity = json.loads((out / "sanity" / "resgnn-gnn-1" / "sanity.json").read_text())
+    assert set(sanity["methods"]) == {"saliency-graph", "ig-graph", "gnnexplainer"}
+    section = report[report.index('id="sanity-resgnn-gnn-1"'):]
+    for method, per in sanity["methods"].items():
+        for check in ("cascading", "labels"):
+            spearman = per[check]["similarity"]["spearman"]
+            shown = with_interval(spearman["mean"][-1], spearman["interval"][-1], 2)
+            assert f"<td>{shown}</td><td>{per[check]['verdict']}</td>" in section, method
+    assert "gnnexplainer" in sanity["seed_stability"]
     # one line of seconds per step, in step order; a re-run runs no step and keeps them
     from hepxai.usecases.darkjet.demo import DemoSettings, darkjet_steps
 
     names = [s.name for s in darkjet_steps(out, DemoSettings())]
     timings = json.loads((out / "timings.json").read_text())
-    assert list(timings) == names and len(names) == 15 and all(t > 0 for t in timings.values())
+    assert list(timings) == names and len(names) == 17 and all(t > 0 for t in timings.values())
     capsys.readouterr()
     assert cli(["demo", "darkjet", "--out", str(out), "--n", "150", "--epochs", "1",
                 "--n-explain", "6", "--views", "1", "--threads", "1"]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("up to date, skipped") == 15 and "(0 steps run, 15 reused)" in printed
+    assert printed.count("up to date, skipped") == 17 and "(0 steps run, 17 reused)" in printed
     assert json.loads((out / "timings.json").read_text()) == timings
 
 

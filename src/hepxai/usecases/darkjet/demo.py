@@ -2,8 +2,9 @@
 
 simulate -> train ResGNN, GATv2 and the 3D-CNN on each graph variant (gnn-0, gnn-1, gnn-2)
 -> evaluate the nine on test.h5 -> explain the gnn-1 ResGNN (judged, and compared with the
-gnn-1 3D-CNN) -> TracIn of the gnn-1 ResGNN (precompute, categories; kappa pruning on request)
--> report (with 3D views of test jets as graphs).
+gnn-1 3D-CNN) -> its sanity checks (layers randomized; a twin trained on shuffled labels;
+GNNExplainer's seeds) -> TracIn of the gnn-1 ResGNN (precompute, categories; kappa pruning on
+request) -> report (with 3D views of test jets as graphs).
 """
 
 from __future__ import annotations
@@ -67,6 +68,22 @@ def darkjet_steps(out: Path, s: DemoSettings) -> list[Step]:
                        cnn / "best.pt", *threads],
                       [explain / "explain.json", explain / "judging.json"],
                       [explained / "best.pt", cnn / "best.pt", test_h5]))
+    sanity = out / "sanity"
+    shuffled = sanity / f"{explained.name}-shuffled"  # outside runs/: not an evaluated tagger
+    steps.append(Step(f"train {explained.name} on shuffled labels",
+                      ["train", "darkjet", "--model", "resgnn", "--preset", s.preset,
+                       "--variant", "gnn-1", "--data", data, "--out", shuffled,
+                       "--seed", s.seed, *option("--epochs", s.epochs),
+                       *option("--max-jets", s.max_jets), *threads, "--shuffle-labels"],
+                      [shuffled / "best.pt"], [train_h5, val_h5]))
+    steps.append(Step(f"sanity {explained.name}",
+                      ["sanity", "darkjet", "--checkpoint", explained / "best.pt", "--data",
+                       data, "--shuffled", shuffled / "best.pt", "--out",
+                       sanity / explained.name, "--jets", s.n_explain,
+                       "--gnnexplainer-jets", min(20, s.n_explain), "--seed", s.seed,
+                       *threads],
+                      [sanity / explained.name / "sanity.json"],
+                      [explained / "best.pt", shuffled / "best.pt", test_h5]))
     influence = out / "influence"
     store = ["--run", explained, "--data", data, "--out", influence, "--store",
              influence / "tracin", *threads]
@@ -77,7 +94,8 @@ def darkjet_steps(out: Path, s: DemoSettings) -> list[Step]:
                        s.influence_jets, "--top-k", 10, "--seed", s.seed],
                       [influence / "categories.json"],
                       [influence / "tracin", explained / "best.pt", train_h5, test_h5]))
-    report_inputs = [evaluation, explain, influence / "categories.json", test_h5]
+    report_inputs = [evaluation, explain, influence / "categories.json", test_h5,
+                     sanity / explained.name / "sanity.json"]
     if s.influence_validation:  # small ResGNNs retrained on the demo's gnn-1 graphs
         kappa = influence / "kappa"
         steps.append(Step("tracin kappa",

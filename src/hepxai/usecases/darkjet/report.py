@@ -36,6 +36,7 @@ from hepxai.report import (
     render_report,
     significant,
 )
+from hepxai.report.sanity import read_sanity
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -119,6 +120,8 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
                           "judging": _judging(run / "explain"),
                           "cross_model": _cross_model(run / "explain")}
     ctx["influence"] = _influence(run / "influence")
+    ctx["sanity"] = [{**entry, "figure": data_uri(run / entry["figure"]) if entry["figure"]
+                      else None} for entry in read_sanity(run)]
     if not any(ctx[k] for k in ("data", "evaluation", "explain", "influence")):
         raise HepxaiError(f"{run}: holds no dark-jet results (data/, evaluation/, explain/); "
                           "run 'hepxai demo darkjet --out DIR' first")
@@ -340,7 +343,10 @@ def sections(ctx: dict[str, Any]) -> list[Section]:
         Section("darkjet-influence", "Training-data influence", tuple(present(
             Section("darkjet-kappa", "Kappa pruning") if influence["kappa"] else None,
             Section("darkjet-lsor", "Leave-some-out") if influence["lsor"] else None)))
-        if influence else None)
+        if influence else None,
+        Section("darkjet-sanity", "Sanity checks", tuple(
+            Section(f"sanity-{s['name']}", s["name"]) for s in ctx["sanity"]))
+        if ctx["sanity"] else None)
 
 
 def render_section(ctx: dict[str, Any]) -> str:
