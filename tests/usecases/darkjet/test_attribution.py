@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from torch_geometric.explain import Explainer
+from torch_geometric.explain import GNNExplainer as PygGNNExplainer
 from torch_geometric.explain.algorithm import CaptumExplainer
 from torch_geometric.explain.algorithm.utils import clear_masks, set_masks
 
@@ -120,6 +121,36 @@ def test_gnnexplainer_masks_top_k_and_files(graphs, model, tmp_path):
     with np.load(paths["truth"]) as truth:
         np.testing.assert_array_equal(truth["is_noise"], result.node_is_noise)
     assert isinstance(result, GraphAttributions)
+
+
+def test_gnnexplainer_restarts_average_masks_from_distinct_starts(graphs, model):
+    from hepxai.explain.attribution.gnnexplainer import GNNExplainer, restart_seed
+
+    rows = ROWS[:2]
+    single = explain("gnnexplainer", model, graphs, rows, epochs=8, lr=1.0, seed=4)
+    averaged = explain("gnnexplainer", model, graphs, rows, epochs=8, lr=1.0, seed=4,
+                       restarts=3)
+    starts = [restart_seed(4, r) for r in range(3)]
+    assert starts[0] == 4 and len(set(starts)) == 3
+    assert not set(starts) & {restart_seed(5, r) for r in range(3)}  # seeds share no start
+    # the average of one-start runs, each through PyG with its own torch seed
+    runs = []
+    for start in starts:
+        pyg = Explainer(model=GNNExplainer(model).runner,
+                        algorithm=PygGNNExplainer(epochs=8, lr=1.0), explanation_type="model",
+                        node_mask_type="object", edge_mask_type="object",
+                        model_config={"mode": "binary_classification", "task_level": "graph",
+                                      "return_type": "raw"})
+        masks = []
+        for i in range(len(rows)):  # one graph per call, as hepxai explains them
+            one = graphs.batch(rows[i:i + 1])
+            torch.manual_seed(start)
+            masks.append(pyg(one.x, one.edge_index, edge_weight=one.edge_weight,
+                             batch=one.batch).node_mask.detach().reshape(-1).numpy())
+        runs.append(np.concatenate(masks))
+    np.testing.assert_allclose(single.node.values[:, 0], runs[0], atol=1e-6)
+    np.testing.assert_allclose(averaged.node.values[:, 0], np.mean(runs, 0), atol=1e-6)
+    assert averaged.node.params["restarts"] == 3 and "restarts" not in single.node.params
 
 
 def test_bad_input_is_one_line(graphs, model):

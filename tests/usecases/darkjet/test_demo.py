@@ -24,8 +24,8 @@ def test_the_options_reach_their_commands(tmp_path: Path):
     assert [s.name for s in default] == [
         "simulate", *(f"train {m}-{v}" for v in ("gnn-0", "gnn-1", "gnn-2")
                       for m in ("resgnn", "gatv2", "cnn3d")),
-        "evaluate", "explain resgnn-gnn-1", "train resgnn-gnn-1 on shuffled labels",
-        "sanity resgnn-gnn-1", "tracin precompute", "tracin categories", "report"]
+        "evaluate", "train resgnn-gnn-1 on shuffled labels", "sanity resgnn-gnn-1",
+        "explain resgnn-gnn-1", "tracin precompute", "tracin categories", "report"]
     train = _argv(default, "train gatv2-gnn-2")
     assert _value(train, "--variant") == "gnn-2" and _value(train, "--preset") == "quick"
     assert "--epochs" not in train and "--max-jets" not in train and "--threads" not in train

@@ -13,6 +13,11 @@ your model: ``bench/gnnexplainer.py`` does it (the dark-jet study uses 25 steps 
 where masks have left their start, stopped changing and agree at 0.81). PyG leaves its
 learned edge mask registered in the model's message-passing layers, so the masks are learned on
 a private copy of the model: the model itself is left as it was found.
+
+A single optimisation depends on its start: ``restarts=k`` averages the masks of ``k``
+optimisations (the first from ``seed``, the others from :func:`restart_seed`), as many as
+the seed-stability study (:func:`hepxai.explain.judging.sanity.seed_stability`) finds needed
+for two such averages to agree.
 """
 
 from __future__ import annotations
@@ -40,8 +45,18 @@ class _Column(nn.Module):
         return self.model(*args, **kwargs).reshape(-1, self.k)[:, self.column]
 
 
+def restart_seed(seed: int, restart: int) -> int:
+    """The torch seed of optimisation ``restart`` of ``GNNExplainer(seed=seed)``: ``seed``
+    itself for the first, then draws of ``SeedSequence([seed, restart])`` (so the restarts of
+    two seeds never share a start)."""
+    if restart == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(restart)]).generate_state(1)[0])
+
+
 class GNNExplainer(Explainer):
-    """PyG's GNNExplainer, one node mask and one edge mask learned per graph.
+    """PyG's GNNExplainer, one node mask and one edge mask learned per graph (the mean over
+    ``restarts`` optimisations from different random starts).
 
     >>> from torch_geometric.data import Data
     >>> from torch_geometric.nn import GraphConv, global_mean_pool
@@ -61,13 +76,16 @@ class GNNExplainer(Explainer):
     default_batch_size = 1
 
     def __init__(self, model: Any, *, epochs: int = 100, lr: float = 0.01, seed: int = 0,
-                 **options: Any):
+                 restarts: int = 1, **options: Any):
         if epochs < 1:
             raise HepxaiError(f"epochs must be at least 1, got {epochs}")
+        if restarts < 1:
+            raise HepxaiError(f"restarts must be at least 1, got {restarts}")
         options["fused"] = False
         super().__init__(model, **options)
-        self.epochs, self.lr, self.seed = epochs, lr, seed
-        self.params = {"epochs": epochs, "lr": lr, "seed": seed}
+        self.epochs, self.lr, self.seed, self.restarts = epochs, lr, seed, restarts
+        self.params = {"epochs": epochs, "lr": lr, "seed": seed,
+                       **({"restarts": restarts} if restarts > 1 else {})}
 
     @property
     def runner(self) -> Any:
@@ -108,8 +126,13 @@ class GNNExplainer(Explainer):
                 model=explained, algorithm=PygGNNExplainer(epochs=self.epochs, lr=self.lr),
                 explanation_type="model", node_mask_type="object", edge_mask_type="object",
                 model_config={**config, "task_level": "graph", "return_type": "raw"})
-            torch.manual_seed(self.seed)  # the masks start random: seeded, reproducible
-            explanation = explainer(batch.x, edge_index, **kwargs)
-            nodes.append(explanation.node_mask.detach().reshape(-1, 1))
-            edges.append(explanation.edge_mask.detach().reshape(-1))
+            node, edge = 0.0, 0.0
+            for restart in range(self.restarts):
+                # the masks start random: seeded, reproducible
+                torch.manual_seed(restart_seed(self.seed, restart))
+                explanation = explainer(batch.x, edge_index, **kwargs)
+                node = node + explanation.node_mask.detach().reshape(-1, 1)
+                edge = edge + explanation.edge_mask.detach().reshape(-1)
+            nodes.append(node / self.restarts)
+            edges.append(edge / self.restarts)
         return Parts(torch.stack(nodes, dim=1), None, None, torch.stack(edges, dim=1))

@@ -194,6 +194,13 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
                         help="GNNExplainer's Adam learning rate on the mask logits")
     parser.add_argument("--gnnexplainer-jets", type=count, default=40,
                         help="GNNExplainer runs per jet, so it explains only the first N jets")
+    parser.add_argument("--gnnexplainer-restarts", type=count, default=1,
+                        help="average each jet's masks over N optimisations from different "
+                             "random starts")
+    parser.add_argument("--samples-from", type=Path, default=None, metavar="SANITY_JSON",
+                        help="sanity.json of 'hepxai sanity darkjet': GNNExplainer averages as "
+                             "many restarts as its seed-stability study found needed for two "
+                             f"such averages to agree at 0.9 (at most {names.MAX_RESTARTS})")
     parser.add_argument("--top-k", type=count, default=5,
                         help="nodes and edges highlighted in the top-k figures")
     _views(parser, 2)
@@ -213,7 +220,9 @@ def _explain(args: argparse.Namespace) -> None:
                           methods=tuple(args.method or names.METHODS), n_jets=args.n_jets,
                           steps=args.steps, gnnexplainer_epochs=args.gnnexplainer_epochs,
                           gnnexplainer_lr=args.gnnexplainer_lr,
-                          gnnexplainer_jets=args.gnnexplainer_jets, top_k=args.top_k,
+                          gnnexplainer_jets=args.gnnexplainer_jets,
+                          gnnexplainer_restarts=args.gnnexplainer_restarts,
+                          samples_from=args.samples_from, top_k=args.top_k,
                           views=args.views, seed=args.seed, cnn_checkpoint=args.cnn_checkpoint,
                           n_permutations=args.permutations)
     print(format_explain(summary, args.top_k))

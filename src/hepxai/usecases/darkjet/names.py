@@ -22,6 +22,10 @@ VOXEL_METHODS = ("saliency", "ig")
 #: (Spearman -0.07), no longer change with more steps and agree between seeds (0.81). PyG's
 #: defaults (100 steps at lr 0.01) leave masks at 0.39 with their start, 0.64 between seeds.
 GNNEXPLAINER_EPOCHS, GNNEXPLAINER_LR = 25, 1.0
+#: the most GNNExplainer restarts ``explain darkjet --samples-from`` averages: a seed
+#: stability far below the target would ask for more optimisations than a study can afford
+#: (two seeds agreeing at 0.2 need 36 for 0.9)
+MAX_RESTARTS = 16
 #: jets per class of ``hepxai simulate darkjet`` (the slides: ~400k for each of signal and
 #: background)
 DEFAULT_PER_CLASS = 400_000

@@ -113,6 +113,7 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
                               "top_k": data_uri(fig["top_k"]),
                               "html": os.path.relpath(fig["html"], run)})
             methods.append({"name": name, "n_jets": info["n_jets"],
+                            "restarts": (info.get("params") or {}).get("restarts"),
                             "noise_share": info["top_k_noise_share"],
                             "completeness": info["completeness_error_median"],
                             "layers": data_uri(info["figures"]["layers"]), "views": views})

@@ -207,14 +207,34 @@ def balanced_subset(rows, labels, n_jets: int):
     return np.concatenate([rows[labels[rows] == label][:per] for label in (0, 1)])
 
 
+def restarts_needed(sanity_json: Path) -> tuple[int, int | None]:
+    """``(restarts, asked)``: the GNNExplainer restarts to average after a ``hepxai sanity
+    darkjet`` run (its ``seed_stability``): the seeds needed for agreement 0.9, at most
+    :data:`~hepxai.usecases.darkjet.names.MAX_RESTARTS`; ``asked`` the uncapped number
+    (``None`` when the seeds never agree: then 1 restart)."""
+    from hepxai.usecases.darkjet.names import MAX_RESTARTS
+
+    summary = read_json(sanity_json, "'hepxai sanity darkjet'", ("seed_stability",))
+    found = summary["seed_stability"].get("gnnexplainer")
+    if found is None:
+        raise HepxaiError(f"{sanity_json}: no seed-stability study of gnnexplainer; run "
+                          "'hepxai sanity darkjet' with --seeds 2 or more on a graph tagger")
+    asked = found.get("seeds_needed")
+    return (1 if asked is None else min(int(asked), MAX_RESTARTS)), asked
+
+
 def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_jets: int = 200,
                 steps: int = 50, gnnexplainer_epochs: int = GNNEXPLAINER_EPOCHS,
                 gnnexplainer_lr: float = GNNEXPLAINER_LR, gnnexplainer_jets: int = 40,
+                gnnexplainer_restarts: int = 1, samples_from: Path | None = None,
                 top_k: int = 5, views: int = 2, seed: int = 1,
-                cnn_checkpoint: Path | None = None, n_permutations: int = 50) -> dict:
+                cnn_checkpoint: Path | None = None, n_permutations: int = 50,
+                echo: Callable[[str], object] = print) -> dict:
     """Attributions of a balanced selection of test jets; figures; their judging
     (``judging.json``) and, given a 3D-CNN checkpoint, the cross-model comparison; a summary
-    JSON."""
+    JSON. ``samples_from``: a ``hepxai sanity darkjet`` result whose GNNExplainer seed
+    stability sets the restarts (:func:`restarts_needed`; never fewer than
+    ``gnnexplainer_restarts``)."""
     import numpy as np
 
     from hepxai.io.checkpoint import load_model, read_checkpoint
@@ -245,9 +265,15 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
                               "--cnn-checkpoint needs a cnn3d one")
     graphs = load_graphs(split_path(data, "test"), settings)
     rows = select_jets(graphs, n_jets, seed)
+    if samples_from is not None and "gnnexplainer" in methods:
+        needed, wanted = restarts_needed(samples_from)
+        if wanted is not None and wanted > needed:
+            echo(f"GNNExplainer's seed stability asks for {wanted} restarts for agreement "
+                 f"0.9; averaging {needed} (the most the study affords)")
+        gnnexplainer_restarts = max(gnnexplainer_restarts, needed)
     params = {"saliency-graph": {}, "ig-graph": {"n_steps": steps},
               "gnnexplainer": {"epochs": gnnexplainer_epochs, "lr": gnnexplainer_lr,
-                               "seed": seed}}
+                               "seed": seed, "restarts": gnnexplainer_restarts}}
     ratio = layer_energy_ratio(graphs, rows)
     summary = {"checkpoint": str(checkpoint), "graphs": settings.to_dict(),
                "n_jets": int(rows.size), "methods": {}}
