@@ -156,6 +156,7 @@ def test_seed_stability_follows_spearman_brown():
     for row in result["split_half"]:
         k = row["seeds"]
         assert row["agreement"] == pytest.approx(k * r / (1 + (k - 1) * r), abs=0.05)
+        assert row["predicted"] == pytest.approx(k * r / (1 + (k - 1) * r))
     needed = result["seeds_needed"]
     assert needed * r / (1 + (needed - 1) * r) >= 0.9 > \
         (needed - 1) * r / (1 + (needed - 2) * r)

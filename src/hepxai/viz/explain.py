@@ -140,6 +140,7 @@ def plot_sanity(summary: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     fig, axes = plt.subplots(1, panels, figsize=(5.6 * panels, 5.0), squeeze=False,
                              constrained_layout=True)
     threshold = summary["threshold"]
+    total = summary.get("n_examples")
     for ax, order in zip(axes[0], orders, strict=False):
         steps: list[str] = []
         for name, per in methods.items():
@@ -152,8 +153,11 @@ def plot_sanity(summary: dict[str, Any], path: str | os.PathLike[str]) -> Path:
             bounds = np.array([[np.nan, np.nan] if b is None else b
                                for b in result["similarity"]["spearman"]["interval"]], float)
             x = np.arange(1, len(steps) + 1)
+            # a method run on a subset (GNNExplainer: one optimisation per example) says so
+            subset = result.get("n_examples", total) != total
             line, = ax.plot(np.r_[0, x], np.r_[1.0, mean], marker="o", ms=3,
-                            label=f"{name} ({result['verdict']})")
+                            label=f"{name} ({result['verdict']}"
+                                  + (f", {result['n_examples']} examples)" if subset else ")"))
             ax.fill_between(x, bounds[:, 0], bounds[:, 1], color=line.get_color(), alpha=0.2)
         ax.axhline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold}")
         ax.axhline(0, color="grey", lw=0.5)

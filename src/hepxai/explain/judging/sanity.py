@@ -307,6 +307,16 @@ def label_randomization(build: Build, model: nn.Module, shuffled_model: nn.Modul
                     targets, ids, kinds, "labels", method, baselines)
 
 
+def spearman_brown(r: float, k: int) -> float:
+    """The agreement of two averages of ``k`` runs each, from the agreement ``r`` of two
+    single runs: ``k r / (1 + (k - 1) r)``.
+
+    >>> round(spearman_brown(0.45, 12), 3)
+    0.908
+    """
+    return k * r / (1 + (k - 1) * r)
+
+
 def seed_stability(build: Callable[[int], Explainer], inputs: Any, *, seeds: Sequence[int],
                    target: int | str = 0, targets: Sequence[int | str] | None = None,
                    ids: Sequence[int] | None = None, required: float = REQUIRED_AGREEMENT,
@@ -320,7 +330,10 @@ def seed_stability(build: Callable[[int], Explainer], inputs: Any, *, seeds: Seq
       single-seed maps, averaged over all pairs of seeds, with its bootstrap interval over
       examples and seeds;
     * ``split_half``: for ``k = 1 .. len(seeds) // 2``, the agreement of the average map of
-      ``k`` seeds with the average of ``k`` other seeds (measured);
+      ``k`` seeds with the average of ``k`` other seeds (measured), beside the Spearman-Brown
+      prediction from ``pairwise`` (the formula assumes each seed adds independent noise to
+      one map; where the measured agreement falls short of the prediction, so will the
+      average of ``seeds_needed`` seeds: ``bench/seed_averaging.py`` measures how far);
     * ``seeds_needed``: the smallest ``k`` whose average map agrees with another such average
       at ``required``, by the Spearman-Brown formula ``r_k = k r / (1 + (k - 1) r)`` from the
       pairwise ``r`` (the split-half numbers check it); ``None`` when ``r <= 0``;
@@ -347,7 +360,8 @@ def seed_stability(build: Callable[[int], Explainer], inputs: Any, *, seeds: Seq
     for k in range(1, len(seeds) // 2 + 1):
         first, second = np.abs(rows[:k]).mean(0), np.abs(rows[k:2 * k]).mean(0)
         split.append({"seeds": k, "agreement": _nanmean(
-            masked_spearman(first, second, maps.real))})
+            masked_spearman(first, second, maps.real)),
+            "predicted": None if pairwise is None else spearman_brown(pairwise, k)})
     needed = None
     if pairwise is not None and 0 < pairwise < 1:
         needed = max(1, math.ceil(required * (1 - pairwise) / (pairwise * (1 - required))
