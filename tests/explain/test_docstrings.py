@@ -12,7 +12,8 @@ from hepxai.explain import registry
 MODULES = sorted({path.partition(":")[0] for path in registry.EXPLAINERS.values()}
                  | {"hepxai.explain.modality", "hepxai.explain.judging.categories",
                     "hepxai.core.ragged", "hepxai.report.sections", "hepxai.report.format",
-                    "hepxai.explain.judging.sanity", "hepxai.report.sanity"})
+                    "hepxai.explain.judging.sanity", "hepxai.report.sanity",
+                    "hepxai.usecases.susy.study"})
 
 
 @pytest.mark.parametrize("name", registry.names())

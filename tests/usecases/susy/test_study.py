@@ -51,6 +51,30 @@ def test_convergence_ignores_a_term_shared_by_all_classes() -> None:
     np.testing.assert_allclose(centred(shifted), centred(values), atol=1e-12)
 
 
+def test_convergence_intervals_match_a_bootstrap_by_loop() -> None:
+    from scipy import stats
+
+    from hepxai.explain.judging.uncertainty import bootstrap_interval
+
+    rng = np.random.default_rng(3)
+    # two noisy explanations sharing a feature order: the global Spearman is high but not 1
+    a = rng.normal(size=(150, 3, 6)) * np.linspace(1, 1.25, 6)
+    b = a * rng.uniform(0.3, 1.7, size=a.shape) + rng.normal(0, 0.5, size=a.shape)
+    row = convergence({"a": attribution(a), "b": attribution(b)})[0]
+    lo, hi = row["spearman_interval"]
+    assert lo < row["spearman"] < 1.0 and hi <= 1.0 and hi - lo > 0.2
+    # the same bootstrap written as a loop over resampled events, with its own generator
+    ea, eb = np.abs(centred(a)[:, 0]), np.abs(centred(b)[:, 0])
+    draws = np.random.default_rng(11).integers(0, len(ea), size=(2000, len(ea)))
+    loop = [stats.spearmanr(ea[d].mean(0), eb[d].mean(0)).statistic for d in draws]
+    expected = np.percentile(loop, [2.5, 97.5])
+    np.testing.assert_allclose([lo, hi], expected, atol=0.06)
+    # per-event means: the interval of the mean of the per-event values
+    per_event = np.array([stats.spearmanr(x, y).statistic for x, y in zip(ea, eb, strict=True)])
+    assert row["event_spearman_mean"] == pytest.approx(per_event.mean())
+    np.testing.assert_allclose(row["event_spearman_interval"], bootstrap_interval(per_event))
+
+
 def test_convergence_needs_the_same_events() -> None:
     values = np.ones((10, 3, 6))
     with pytest.raises(HepxaiError, match="different events"):

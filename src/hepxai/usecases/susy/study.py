@@ -39,6 +39,7 @@ from hepxai.core.atomic import output_directory, write_json_atomic
 from hepxai.core.errors import HepxaiError
 from hepxai.core.labels import file_stem
 from hepxai.explain.judging.ranks import masked_spearman, top_k_mask
+from hepxai.explain.judging.uncertainty import LEVEL, N_BOOT, bootstrap_means, interval_or_none
 from hepxai.explain.types import Attribution
 from hepxai.usecases.susy.evaluation import SIGNAL, check_compatible, load_runs
 from hepxai.usecases.susy.models import SusyModel, check_table
@@ -207,8 +208,42 @@ def convergence(attributions: dict[str, Attribution], target: str = SIGNAL,
                 "event_spearman_mean": float(np.nanmean(per_event)),
                 "event_spearman_median": float(np.nanmedian(per_event)),
                 f"event_top{top_event}_overlap": float(np.mean(overlap)),
-                "event_cosine_mean": float(np.nanmean(cosine))})
+                "event_cosine_mean": float(np.nanmean(cosine)),
+                # 95 % bootstrap intervals over the events
+                "spearman_interval": importance_spearman_interval(ea, eb),
+                "event_spearman_interval": interval_or_none(per_event),
+                f"event_top{top_event}_interval": interval_or_none(overlap),
+                "event_cosine_interval": interval_or_none(cosine)})
     return rows
+
+
+def importance_spearman_interval(a: np.ndarray, b: np.ndarray, *, n_boot: int = N_BOOT,
+                                 seed: int = 0) -> list[float] | None:
+    """95 % bootstrap interval over events of the Spearman correlation of two global
+    importances ``mean |phi|``: ``a``, ``b`` ``(n, F)`` the two explanations' ``|phi|`` of the
+    same events, resampled together (each replicate's importances are its weighted means,
+    ranked per replicate). ``None`` when every replicate has a constant importance.
+
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.exponential(np.arange(1, 9), size=(400, 8))
+    >>> lo, hi = importance_spearman_interval(a, a + rng.exponential(1, (400, 8)))
+    >>> bool(0.5 < lo <= hi <= 1.0)
+    True
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    means = bootstrap_means(np.concatenate([a, b], 1), n_boot=n_boot, seed=seed)
+    ra = stats.rankdata(means[:, :a.shape[1]], axis=1)
+    rb = stats.rankdata(means[:, a.shape[1]:], axis=1)
+    ra -= ra.mean(1, keepdims=True)
+    rb -= rb.mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = (ra * rb).sum(1) / np.sqrt((ra ** 2).sum(1) * (rb ** 2).sum(1))
+    rho = rho[np.isfinite(rho)]
+    if not rho.size:
+        return None
+    tail = 100 * (1 - LEVEL) / 2
+    lo, hi = np.percentile(rho, [tail, 100 - tail])
+    return [float(lo), float(hi)]
 
 
 def explain_runs(runs: list[str | os.PathLike[str]], data_dir: str | os.PathLike[str],
@@ -346,18 +381,25 @@ def comparison_table(summary: dict[str, Any]) -> str:
 
 
 def convergence_table(summary: dict[str, Any]) -> str:
-    """Markdown: agreement of every pair of explanations (signal class, centred)."""
+    """Markdown: agreement of every pair of explanations (signal class, centred), with the
+    95 % bootstrap interval over the events where the summary has it."""
+    from hepxai.report.format import with_interval
+
     if "convergence" not in summary:
         return "(needs at least two explanations)"
-    head = ["explanation A", "explanation B", "Spearman (global)", "Kendall", "top-5 overlap",
-            "Spearman all classes", "per-event Spearman mean / median", "per-event top-3",
-            "per-event cosine"]
+    head = ["explanation A", "explanation B", "Spearman (global) [95 % interval]", "Kendall",
+            "top-5 overlap", "Spearman all classes", "per-event Spearman mean [interval] / "
+            "median", "per-event top-3", "per-event cosine"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in summary["convergence"]:
-        lines.append(f"| {r['a']} | {r['b']} | {r['spearman']:.3f} | {r['kendall']:.3f} | "
-                     f"{r['top5_overlap']:.2f} | {r['spearman_all_classes']:.3f} | "
-                     f"{r['event_spearman_mean']:.3f} / {r['event_spearman_median']:.3f} | "
-                     f"{r['event_top3_overlap']:.2f} | {r['event_cosine_mean']:.3f} |")
+        lines.append(
+            f"| {r['a']} | {r['b']} | {with_interval(r['spearman'], r.get('spearman_interval'))}"
+            f" | {r['kendall']:.3f} | {r['top5_overlap']:.2f} | "
+            f"{r['spearman_all_classes']:.3f} | "
+            f"{with_interval(r['event_spearman_mean'], r.get('event_spearman_interval'))} / "
+            f"{r['event_spearman_median']:.3f} | "
+            f"{with_interval(r['event_top3_overlap'], r.get('event_top3_interval'), 2)} | "
+            f"{with_interval(r['event_cosine_mean'], r.get('event_cosine_interval'))} |")
     return "\n".join(lines)
 
 
