@@ -96,6 +96,15 @@ ENTRY_POINTS = [
      ["data/test.h5", "run/model.json"]),
     ("susy", ["explain", "susy", "--run", "RUN", "--data", "DATA", "--max-events", "50",
               "--jobs", "1", "--no-figures"], ["data/test.h5", "run/model.json"]),
+    ("muon", ["sanity", "muon", "--checkpoint", "CKPT", "--data", "DATA", "--methods",
+              "saliency", "--orders", "cascading", "--events-per-category", "1", "--pool", "50",
+              "--seeds", "0"], ["ckpt/best.pt", "data/val.h5"]),
+    ("darkjet", ["sanity", "darkjet", "--checkpoint", "CKPT", "--data", "DATA", "--methods",
+                 "saliency-graph", "--orders", "cascading", "--jets", "2", "--seeds", "0",
+                 "--threads", "1"], ["ckpt/best.pt", "data/test.h5"]),
+    ("susy", ["sanity", "susy", "--run", "RUN", "--shuffled", "SHUFFLED_RUN", "--data", "DATA",
+              "--events", "20", "--jobs", "1"],
+     ["data/test.h5", "run/model.json", "run-shuffled/model.json"]),
 ]
 
 
@@ -157,9 +166,10 @@ def assets(muon_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     made["darkjet"] = darkjet
     susy = root / "susy"
     shutil.copytree(susy_samples.data_dir(), susy / "data")
-    assert _run(["train", "susy", "--model", "bdt", "--preset", "quick", "--data",
-                 susy / "data", "--out", susy / "run", "--rounds", "3", "--jobs", "1",
-                 "--max-events", "500"]) == 0
+    for run, extra in (("run", []), ("run-shuffled", ["--shuffle-labels"])):
+        assert _run(["train", "susy", "--model", "bdt", "--preset", "quick", "--data",
+                     susy / "data", "--out", susy / run, "--rounds", "3", "--jobs", "1",
+                     "--max-events", "500", *extra]) == 0
     made["susy"] = susy
     for use_case, folder in made.items():  # the ntuples 'hepxai import' reads
         assert _run(["export", use_case, "--data", folder / "data", "--out", folder / "root",
@@ -180,7 +190,7 @@ def _command_line(argv: list[str], case: Path) -> list:
     places = {"DATA": case / "data", "CKPT": case / "ckpt" / "best.pt", "RUN": case / "run",
               "CKPT_RUN": case / "ckpt", "PUBLISHED": case / "published",
               "STORE": case / "store", "BASELINE_DATA": case / "baseline-data",
-              "STORE_DONE": case / "store-done",
+              "STORE_DONE": case / "store-done", "SHUFFLED_RUN": case / "run-shuffled",
               "ROOT": case / "root"}
     return [places.get(a, a) for a in argv] + ["--out", case / "out"]
 
