@@ -189,6 +189,38 @@ def test_full_variant_equals_captum_tracincp_and_projection_keeps_it(tiny_run, m
     np.testing.assert_allclose(projected.self_influence(), wide.self_influence(), rtol=1e-6)
 
 
+def test_projection_stability_of_projected_tracin(tiny_run, muon_dir, tmp_path):
+    """Seeds of the random projection: agreement between seeds, the measured agreement of
+    averaged seeds against Spearman-Brown (independent projections: the formula holds), and the
+    projection dimension it asks for."""
+    from hepxai.explain.influence.validation import projection_stability
+
+    checkpoints = select_checkpoints(tiny_run)
+    train = training_events(muon_dir / "train.h5", rows=np.arange(60))
+
+    def stores(dim, seeds):
+        return [TracInStore.build(checkpoints, train, tmp_path / f"d{dim}-s{s}",
+                                  variant="full", projection_dim=dim, projection_seed=s)
+                for s in seeds]
+
+    val = MuonGradients(MuonDataset(muon_dir / "val.h5"))
+    small = projection_stability(stores(16, range(1, 5)), val, TEST_EVENTS)
+    r = small["pairwise"]
+    assert 0 < r < 1 and small["projection_dim"] == 16 and small["samples"] == 16
+    lo, hi = small["pairwise_interval"]
+    assert lo <= r <= hi
+    two = small["split_half"][1]  # the mean of 2 seeds against the mean of 2 others
+    assert two["seeds"] == 2 and two["predicted"] == pytest.approx(2 * r / (1 + r))
+    assert two["agreement"] == pytest.approx(two["predicted"], abs=0.1)
+    assert small["dims_needed"] == small["seeds_needed"] * 16
+    large = projection_stability(stores(512, (1, 2)), val, TEST_EVENTS)
+    assert large["pairwise"] > r  # a larger projection varies less with its seed
+    with pytest.raises(HepxaiError, match="differ only in --projection-seed"):
+        projection_stability([*stores(16, (1,)), *stores(512, (2,))], val, TEST_EVENTS)
+    with pytest.raises(HepxaiError, match="share projection seeds"):
+        projection_stability(stores(16, (1, 1)), val, TEST_EVENTS)
+
+
 def test_the_thesis_code_kernel_is_its_formula(run, muon_dir, tmp_path):
     """tracin/tracin.py of the thesis: score = sum_c ((t - f_c) . (t' - f_c')) (h_c . h_c'),
     no bias term, no step size; computed here from the checkpoints' features by hand."""

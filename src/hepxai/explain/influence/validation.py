@@ -485,3 +485,52 @@ __all__ = ["PRUNE_MODES", "Job", "LSORPlan", "Retrainer", "datamodels", "default
            "fit_datamodels", "kappa_pruning", "leave_some_out", "linear_datamodeling_score",
            "mean_se", "prune_rows", "random_like", "ratio", "run_job", "run_jobs",
            "subset_masks", "top_of_group"]
+
+
+# -- seed stability of the random projection --------------------------------------------------
+def projection_stability(stores: Sequence[Any], source: Any,
+                         positions: Sequence[int] | np.ndarray | None = None, *,
+                         required: float | None = None, device: str = "cpu") -> dict[str, Any]:
+    """How far projected TracIn depends on its projection's seed.
+
+    ``stores``: :class:`~hepxai.explain.influence.tracin.TracInStore` s of the full variant
+    over the same checkpoints and training examples with the same projection dimension and
+    different projection seeds (``hepxai influence ... precompute --variant full
+    --projection-seed S``). Every store scores the test examples ``positions`` of ``source``;
+    per test example the Spearman correlation of two seeds' (signed) scores over the training
+    examples, averaged over the pairs of seeds, with its bootstrap interval over the test
+    examples (:func:`hepxai.explain.judging.sanity.agreement_of_runs`). Averaging the scores of
+    ``k`` independent projections of dimension ``d`` has the variance of one projection of
+    ``k d``, so ``dims_needed = seeds_needed * d`` is the projection dimension the
+    ``required`` agreement asks for (Spearman-Brown; the returned ``split_half`` measures it).
+    """
+    from hepxai.explain.judging.sanity import REQUIRED_AGREEMENT, agreement_of_runs
+
+    stores = list(stores)
+    if len(stores) < 2:
+        raise HepxaiError(f"projection stability needs at least two stores, got {len(stores)}")
+    first = stores[0]
+    for store in stores:
+        if store.variant != "full" or store.projection_dim == 0:
+            raise HepxaiError(f"{store.directory}: not a projected store (variant "
+                              f"{store.variant}, projection dimension {store.projection_dim}); "
+                              "precompute with --variant full --projection-dim D")
+        same = (store.projection_dim == first.projection_dim
+                and store.train == first.train
+                and [c.path for c in store.checkpoints] == [c.path for c in first.checkpoints])
+        if not same:
+            raise HepxaiError(f"{store.directory}: another projection dimension, training set "
+                              f"or checkpoints than {first.directory}; compare stores that "
+                              "differ only in --projection-seed")
+    seeds = [store.projection_seed for store in stores]
+    if len(set(seeds)) != len(seeds):
+        raise HepxaiError(f"the stores share projection seeds ({seeds}); precompute each with "
+                          "its own --projection-seed")
+    scores = np.stack([store.scores(source, positions, device=device) for store in stores])
+    found = agreement_of_runs(scores, np.ones(scores.shape[1:], bool), seeds,
+                              required=REQUIRED_AGREEMENT if required is None else required,
+                              samples=first.projection_dim, method="tracin-full",
+                              absolute=False)
+    found["projection_dim"] = first.projection_dim
+    found["dims_needed"] = found.pop("samples_needed")
+    return found

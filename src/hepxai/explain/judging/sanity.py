@@ -347,9 +347,33 @@ def seed_stability(build: Callable[[int], Explainer], inputs: Any, *, seeds: Seq
     explain = dict(target=list(targets) if targets else target, ids=ids, baselines=baselines)
     maps = _maps_of(explainers[0], inputs)
     rows = np.stack([maps.rows(e.attribute(inputs, **explain), target) for e in explainers])
+    return agreement_of_runs(rows, maps.real, seeds, required=required, samples=samples,
+                             method=method or explainers[0].name, seed=seed)
+
+
+def agreement_of_runs(rows: np.ndarray, real: np.ndarray, seeds: Sequence[int], *,
+                      required: float = REQUIRED_AGREEMENT, samples: int | None = None,
+                      method: str = "", seed: int = 0, absolute: bool = True
+                      ) -> dict[str, Any]:
+    """:func:`seed_stability`'s numbers from the runs themselves: ``rows`` ``(n_seeds, n, m)``
+    the values of ``n`` examples' ``m`` items under each seed (``|.|`` ranked when
+    ``absolute``: relevance maps; signed otherwise: influence scores, where an opponent is not
+    a proponent), ``real`` ``(n, m)`` the items ranked.
+
+    >>> rng = np.random.default_rng(0)
+    >>> truth = rng.normal(size=(50, 30))
+    >>> runs = truth + rng.normal(size=(4, 50, 30))   # four seeds: the truth plus noise
+    >>> found = agreement_of_runs(runs, np.ones((50, 30), bool), [1, 2, 3, 4], absolute=False)
+    >>> round(found["pairwise"], 1), found["seeds_needed"]
+    (0.5, 11)
+    """
+    seeds = list(seeds)
+    rows = np.asarray(rows, np.float64)
+    if absolute:
+        rows = np.abs(rows)
+    real = np.asarray(real, bool)
     pairs = list(itertools.combinations(range(len(seeds)), 2))
-    per_pair = np.stack([masked_spearman(np.abs(rows[i]), np.abs(rows[j]), maps.real)
-                         for i, j in pairs])
+    per_pair = np.stack([masked_spearman(rows[i], rows[j], real) for i, j in pairs])
     pairwise = _nanmean(per_pair)
     # each example's mean over the pairs, resampled over examples (the pairs share seeds, so
     # they are not independent draws to resample)
@@ -358,17 +382,16 @@ def seed_stability(build: Callable[[int], Explainer], inputs: Any, *, seeds: Seq
         per_example = np.nanmean(per_pair, 0)
     split = []
     for k in range(1, len(seeds) // 2 + 1):
-        first, second = np.abs(rows[:k]).mean(0), np.abs(rows[k:2 * k]).mean(0)
-        split.append({"seeds": k, "agreement": _nanmean(
-            masked_spearman(first, second, maps.real)),
-            "predicted": None if pairwise is None else spearman_brown(pairwise, k)})
+        first, second = rows[:k].mean(0), rows[k:2 * k].mean(0)
+        split.append({"seeds": k, "agreement": _nanmean(masked_spearman(first, second, real)),
+                      "predicted": None if pairwise is None else spearman_brown(pairwise, k)})
     needed = None
     if pairwise is not None and 0 < pairwise < 1:
         needed = max(1, math.ceil(required * (1 - pairwise) / (pairwise * (1 - required))
                                   - 1e-9))
     elif pairwise is not None and pairwise >= 1:
         needed = 1
-    return {"method": method or explainers[0].name, "seeds": seeds,
+    return {"method": method, "seeds": seeds,
             "n_examples": int(rows.shape[1]), "pairwise": pairwise,
             "pairwise_interval": interval_or_none(per_example, seed=seed),
             "split_half": split, "required": required, "seeds_needed": needed,
