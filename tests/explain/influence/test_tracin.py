@@ -199,7 +199,7 @@ def test_projection_stability_of_projected_tracin(tiny_run, muon_dir, tmp_path):
     train = training_events(muon_dir / "train.h5", rows=np.arange(60))
 
     def stores(dim, seeds):
-        return [TracInStore.build(checkpoints, train, tmp_path / f"d{dim}-s{s}",
+        return [TracInStore.build(checkpoints, train, tmp_path / f"full-d{dim}-seed{s}",
                                   variant="full", projection_dim=dim, projection_seed=s)
                 for s in seeds]
 
@@ -219,6 +219,17 @@ def test_projection_stability_of_projected_tracin(tiny_run, muon_dir, tmp_path):
         projection_stability([*stores(16, (1,)), *stores(512, (2,))], val, TEST_EVENTS)
     with pytest.raises(HepxaiError, match="share projection seeds"):
         projection_stability(stores(16, (1, 1)), val, TEST_EVENTS)
+    # the command: the stores it precomputes are those above (reused), the numbers the same
+    out = tmp_path / "cli"
+    assert cli(["influence", "muon", "projection-stability", "--run", str(tiny_run), "--data",
+                str(muon_dir), "--store", str(tmp_path), "--projection-dim", "16",
+                "--projection-seeds", "1,2,3,4", "--max-train", "60", "--n-test",
+                str(TEST_EVENTS.size), "--out", str(out)]) == 0
+    import json
+
+    written = json.loads((out / "projection_stability.json").read_text())
+    assert written["pairwise"] == pytest.approx(r) and written["seeds"] == [1, 2, 3, 4]
+    assert written["stores"] == [str(tmp_path / f"full-d16-seed{s}") for s in range(1, 5)]
 
 
 def test_the_thesis_code_kernel_is_its_formula(run, muon_dir, tmp_path):

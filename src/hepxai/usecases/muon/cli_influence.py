@@ -22,6 +22,8 @@ STEPS = {
     "categories": "TracIn per TP / FP / FN / TN and only-noise set, with summaries",
     "lsor": "leave-some-out retraining: remove proponents vs random events",
     "datamodels": "datamodels on random subsets; linear datamodeling score of TracIn",
+    "projection-stability": "full variant precomputed with each --projection-seeds: agreement "
+                            "between seeds and the projection dimension needed for 0.9",
 }
 
 
@@ -66,6 +68,9 @@ def _add(parser: argparse.ArgumentParser) -> None:
                      help="full variant: random-projection dimension (0: exact gradients, "
                           "n_train x n_parameters floats)")
     pre.add_argument("--projection-seed", type=seed, default=0, help="projection seed")
+    pre.add_argument("--projection-seeds", type=int_list, default="0,1,2,3",
+                     help="projection-stability: the seeds compared (stores in "
+                          "STORE/full-dDIM-seedS, default STORE = RUN/influence)")
     pre.add_argument("--conventions", default="hepxai", choices=("hepxai", "thesis"),
                      help="'thesis': score as the thesis' code (output gradient labels - "
                           "predictions, no bias term, no step sizes); queries take the store's")
@@ -285,9 +290,56 @@ def _datamodels(args: argparse.Namespace) -> None:
     print(f"written: {out / 'datamodels.json'}")
 
 
+def _projection_stability(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from hepxai.core.atomic import write_json_atomic
+    from hepxai.explain.influence import TracInStore, select_checkpoints
+    from hepxai.explain.influence.validation import projection_stability
+    from hepxai.usecases.muon.loader import MuonDataset
+    from hepxai.usecases.muon.store import split_path
+    from hepxai.usecases.muon.task import gradients_like, training_events
+
+    seeds = list(dict.fromkeys(args.projection_seeds))
+    if len(seeds) < 2:
+        raise HepxaiError(f"--projection-seeds {args.projection_seeds}: compare at least two "
+                          "seeds")
+    if args.projection_dim == 0:
+        raise HepxaiError("--projection-dim 0 keeps exact gradients, which have no seed; give "
+                          "the dimension whose stability to measure")
+    device = args.device  # checked by options.prepare
+    checkpoints = select_checkpoints(args.run, args.checkpoints, args.n_checkpoints)
+    rows = np.arange(args.max_train) if args.max_train is not None else None
+    train = training_events(split_path(args.data, "train"), checkpoints, rows)
+    base = args.store or args.run / "influence"
+    stores = [TracInStore.build(checkpoints, train, base / f"full-d{args.projection_dim}-seed{s}",
+                                variant="full", projection_dim=args.projection_dim,
+                                projection_seed=s, batch_size=args.batch_size, device=device,
+                                overwrite=args.overwrite) for s in seeds]
+    test = MuonDataset(split_path(args.data, args.split))
+    positions = np.arange(min(args.n_test or 20, len(test)))
+    found = projection_stability(stores, gradients_like(stores[0], test), positions,
+                                 device=device)
+    found.update({"split": args.split, "test_positions": positions.tolist(),
+                  "stores": [str(store.directory) for store in stores]})
+    out = _out_dir(args)
+    write_json_atomic(out / "projection_stability.json", found)
+    lo, hi = found["pairwise_interval"] or (float("nan"), float("nan"))
+    print(f"projected TracIn, dimension {found['projection_dim']}, seeds {seeds}, "
+          f"{positions.size} {args.split} events x {stores[0].n_train:,} training events: "
+          f"two seeds agree at {found['pairwise']:.2f} [{lo:.2f}, {hi:.2f}] (Spearman of the "
+          f"scores); dimension for {found['required']}: "
+          f"{found['dims_needed'] if found['dims_needed'] is not None else 'not reached'}")
+    for row in found["split_half"]:
+        print(f"  mean of {row['seeds']} seed(s) vs {row['seeds']} other(s): "
+              f"{row['agreement']:.2f} (Spearman-Brown {row['predicted']:.2f})")
+    print(f"written: {out / 'projection_stability.json'}")
+
+
 def _run(args: argparse.Namespace) -> None:
     handlers = {"precompute": _precompute, "query": _query, "self-influence": _self_influence,
-                "categories": _categories, "lsor": _lsor, "datamodels": _datamodels}
+                "categories": _categories, "lsor": _lsor, "datamodels": _datamodels,
+                "projection-stability": _projection_stability}
     handlers[args.step](args)
 
 
