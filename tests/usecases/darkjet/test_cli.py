@@ -13,6 +13,7 @@ from cli_checks import user_error
 from report_checks import CHROMIUM, check_in_browser, check_page
 
 from hepxai.cli import main as cli
+from hepxai.core.errors import HepxaiError
 from hepxai.explain.types import Attribution
 from hepxai.metrics.classification import roc_auc
 
@@ -138,12 +139,18 @@ def test_demo_writes_the_report(tmp_path, capsys):
     from hepxai.usecases.darkjet.names import MAX_RESTARTS
     from hepxai.usecases.darkjet.study import restarts_needed
 
-    stability = sanity["seed_stability"]["gnnexplainer"]
-    restarts, asked = restarts_needed(out / "sanity" / "resgnn-gnn-1" / "sanity.json")
-    assert asked == stability["seeds_needed"]
-    assert restarts == (1 if asked is None else min(asked, MAX_RESTARTS))
+    checked = out / "runs" / "resgnn-gnn-1" / "best.pt"
+    restarts, _ = restarts_needed(out / "sanity" / "resgnn-gnn-1" / "sanity.json", checked)
     explained = json.loads((out / "explain" / "explain.json").read_text())
     assert explained["methods"]["gnnexplainer"]["params"].get("restarts", 1) == restarts
+    # the rule on fixed studies: the seeds needed, capped, 1 when the seeds never agree
+    fixed = out / "fixed-sanity.json"
+    for needed, expected in ((12, (12, 12)), (40, (MAX_RESTARTS, 40)), (None, (1, None))):
+        fixed.write_text(json.dumps({"checkpoint": str(checked), "seed_stability": {
+            "gnnexplainer": {"seeds_needed": needed}}}))
+        assert restarts_needed(fixed, checked) == expected
+    with pytest.raises(HepxaiError, match="not .*cnn3d"):
+        restarts_needed(fixed, out / "runs" / "cnn3d-gnn-1" / "best.pt")
     # one line of seconds per step, in step order; a re-run runs no step and keeps them
     from hepxai.usecases.darkjet.demo import DemoSettings, darkjet_steps
 

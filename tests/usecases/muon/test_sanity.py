@@ -141,22 +141,25 @@ def test_sanity_refuses_a_model_not_trained_on_shuffled_labels(
 
 
 def test_the_study_averages_the_draws_the_seed_stability_asks_for(tmp_path: Path) -> None:
+    from hepxai.core.errors import HepxaiError
     from hepxai.usecases.muon.study import DEFAULT_METHODS, samples_needed, with_samples
 
-    sanity = tmp_path / "sanity.json"
-    sanity.write_text(json.dumps({"seed_stability": {
+    sanity, checkpoint = tmp_path / "sanity.json", tmp_path / "best.pt"
+    sanity.write_text(json.dumps({"checkpoint": str(checkpoint), "seed_stability": {
         "smoothgrad": {"samples_needed": 60}, "shapley": {"samples_needed": 5},
         "never": {"samples_needed": None}}}))
-    needed = samples_needed(sanity)
+    needed = samples_needed(sanity, checkpoint)
     assert needed == {"smoothgrad": 60, "shapley": 5}
     chosen = with_samples(dict(DEFAULT_METHODS), needed)
     assert chosen["smoothgrad"][1]["n_samples"] == 60  # more than the study's 20
     assert chosen["shapley"][1]["orders"] == 10  # never fewer than the study's own
     assert {k: v for k, v in chosen.items() if k not in ("smoothgrad", "shapley")} == {
         k: v for k, v in DEFAULT_METHODS.items() if k not in ("smoothgrad", "shapley")}
-    sanity.write_text("{}")
-    from hepxai.core.errors import HepxaiError
-
-    with pytest.raises(HepxaiError, match="seed_stability.*hepxai sanity muon|hepxai sanity "
-                                          "muon.*seed_stability"):
-        samples_needed(sanity)
+    # a Shapley mode named without its orders runs BinaryPathIG's default of 20: never lowered
+    assert with_samples({"s": ("ig-binary", {"mode": "shapley"})}, {"s": 15}) == {
+        "s": ("ig-binary", {"mode": "shapley"})}
+    with pytest.raises(HepxaiError, match="not .*other.pt"):
+        samples_needed(sanity, tmp_path / "other.pt")  # another model's study
+    sanity.write_text(json.dumps({"seed_stability": {}}))
+    with pytest.raises(HepxaiError, match="no seed-stability study"):
+        samples_needed(sanity, checkpoint)

@@ -47,8 +47,8 @@ class _Column(nn.Module):
 
 def restart_seed(seed: int, restart: int) -> int:
     """The torch seed of optimisation ``restart`` of ``GNNExplainer(seed=seed)``: ``seed``
-    itself for the first, then draws of ``SeedSequence([seed, restart])`` (so the restarts of
-    two seeds never share a start)."""
+    itself for the first, then 32-bit draws of ``SeedSequence([seed, restart])``, so the
+    restarts of two seeds share a start only by a chance of about one in 2**32."""
     if restart == 0:
         return int(seed)
     return int(np.random.SeedSequence([int(seed), int(restart)]).generate_state(1)[0])

@@ -43,6 +43,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,9 +69,37 @@ THRESHOLD = 0.2
 #: the agreement two runs of a stochastic method with different seeds should reach
 REQUIRED_AGREEMENT = 0.9
 ORDERS = ("cascading", "independent")
+#: the random stream of the label permutation of a data-randomization twin, drawn with the
+#: training seed (``default_rng([seed, SHUFFLE_STREAM])``), apart from every other draw of it
+SHUFFLE_STREAM = 9_973
 KINDS = ("spearman", "spearman_all", "ssim")
 
 Build = Callable[[nn.Module], Explainer]
+
+
+def label_permutation(n: int, seed: int) -> np.ndarray:
+    """The order ``(n,)`` that permutes the training labels of a data-randomization twin
+    (``hepxai train USE-CASE --shuffle-labels``): example ``i`` gets the label of example
+    ``order[i]``.
+
+    >>> label_permutation(5, 1).tolist() == label_permutation(5, 1).tolist()  # seeded
+    True
+    """
+    return np.random.default_rng([int(seed), SHUFFLE_STREAM]).permutation(int(n))
+
+
+def parse_orders(text: str) -> list[str]:
+    """``"cascading,independent"`` -> the layer randomization orders, one line naming the
+    choices for anything else.
+
+    >>> parse_orders("independent, cascading")
+    ['independent', 'cascading']
+    """
+    orders = list(dict.fromkeys(o.strip() for o in text.split(",") if o.strip()))
+    unknown = [o for o in orders if o not in ORDERS]
+    if unknown or not orders:
+        raise HepxaiError(f"--orders {text!r}: choose from {', '.join(ORDERS)}")
+    return orders
 
 
 # -- randomizing a model ----------------------------------------------------------------------
@@ -328,7 +357,7 @@ def seed_stability(build: Callable[[int], Explainer], inputs: Any, *, seeds: Seq
 
     * ``pairwise``: the mean over examples of the Spearman agreement (real items) of two
       single-seed maps, averaged over all pairs of seeds, with its bootstrap interval over
-      examples and seeds;
+      the examples;
     * ``split_half``: for ``k = 1 .. len(seeds) // 2``, the agreement of the average map of
       ``k`` seeds with the average of ``k`` other seeds (measured), beside the Spearman-Brown
       prediction from ``pairwise`` (the formula assumes each seed adds independent noise to
@@ -351,6 +380,26 @@ def seed_stability(build: Callable[[int], Explainer], inputs: Any, *, seeds: Seq
                              method=method or explainers[0].name, seed=seed)
 
 
+def stability_of(sanity_json: str | os.PathLike[str], checkpoint: str | os.PathLike[str],
+                 command: str) -> dict[str, Any]:
+    """The ``seed_stability`` of a sanity study's ``sanity.json``, refused in one line unless
+    the study checked ``checkpoint`` (the same file) and has a seed-stability study:
+    ``command`` (e.g. ``'hepxai sanity muon'``) is what makes one."""
+    from pathlib import Path
+
+    from hepxai.core.atomic import read_json
+
+    summary = read_json(sanity_json, f"'{command}'", ("seed_stability",))
+    checked = summary.get("checkpoint")
+    if checked is not None and Path(checked).resolve() != Path(checkpoint).resolve():
+        raise HepxaiError(f"{sanity_json} checked {checked}, not {checkpoint}; run '{command} "
+                          f"--checkpoint {checkpoint}' for this model")
+    if not summary["seed_stability"]:
+        raise HepxaiError(f"{sanity_json}: no seed-stability study (no stochastic method, or "
+                          f"--seeds below 2); run '{command}' with --seeds 2 or more")
+    return summary["seed_stability"]
+
+
 def agreement_of_runs(rows: np.ndarray, real: np.ndarray, seeds: Sequence[int], *,
                       required: float = REQUIRED_AGREEMENT, samples: int | None = None,
                       method: str = "", seed: int = 0, absolute: bool = True
@@ -369,11 +418,11 @@ def agreement_of_runs(rows: np.ndarray, real: np.ndarray, seeds: Sequence[int], 
     """
     seeds = list(seeds)
     rows = np.asarray(rows, np.float64)
-    if absolute:
-        rows = np.abs(rows)
+    ranked = np.abs if absolute else (lambda values: values)
     real = np.asarray(real, bool)
     pairs = list(itertools.combinations(range(len(seeds)), 2))
-    per_pair = np.stack([masked_spearman(rows[i], rows[j], real) for i, j in pairs])
+    per_pair = np.stack([masked_spearman(ranked(rows[i]), ranked(rows[j]), real)
+                         for i, j in pairs])
     pairwise = _nanmean(per_pair)
     # each example's mean over the pairs, resampled over examples (the pairs share seeds, so
     # they are not independent draws to resample)
@@ -382,7 +431,9 @@ def agreement_of_runs(rows: np.ndarray, real: np.ndarray, seeds: Sequence[int], 
         per_example = np.nanmean(per_pair, 0)
     split = []
     for k in range(1, len(seeds) // 2 + 1):
-        first, second = rows[:k].mean(0), rows[k:2 * k].mean(0)
+        # the signed maps averaged, then ranked: what averaging more draws of the method
+        # (more copies, orders, restarts) gives
+        first, second = ranked(rows[:k].mean(0)), ranked(rows[k:2 * k].mean(0))
         split.append({"seeds": k, "agreement": _nanmean(masked_spearman(first, second, real)),
                       "predicted": None if pairwise is None else spearman_brown(pairwise, k)})
     needed = None
@@ -464,12 +515,27 @@ def format_sanity(summary: dict[str, Any], what: str = "events", title: str | No
                      f"{'-' if blind is None else len(blind):>17}")
     if summary.get("seed_stability"):
         lines += ["", f"{'seed stability':<17}{'seeds':>6}{'agreement of two seeds':>30}"
+                      f"{'mean of k vs k: measured (predicted)':>38}"
                       f"{'seeds for ' + str(_required(summary)):>14}{'samples':>9}"]
         for method, s in summary["seed_stability"].items():
             lines.append(f"{method:<17}{len(s['seeds']):>6}"
                          f"{_interval(s['pairwise'], s['pairwise_interval']):>30}"
+                         f"{_split_half(s):>38}"
                          f"{_fmt_int(s['seeds_needed']):>14}{_fmt_int(s['samples_needed']):>9}")
+        lines.append("(seeds for: the Spearman-Brown prediction, a lower bound where the measured "
+                     "mean of k seeds falls short of its prediction)")
     return "\n".join(lines)
+
+
+def _split_half(stability: dict[str, Any]) -> str:
+    """``k = K: 0.55 (0.62)``: the largest measured split half beside its prediction."""
+    split = [row for row in stability.get("split_half") or [] if row.get("agreement") is not None]
+    if not split:
+        return "-"
+    row = split[-1]
+    predicted = row.get("predicted")
+    return f"k = {row['seeds']}: {row['agreement']:.2f}" + (
+        f" ({predicted:.2f})" if predicted is not None else "")
 
 
 def _required(summary: dict[str, Any]) -> float:

@@ -199,8 +199,10 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
                              "random starts")
     parser.add_argument("--samples-from", type=Path, default=None, metavar="SANITY_JSON",
                         help="sanity.json of 'hepxai sanity darkjet': GNNExplainer averages as "
-                             "many restarts as its seed-stability study found needed for two "
-                             f"such averages to agree at 0.9 (at most {names.MAX_RESTARTS})")
+                             "many restarts as its seed-stability study predicts two such "
+                             "averages need to agree at 0.9 (Spearman-Brown; a lower bound "
+                             f"for GNNExplainer, bench/seed_averaging.py; at most "
+                             f"{names.MAX_RESTARTS})")
     parser.add_argument("--top-k", type=count, default=5,
                         help="nodes and edges highlighted in the top-k figures")
     _views(parser, 2)
@@ -267,13 +269,10 @@ def _add_sanity(parser: argparse.ArgumentParser) -> None:
 
 
 def _sanity(args: argparse.Namespace) -> None:
-    from hepxai.explain.judging.sanity import ORDERS
+    from hepxai.explain.judging.sanity import parse_orders
     from hepxai.usecases.darkjet.sanity import sanity_run
 
-    orders = [o.strip() for o in args.orders.split(",") if o.strip()]
-    unknown = [o for o in orders if o not in ORDERS]
-    if unknown or not orders:
-        raise HepxaiError(f"--orders {args.orders!r}: choose from {', '.join(ORDERS)}")
+    orders = parse_orders(args.orders)
     out = args.out or args.checkpoint.parent / "sanity"
     sanity_run(args.checkpoint, args.data, out, args.methods, shuffled=args.shuffled,
                n_jets=args.jets, seed=args.seed, orders=orders, seeds=args.seeds,

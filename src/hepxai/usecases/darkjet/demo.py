@@ -76,7 +76,7 @@ def darkjet_steps(out: Path, s: DemoSettings) -> list[Step]:
                        *threads],
                       [sanity / explained.name / "sanity.json"],
                       [explained / "best.pt", shuffled / "best.pt", test_h5]))
-    # GNNExplainer's masks average as many restarts as its seed stability asks for
+    # GNNExplainer's masks average as many restarts as its seed stability predicts are needed
     checked = sanity / explained.name / "sanity.json"
     explain = out / "explain"
     steps.append(Step("explain resgnn-gnn-1",

@@ -219,7 +219,7 @@ def sanity_study(model: DarkJetModel, graphs: GraphSet, rows: np.ndarray,
                   ({n: b for n, b in builders.items() if n == "gnnexplainer"}, gnn_rows)]
         parts = [sanity_checks(chosen, model, graphs.batch(jets), ids=jets, **common)[0]
                  for chosen, jets in groups if chosen]
-    summary = parts[0]
+    summary = {**parts[0], "n_examples": int(len(rows))}  # every jet, not a method's subset
     summary["methods"] = {name: part["methods"][name] for name in names for part in parts
                           if name in part["methods"]}
     stability = {}
@@ -294,8 +294,8 @@ def sanity_run(checkpoint: str | os.PathLike[str], data: str | os.PathLike[str],
         check_shuffled(model, other)
     graphs = load_graphs(split_path(data, "test"), graph_settings)
     rows = select_jets(graphs, n_jets, seed)
-    about = {"checkpoint": str(checkpoint),
-             "shuffled_checkpoint": None if shuffled is None else str(shuffled)}
+    about = {"checkpoint": str(Path(checkpoint).resolve()),
+             "shuffled_checkpoint": None if shuffled is None else str(Path(shuffled).resolve())}
     summary = sanity_study(model, graphs, rows, out, methods, shuffled=other, seed=seed,
                            about=about, echo=echo, **settings)
     echo(format_sanity(summary))

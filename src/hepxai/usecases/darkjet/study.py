@@ -207,15 +207,15 @@ def balanced_subset(rows, labels, n_jets: int):
     return np.concatenate([rows[labels[rows] == label][:per] for label in (0, 1)])
 
 
-def restarts_needed(sanity_json: Path) -> tuple[int, int | None]:
+def restarts_needed(sanity_json: Path, checkpoint: Path) -> tuple[int, int | None]:
     """``(restarts, asked)``: the GNNExplainer restarts to average after a ``hepxai sanity
-    darkjet`` run (its ``seed_stability``): the seeds needed for agreement 0.9, at most
-    :data:`~hepxai.usecases.darkjet.names.MAX_RESTARTS`; ``asked`` the uncapped number
-    (``None`` when the seeds never agree: then 1 restart)."""
+    darkjet`` run of ``checkpoint`` (its ``seed_stability``): the seeds Spearman-Brown
+    predicts for agreement 0.9, at most :data:`~hepxai.usecases.darkjet.names.MAX_RESTARTS`;
+    ``asked`` the uncapped number (``None`` when the seeds never agree: then 1 restart)."""
+    from hepxai.explain.judging.sanity import stability_of
     from hepxai.usecases.darkjet.names import MAX_RESTARTS
 
-    summary = read_json(sanity_json, "'hepxai sanity darkjet'", ("seed_stability",))
-    found = summary["seed_stability"].get("gnnexplainer")
+    found = stability_of(sanity_json, checkpoint, "hepxai sanity darkjet").get("gnnexplainer")
     if found is None:
         raise HepxaiError(f"{sanity_json}: no seed-stability study of gnnexplainer; run "
                           "'hepxai sanity darkjet' with --seeds 2 or more on a graph tagger")
@@ -266,9 +266,9 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
     graphs = load_graphs(split_path(data, "test"), settings)
     rows = select_jets(graphs, n_jets, seed)
     if samples_from is not None and "gnnexplainer" in methods:
-        needed, wanted = restarts_needed(samples_from)
+        needed, wanted = restarts_needed(samples_from, checkpoint)
         if wanted is not None and wanted > needed:
-            echo(f"GNNExplainer's seed stability asks for {wanted} restarts for agreement "
+            echo(f"GNNExplainer's seed stability predicts {wanted} restarts for agreement "
                  f"0.9; averaging {needed} (the most the study affords)")
         gnnexplainer_restarts = max(gnnexplainer_restarts, needed)
     params = {"saliency-graph": {}, "ig-graph": {"n_steps": steps},

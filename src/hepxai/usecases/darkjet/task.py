@@ -29,10 +29,6 @@ from hepxai.train.loop import EVAL_BATCH, Meter, Task, TrainResult, fit
 from hepxai.usecases.darkjet.graphs import GraphSet
 from hepxai.usecases.darkjet.models import MODELS, DarkJetModel, DarkJetRecipe
 
-#: the random stream of the label permutation of ``train(..., shuffle_labels=True)``: drawn
-#: from ``default_rng([seed, SHUFFLE_STREAM])``, apart from every other draw of the seed
-SHUFFLE_STREAM = 9_973
-
 
 class JetSet:
     """Graphs (or their voxel images) and labels of some jets, batched for a model.
@@ -65,9 +61,11 @@ class JetSet:
 
     def shuffled(self, seed: int) -> JetSet:
         """The same jets with their labels permuted over them (the class balance kept), by
-        ``default_rng([seed, SHUFFLE_STREAM])``: the training set of the data-randomization
-        sanity check."""
-        order = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(len(self))
+        :func:`~hepxai.explain.judging.sanity.label_permutation`: the training set of the
+        data-randomization sanity check."""
+        from hepxai.explain.judging.sanity import label_permutation
+
+        order = label_permutation(len(self), seed)
         return JetSet(self.graphs, self.representation, self.rows, self.labels[order])
 
     def batch(self, positions: np.ndarray) -> tuple[Any, torch.Tensor]:

@@ -256,8 +256,8 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples-from", type=Path, default=None, metavar="SANITY_JSON",
                         help="sanity.json of 'hepxai sanity muon': each stochastic method "
                              "(SmoothGrad's copies, Shapley's orders) averages at least the "
-                             "draws its seed-stability study found needed for two seeds to "
-                             "agree at 0.9")
+                             "draws its seed-stability study predicts two seeds need to agree "
+                             "at 0.9 (Spearman-Brown)")
     options.seed(parser)
     options.device(parser)
 
@@ -305,13 +305,10 @@ def _add_sanity(parser: argparse.ArgumentParser) -> None:
 
 
 def _sanity(args: argparse.Namespace) -> None:
-    from hepxai.explain.judging.sanity import ORDERS
+    from hepxai.explain.judging.sanity import parse_orders
     from hepxai.usecases.muon.sanity import sanity_run
 
-    orders = [o.strip() for o in args.orders.split(",") if o.strip()]
-    unknown = [o for o in orders if o not in ORDERS]
-    if unknown or not orders:
-        raise HepxaiError(f"--orders {args.orders!r}: choose from {', '.join(ORDERS)}")
+    orders = parse_orders(args.orders)
     out = args.out or args.checkpoint.parent / "sanity"
     sanity_run(args.checkpoint, args.data, out, args.methods, shuffled=args.shuffled,
                device=args.device, per_category=args.events_per_category, pool=args.pool,

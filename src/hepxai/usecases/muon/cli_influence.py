@@ -70,7 +70,8 @@ def _add(parser: argparse.ArgumentParser) -> None:
     pre.add_argument("--projection-seed", type=seed, default=0, help="projection seed")
     pre.add_argument("--projection-seeds", type=int_list, default="0,1,2,3",
                      help="projection-stability: the seeds compared (stores in "
-                          "STORE/full-dDIM-seedS, default STORE = RUN/influence)")
+                          "STORE/full-dDIM-seedS, default STORE = RUN/influence), on the first "
+                          "--n-test events of --split (default 20)")
     pre.add_argument("--conventions", default="hepxai", choices=("hepxai", "thesis"),
                      help="'thesis': score as the thesis' code (output gradient labels - "
                           "predictions, no bias term, no step sizes); queries take the store's")
@@ -301,6 +302,9 @@ def _projection_stability(args: argparse.Namespace) -> None:
     from hepxai.usecases.muon.task import gradients_like, training_events
 
     seeds = list(dict.fromkeys(args.projection_seeds))
+    if any(not 0 <= s < 2**63 for s in seeds):
+        raise HepxaiError(f"--projection-seeds {args.projection_seeds}: seeds are in "
+                          "0 <= seed < 2**63")
     if len(seeds) < 2:
         raise HepxaiError(f"--projection-seeds {args.projection_seeds}: compare at least two "
                           "seeds")
@@ -324,15 +328,16 @@ def _projection_stability(args: argparse.Namespace) -> None:
                   "stores": [str(store.directory) for store in stores]})
     out = _out_dir(args)
     write_json_atomic(out / "projection_stability.json", found)
-    lo, hi = found["pairwise_interval"] or (float("nan"), float("nan"))
+    from hepxai.report.format import number, with_interval
+
     print(f"projected TracIn, dimension {found['projection_dim']}, seeds {seeds}, "
           f"{positions.size} {args.split} events x {stores[0].n_train:,} training events: "
-          f"two seeds agree at {found['pairwise']:.2f} [{lo:.2f}, {hi:.2f}] (Spearman of the "
-          f"scores); dimension for {found['required']}: "
+          f"two seeds agree at {with_interval(found['pairwise'], found['pairwise_interval'], 2)}"
+          f" (Spearman of the scores); dimension for {found['required']} (Spearman-Brown): "
           f"{found['dims_needed'] if found['dims_needed'] is not None else 'not reached'}")
     for row in found["split_half"]:
         print(f"  mean of {row['seeds']} seed(s) vs {row['seeds']} other(s): "
-              f"{row['agreement']:.2f} (Spearman-Brown {row['predicted']:.2f})")
+              f"{number(row['agreement'], 2)} (Spearman-Brown {number(row['predicted'], 2)})")
     print(f"written: {out / 'projection_stability.json'}")
 
 

@@ -81,7 +81,7 @@ def muon_steps(out: Path, size: DemoSize, seed: int) -> list[Step]:
     steps.append(Step("evaluate", evaluate, [out / "evaluation" / "evaluation.json"],
                       [*checkpoints, out / "baselines" / "baselines.json"]))
     # the sanity checks first: the Attribution CNN's study averages as many draws of each
-    # stochastic method as their seed stability asks for
+    # stochastic method as their seed stability predicts are needed
     steps += sanity_steps(out, runs["attribution-cnn"], size, seed, train, splits)
     sanity = out / "sanity" / "attribution-cnn" / "sanity.json"
     explain = ["--data", str(data), "--events-per-category", str(size.per_category), "--pool",

@@ -44,13 +44,14 @@ def sanity_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
                  shuffled: MuonRegressor | None = None, per_category: int = 4,
                  pool: int = 5000, seed: int = 1, orders: Sequence[str] = ORDERS,
                  n_seeds: int = 4, target: str = "pt", device: str = "cpu",
-                 smoothgrad_copies: int | None = None,
+                 smoothgrad_copies: int | None = None, about: dict[str, Any] | None = None,
                  echo: Callable[[str], object] = print) -> dict[str, Any]:
     """Run the sanity checks of ``model`` on the study's events and write them to ``out``;
     returns the summary.
 
     ``shuffled``: the same architecture trained on shuffled labels (data randomization);
-    ``n_seeds``: seeds of each stochastic method (0 or 1: no seed-stability study)."""
+    ``n_seeds``: seeds of each stochastic method (0 or 1: no seed-stability study);
+    ``about``: what else the summary records (the checkpoint)."""
     if target not in OUTPUTS:
         raise HepxaiError(f"unknown target {target!r}; choose {', '.join(OUTPUTS)}")
     if shuffled is not None and (shuffled.name, shuffled.preset) != (model.name, model.preset):
@@ -87,7 +88,7 @@ def sanity_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
                 lambda s, name=name, params=params: build_method(model, name, params, s),
                 events.images, seeds=range(seed, seed + n_seeds), target=target,
                 targets=list(OUTPUTS), ids=ids, samples=samples, method=label)
-    summary.update({"model": model.name, "preset": model.preset,
+    summary.update({**(about or {}), "model": model.name, "preset": model.preset,
                     "categories": {c: int((events.categories == c).sum())
                                    for c in dict.fromkeys(events.categories)},
                     "method_params": {label: {"method": name, "params": params}
@@ -122,7 +123,8 @@ def sanity_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[s
                               "'hepxai train muon --shuffle-labels' (same model and preset)")
         other = load_model(shuffled, device=device, use_case="muon")
     summary = sanity_study(model, data_dir, out, methods, shuffled=other, device=device,
-                           echo=echo, **settings)
+                           echo=echo, about={"checkpoint": str(Path(checkpoint).resolve())},
+                           **settings)
     echo(format_sanity(summary))
     return summary
 

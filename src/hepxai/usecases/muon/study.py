@@ -98,11 +98,18 @@ def _stochastic(name: str, params: dict[str, Any]) -> str | None:
 
 def sample_count(name: str, params: dict[str, Any]) -> int | None:
     """The draws a stochastic method averages (SmoothGrad's noisy copies, Shapley's random
-    orders); ``None`` for a deterministic one."""
+    orders): its parameter, else the explainer's own default; ``None`` for a deterministic
+    one."""
+    import inspect
+
     kind = _stochastic(name, params)
     if kind is None:
         return None
-    return int(params.get(SAMPLE_PARAMETER[kind], 20 if kind == "smoothgrad" else 10))
+    key = SAMPLE_PARAMETER[kind]
+    if key in params:
+        return int(params[key])
+    cls = SmoothGrad if kind == "smoothgrad" else BinaryPathIG
+    return int(inspect.signature(cls.__init__).parameters[key].default)
 
 
 def with_samples(chosen: dict[str, tuple[str, dict[str, Any]]], needed: dict[str, int]
@@ -119,14 +126,15 @@ def with_samples(chosen: dict[str, tuple[str, dict[str, Any]]], needed: dict[str
     return out
 
 
-def samples_needed(sanity_json: str | os.PathLike[str]) -> dict[str, int]:
-    """Per stochastic method of a ``hepxai sanity muon`` run (its ``sanity.json``), the draws
-    needed for the agreement it states (methods whose agreement never gets there are left
-    out)."""
-    from hepxai.core.atomic import read_json
+def samples_needed(sanity_json: str | os.PathLike[str], checkpoint: str | os.PathLike[str]
+                   ) -> dict[str, int]:
+    """Per stochastic method of a ``hepxai sanity muon`` run of ``checkpoint`` (its
+    ``sanity.json``), the draws Spearman-Brown predicts for the agreement it states (methods
+    whose agreement never gets there are left out)."""
+    from hepxai.explain.judging.sanity import stability_of
 
-    summary = read_json(sanity_json, "'hepxai sanity muon'", ("seed_stability",))
-    return {label: int(s["samples_needed"]) for label, s in summary["seed_stability"].items()
+    found = stability_of(sanity_json, checkpoint, "hepxai sanity muon")
+    return {label: int(s["samples_needed"]) for label, s in found.items()
             if s.get("samples_needed")}
 
 
@@ -345,7 +353,7 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
 
         soft_tree_of(model)
     attribution_methods = ",".join(m for m in names if m != "tree")
-    samples = samples_needed(samples_from) if samples_from is not None else None
+    samples = samples_needed(samples_from, checkpoint) if samples_from is not None else None
     if attribution_methods:
         summary = explain_study(model, data_dir, out, attribution_methods, per_category, pool,
                                 seed, target, device, smoothgrad_copies=smoothgrad_copies,

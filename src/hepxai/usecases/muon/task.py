@@ -34,9 +34,6 @@ from hepxai.usecases.muon.models.base import MuonRegressor, TrainingRecipe
 from hepxai.usecases.muon.names import DECISION_TREE
 from hepxai.usecases.muon.store import MuonFile
 
-#: the random stream of the label permutation (distinct from the epoch order of the same seed)
-SHUFFLE_STREAM = 9_973
-
 
 def _to_device(x: torch.Tensor, device: str, model: MuonRegressor) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
@@ -185,7 +182,9 @@ def train(model: MuonRegressor, train_set: MuonDataset, val_set: MuonDataset,
     if teacher is not None:
         train_set.targets = teacher_targets(teacher, train_set, device)
     if shuffle_labels:  # (pT, |eta|) pairs move together: each event gets another's labels
-        order = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(len(train_set))
+        from hepxai.explain.judging.sanity import label_permutation
+
+        order = label_permutation(len(train_set), seed)
         train_set.targets = train_set.targets[torch.from_numpy(order)]
     data = train_set.file
     identity = {"model": model.name, "preset": model.preset, "seed": seed,

@@ -239,15 +239,10 @@ def _add_sanity(parser: argparse.ArgumentParser) -> None:
 
 
 def _sanity(args: argparse.Namespace) -> None:
-    from hepxai.explain.judging.sanity import ORDERS
+    from hepxai.explain.judging.sanity import parse_orders
     from hepxai.usecases.susy.sanity import sanity_run
 
-    orders = None
-    if args.orders is not None:
-        orders = [o.strip() for o in args.orders.split(",") if o.strip()]
-        unknown = [o for o in orders if o not in ORDERS]
-        if unknown or not orders:
-            raise HepxaiError(f"--orders {args.orders!r}: choose from {', '.join(ORDERS)}")
+    orders = None if args.orders is None else parse_orders(args.orders)
     out = args.out or args.run / "sanity"
     sanity_run(args.run, args.data, out, args.methods, shuffled=args.shuffled,
                events=args.events, seed=args.seed, orders=orders, n_seeds=args.seeds,

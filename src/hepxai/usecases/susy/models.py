@@ -86,17 +86,18 @@ def check_table(x: np.ndarray, n_features: int, what: str = "inputs") -> np.ndar
 
 
 #: the random stream of the label permutation of a shuffled-label training (with the run's seed)
-SHUFFLE_STREAM = 9_973
 
 
 def shuffled_labels(y: np.ndarray, weight: np.ndarray, seed: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """The labels ``y`` permuted over the events, each carrying its training weight along
-    (``np.random.default_rng([seed, SHUFFLE_STREAM])``): every event gets another event's
+    (:func:`hepxai.explain.judging.sanity.label_permutation`): every event gets another event's
     label, the class counts and each class's total weight stay as they were, and what the
     label says about the event is gone. The model of the data-randomization sanity check
     (``hepxai train susy --shuffle-labels``, :mod:`hepxai.usecases.susy.sanity`)."""
-    order = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(len(y))
+    from hepxai.explain.judging.sanity import label_permutation
+
+    order = label_permutation(len(y), seed)
     return np.asarray(y)[order], np.asarray(weight)[order]
 
 

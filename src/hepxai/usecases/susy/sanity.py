@@ -43,8 +43,8 @@ from hepxai.usecases.susy.models import SusyModel, load_model
 from hepxai.usecases.susy.store import SusyFile, SusyTable, split_path
 from hepxai.usecases.susy.study import METHODS_BY_KIND, explained, method_builder
 
-#: the methods that sample, with the number of samples their map averages
-STOCHASTIC = {"gradient-shap": 32}
+#: the methods that sample (the draws their map averages: their ``n_samples``)
+STOCHASTIC = ("gradient-shap",)
 #: the first training events of the model's sample: IG's mean event, GradientSHAP's sample
 REFERENCE_EVENTS = 20_000
 #: the seed of the layers' re-initialisation (the generic checks' default)
@@ -172,12 +172,13 @@ def sanity_study(model: SusyModel, data_dir: str | os.PathLike[str],
             if name not in STOCHASTIC:
                 continue
             echo(f"seed stability of {name} ({n_seeds} seeds)")
-            baselines = method_builder(model, name, reference=reference)[1]
+            build, baselines = method_builder(model, name, reference=reference)
+            samples = int(build(explained(model)).params["n_samples"])
             stability[name] = seed_stability(
                 lambda s, name=name: method_builder(model, name, reference=reference,
                                                     n_jobs=n_jobs, seed=s)[0](explained(model)),
                 x, seeds=range(seed, seed + n_seeds), target=SIGNAL, ids=ids,
-                baselines=baselines, samples=STOCHASTIC[name], method=name)
+                baselines=baselines, samples=samples, method=name)
     summary.update({
         "model": model.label, "kind": model.kind, "preset": model.meta.get("preset"),
         "sample": model.sample, "selection_seed": seed,
