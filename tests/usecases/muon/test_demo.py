@@ -34,6 +34,13 @@ def test_the_report_has_every_section(demo_run):
         assert f'id="{anchor}"' in html
     for method in ("ram", "saliency", "ig-binary-exact", "shapley", "smoothgrad"):
         assert f"<td>{method}</td>" in html
+    # the judging table's header names the events its numbers are over
+    for name in ("attribution-cnn", "tracin-cnn"):
+        scores = json.loads((out / "explain" / name / "judging.json").read_text())["scores"]
+        section = html[html.index(f'id="explain-{name}"'):]
+        header = "muon share (TP)" if all("TP" in s for s in scores.values()) else \
+            "muon share (all events: this sample has no true-positive event)"
+        assert section.index(header) < section.index("</table>")
     assert check_page(html) == ["data", "models", "metrics", "explanations",
                                 "explain-attribution-cnn", "explain-tracin-cnn", "tree",
                                 "tree-convsdt", "tree-convsdt-distilled", "influence",
