@@ -73,6 +73,7 @@ def test_localization_by_hand():
     # jet 1: no noise (AUROC undefined); jet 2: |-2| on noise, 2 on signal: a tie
     np.testing.assert_allclose(scores["signal_share"], [0.8, 1.0, 0.5])
     np.testing.assert_allclose(scores["base_rate"], [0.5, 1.0, 0.5])
+    np.testing.assert_allclose(scores["lift"], [0.3, 0.0, 0.0])  # share - base rate, per jet
     np.testing.assert_allclose(scores["auroc"], [0.875, np.nan, 0.5])
 
 
@@ -231,3 +232,23 @@ def test_shuffle_within_permutes_only_the_masked_entries():
     np.testing.assert_array_equal(out[~mask], values[~mask])
     for r in range(2):
         np.testing.assert_array_equal(np.sort(out[r, mask[r]]), np.sort(values[r, mask[r]]))
+
+
+def test_the_report_sentence_states_only_what_the_intervals_support():
+    from hepxai.usecases.darkjet.report import _judging_sentence
+
+    def row(name, lift, lift_interval, gap, gap_interval):
+        return {"name": name, "lift": lift, "lift_interval": lift_interval, "share": "0.9",
+                "base": "0.89", "gap": gap, "gap_interval": gap_interval}
+
+    rows = [row("ig-graph", 0.03, [0.01, 0.05], 0.1, [0.05, 0.15]),
+            row("saliency-graph", 0.001, [-0.02, 0.03], 0.02, [-0.01, 0.05]),
+            row("gnnexplainer", -0.02, [-0.04, -0.01], 0.08, [0.02, 0.12])]
+    summary = {"agreement": {"spearman": {"all": None}}}
+    sentence = _judging_sentence(summary, rows)
+    # a margin of 0.001 whose interval includes zero is not counted as "more"
+    assert "1 of 3 methods put more relevance on non-noise clusters than a blind map " \
+           "would (ig-graph), 1 less (gnnexplainer); for saliency-graph the 95 % interval" \
+           in sentence
+    assert "random order for ig-graph, gnnexplainer (for saliency-graph the interval " \
+           "includes no difference)" in sentence

@@ -23,6 +23,9 @@ def localization(values: np.ndarray, real: np.ndarray, truth: np.ndarray,
       without a truth item);
     * ``base_rate``: the share of truth items among the real items, what a blind, uniform map
       scores;
+    * ``lift``: ``{name}_share - base_rate``, the example's own gain over a blind map (its mean
+      and interval say whether a method beats a blind map: a paired difference, which the two
+      means' separate intervals cannot);
     * ``precision_at_k``: the share of truth items among the ``k`` most relevant real items,
       ``k`` the number of truth items;
     * ``auroc``: of relevance separating truth from other real items (NaN without both).
@@ -41,7 +44,8 @@ def localization(values: np.ndarray, real: np.ndarray, truth: np.ndarray,
         base = n_truth / n_real
         top = top_k_mask(a, real, n_truth)
         precision = (top & truth).sum(1) / n_truth
-    return {f"{name}_share": np.where((total > 0) & (n_truth > 0), share, np.nan),
-            "base_rate": np.where(n_real > 0, base, np.nan),
+    share = np.where((total > 0) & (n_truth > 0), share, np.nan)
+    base = np.where(n_real > 0, base, np.nan)
+    return {f"{name}_share": share, "base_rate": base, "lift": share - base,
             "precision_at_k": np.where(n_truth > 0, precision, np.nan),
             "auroc": masked_auroc(a, truth, real)}

@@ -141,12 +141,17 @@ def _judging(folder: Path) -> dict[str, Any] | None:
         return None
     summary = read_json(path, "'hepxai explain darkjet'", ("methods", "scores"))
     rows = []
+    intervals = (summary.get("intervals") or {}).get("scores", {})
     for name in summary["methods"]:
         s = summary["scores"][name]["all"]
+        bounds = intervals.get(name, {}).get("all", {})
         rows.append({"name": name, "jets": summary["jets_per_method"][name],
                      "share": _number(s["signal_share"]), "base": _number(s["base_rate"]),
                      "lift": s["signal_share"] - s["base_rate"]
                      if s["signal_share"] is not None and s["base_rate"] is not None else None,
+                     # judging files from before the paired score have no interval for it
+                     "lift_interval": bounds.get("lift"),
+                     "gap_interval": bounds.get("deletion_gap"),
                      "auroc": _number(s["auroc"]), "gap": s["deletion_gap"],
                      "gap_text": _number(s["deletion_gap"], 4),
                      "completeness": _number(
@@ -159,19 +164,43 @@ def _judging(folder: Path) -> dict[str, Any] | None:
             "deletion": data_uri(folder / "deletion_curves.png")}
 
 
+def _side(mean: float, interval: list[float] | None) -> str:
+    """Where a difference lies against zero: ``above`` / ``below`` when its whole 95 %
+    interval does, ``undecided`` when the interval includes zero; without an interval (a
+    judging file from before the intervals) the mean's sign."""
+    if not interval:
+        return "above" if mean > 0 else "below"
+    return "above" if interval[0] > 0 else "below" if interval[1] < 0 else "undecided"
+
+
 def _judging_sentence(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     """What the judging numbers show, in one sentence computed from them."""
     scored = [r for r in rows if r["lift"] is not None]
     parts = []
     if scored:
         best = max(scored, key=lambda r: r["lift"])
-        above = [r["name"] for r in scored if r["lift"] > 0]
-        parts.append(f"{len(above)} of {len(scored)} methods put more relevance on non-noise "
-                     f"clusters than a blind map would (best: {best['name']}, "
-                     f"{best['share']} vs base rate {best['base']})")
-    faithful = [r["name"] for r in rows if r["gap"] is not None and r["gap"] > 0]
+        # a difference is stated only where the whole 95 % interval of the per-jet gain is
+        # on one side of zero (without intervals, an older judging file: the means alone)
+        side = {r["name"]: _side(r["lift"], r["lift_interval"]) for r in scored}
+        above = [n for n, v in side.items() if v == "above"]
+        below = [n for n, v in side.items() if v == "below"]
+        open_ = [n for n, v in side.items() if v not in ("above", "below")]
+        text = (f"{len(above)} of {len(scored)} methods put more relevance on non-noise "
+                f"clusters than a blind map would"
+                + (f" ({', '.join(above)})" if above else "")
+                + (f", {len(below)} less ({', '.join(below)})" if below else "")
+                + (f"; for {', '.join(open_)} the 95 % interval of the difference includes "
+                   "none, so these jets do not tell" if open_ else "")
+                + f" (highest share: {best['name']}, {best['share']} vs base rate "
+                  f"{best['base']})")
+        parts.append(text)
+    gaps = {r["name"]: _side(r["gap"], r["gap_interval"]) for r in rows if r["gap"] is not None}
+    faithful = [n for n, v in gaps.items() if v == "above"]
+    unclear = [n for n, v in gaps.items() if v == "undecided"]
     parts.append("deletion in the method's order lowers the tagger's confidence faster than a "
-                 f"random order for {', '.join(faithful) if faithful else 'none of them'}")
+                 f"random order for {', '.join(faithful) if faithful else 'none of them'}"
+                 + (f" (for {', '.join(unclear)} the interval includes no difference)"
+                    if unclear else ""))
     matrix = summary["agreement"]["spearman"].get("all")
     if matrix and len(matrix) > 1:
         pairs = [matrix[i][j] for i in range(len(matrix)) for j in range(i + 1, len(matrix))
