@@ -174,8 +174,12 @@ def _conclusion(explanations: list[dict[str, Any]]) -> str:
     sentences = []
     for e in explanations:
         scores = e["summary"]["scores"]
-        tp = {m: s.get("TP", s["all"]).get("muon_share") for m, s in scores.items()}
+        # one category for every method (TP where all have it), as the table shows
+        category = "TP" if all("TP" in s for s in scores.values()) else "all"
+        tp = {m: s[category].get("muon_share") for m, s in scores.items()}
         tp = {m: v for m, v in tp.items() if v is not None and v == v}
+        bounds = {m: ((e["summary"].get("intervals") or {}).get("scores", {}).get(m, {})
+                      .get(category, {}).get("muon_share")) for m in tp}
         methods = list(scores)
         matrix = np.array(e["summary"]["agreement"]["spearman"]["all"], dtype=float)
         if len(methods) > 1:
@@ -189,11 +193,19 @@ def _conclusion(explanations: list[dict[str, Any]]) -> str:
             else "do not converge"
         text = f"For the {e['name']}, "
         if tp:
-            best = max(tp, key=tp.get)
+            ranked = sorted(tp, key=tp.get, reverse=True)
+            best = ranked[0]
             text += (f"{best} puts the largest share of its relevance on the muon's hits in "
-                     f"{'true-positive' if 'TP' in scores[best] else 'all'} events "
+                     f"{'true-positive' if category == 'TP' else 'all'} events "
                      f"({tp[best]:.0%}; a map blind to the muon would give the muon's share of "
-                     "the lit pixels). ")
+                     "the lit pixels)")
+            runner = ranked[1] if len(ranked) > 1 else None
+            a, b = (bounds.get(best), bounds.get(runner)) if runner else (None, None)
+            if a and b and a[0] <= b[1]:  # the intervals overlap: no established lead
+                text += (f", but its 95 % interval [{a[0]:.2f}, {a[1]:.2f}] overlaps that of "
+                         f"{runner} [{b[0]:.2f}, {b[1]:.2f}]: this sample does not establish "
+                         "which localizes best")
+            text += ". "
         if pair:
             text += (f"The closest pair of methods is {pair[0]} and {pair[1]} (Spearman "
                      f"{pair[2]:.2f} on lit pixels); the mean agreement over all pairs is "
