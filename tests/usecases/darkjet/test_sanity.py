@@ -134,7 +134,13 @@ def test_the_shuffled_model_trains_on_a_permutation_of_the_true_labels(runs: dic
     np.testing.assert_array_equal(val_set.labels, val_set.graphs.y[val_set.rows])
 
 
-def test_gradient_maps_of_a_trained_resgnn_follow_the_verdict_rule(sanity: dict) -> None:
+def test_gradient_maps_of_a_trained_resgnn_follow_the_verdict_rule(sanity: dict,
+                                                                   runs: dict) -> None:
+    # how much both learned: their best epochs' validation AUC, as the checkpoints hold it
+    for key in ("trained", "shuffled"):
+        state = read_checkpoint(runs[key], use_case="darkjet")
+        entry = next(h for h in state["history"] if h["epoch"] == state["epoch"])
+        assert sanity["quality"][key] == pytest.approx(entry["auc"])
     layers = sanity["layers"]
     assert layers == [f"convs.{i}" for i in range(7)] + ["lin", "linout"]
     assert sanity["n_examples"] == 12 and sanity["classes"] == {"qcd": 6, "dark_photon": 6}

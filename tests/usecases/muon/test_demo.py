@@ -58,6 +58,11 @@ def test_the_sanity_section_shows_the_checks_of_sanity_json(demo_run):
     shuffled = read_checkpoint(out / "sanity" / "attribution-cnn-shuffled" / "best.pt")
     assert shuffled["identity"]["shuffled_labels"] is True
     sanity = json.loads((out / "sanity" / "attribution-cnn" / "sanity.json").read_text())
+    # how much both learned: their best epochs' validation MAE, as the checkpoints hold it
+    trained = read_checkpoint(out / "models" / "attribution-cnn" / "best.pt")
+    for key, state in (("trained", trained), ("shuffled", shuffled)):
+        entry = next(h for h in state["history"] if h["epoch"] == state["epoch"])
+        assert sanity["quality"][key] == pytest.approx(entry["mae"])
     assert set(sanity["methods"]) == {"ram", "saliency", "ig", "ig-binary-exact", "shapley"}
     assert list(sanity["seed_stability"]) == ["shapley"]
     html = (out / "report.html").read_text()

@@ -380,6 +380,15 @@ def seed_stability(build: Callable[[int], Explainer], inputs: Any, *, seeds: Seq
                              method=method or explainers[0].name, seed=seed)
 
 
+def best_epoch_metric(state: Mapping[str, Any], key: str) -> float | None:
+    """A validation metric of a checkpoint (``read_checkpoint``'s dict): the ``key`` of its
+    history's entry for the checkpoint's epoch; ``None`` when the history lacks it."""
+    for entry in state.get("history") or []:
+        if entry.get("epoch") == state.get("epoch") and entry.get(key) is not None:
+            return float(entry[key])
+    return None
+
+
 def stability_of(sanity_json: str | os.PathLike[str], checkpoint: str | os.PathLike[str],
                  command: str) -> dict[str, Any]:
     """The ``seed_stability`` of a sanity study's ``sanity.json``, refused in one line unless

@@ -294,8 +294,15 @@ def sanity_run(checkpoint: str | os.PathLike[str], data: str | os.PathLike[str],
         check_shuffled(model, other)
     graphs = load_graphs(split_path(data, "test"), graph_settings)
     rows = select_jets(graphs, n_jets, seed)
+    from hepxai.explain.judging.sanity import best_epoch_metric
+
+    quality = {"metric": "validation AUC (0.5: chance)", "lower_is_better": False,
+               "trained": best_epoch_metric(state, "auc"),
+               "shuffled": None if shuffled is None else best_epoch_metric(
+                   read_checkpoint(shuffled, use_case="darkjet"), "auc")}
     about = {"checkpoint": str(Path(checkpoint).resolve()),
-             "shuffled_checkpoint": None if shuffled is None else str(Path(shuffled).resolve())}
+             "shuffled_checkpoint": None if shuffled is None else str(Path(shuffled).resolve()),
+             "quality": quality}
     summary = sanity_study(model, graphs, rows, out, methods, shuffled=other, seed=seed,
                            about=about, echo=echo, **settings)
     echo(format_sanity(summary))

@@ -109,9 +109,13 @@ def sanity_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[s
     shuffled-label model of ``shuffled``), its table echoed."""
     from torch import nn
 
+    from hepxai.explain.judging.sanity import best_epoch_metric
     from hepxai.io.checkpoint import load_model, read_checkpoint
 
     model = load_model(checkpoint, device=device, use_case="muon")
+    quality = {"metric": "validation MAE of pT [GeV]", "lower_is_better": True,
+               "trained": best_epoch_metric(read_checkpoint(checkpoint), "mae"),
+               "shuffled": None}
     if not isinstance(model, nn.Module):
         raise HepxaiError(f"{checkpoint}: a {model.name} (scikit-learn) has no attribution "
                           "methods to check; give a CNN or ConvSDT checkpoint")
@@ -122,8 +126,10 @@ def sanity_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[s
             raise HepxaiError(f"{shuffled}: not trained on shuffled labels; train it with "
                               "'hepxai train muon --shuffle-labels' (same model and preset)")
         other = load_model(shuffled, device=device, use_case="muon")
+        quality["shuffled"] = best_epoch_metric(read_checkpoint(shuffled), "mae")
     summary = sanity_study(model, data_dir, out, methods, shuffled=other, device=device,
-                           echo=echo, about={"checkpoint": str(Path(checkpoint).resolve())},
+                           echo=echo, about={"checkpoint": str(Path(checkpoint).resolve()),
+                                             "quality": quality},
                            **settings)
     echo(format_sanity(summary))
     return summary

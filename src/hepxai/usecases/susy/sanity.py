@@ -179,7 +179,13 @@ def sanity_study(model: SusyModel, data_dir: str | os.PathLike[str],
                                                     n_jobs=n_jobs, seed=s)[0](explained(model)),
                 x, seeds=range(seed, seed + n_seeds), target=SIGNAL, ids=ids,
                 baselines=baselines, samples=samples, method=name)
+    # how much each model learned, on the checked events themselves (balanced classes)
+    chance = float(np.bincount(table.y).max() / len(table.y))
+    quality = {"metric": f"accuracy on these events ({chance:.2f}: always the largest class)",
+               "lower_is_better": False, "trained": _accuracy(model, x, table.y),
+               "shuffled": None if shuffled is None else _accuracy(shuffled, x, table.y)}
     summary.update({
+        "quality": quality,
         "model": model.label, "kind": model.kind, "preset": model.meta.get("preset"),
         "sample": model.sample, "selection_seed": seed,
         "classes": {c: int((table.y == k).sum()) for k, c in enumerate(table.class_names)},
@@ -190,6 +196,11 @@ def sanity_study(model: SusyModel, data_dir: str | os.PathLike[str],
     plot_sanity(summary, out / "sanity.png")
     write_json_atomic(out / "sanity.json", summary)  # last: the mark of a finished study
     return summary
+
+
+def _accuracy(model: SusyModel, x: np.ndarray, y: np.ndarray) -> float:
+    """The share of events whose most probable class is their own."""
+    return float((np.argmax(model.predict_proba(x), 1) == np.asarray(y)).mean())
 
 
 def sanity_run(run: str | os.PathLike[str], data_dir: str | os.PathLike[str],
