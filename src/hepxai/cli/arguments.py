@@ -75,6 +75,14 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def probability(text: str) -> float:
+    """A number in [0, 1]."""
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text}")
+    return value
+
+
 def device_name(text: str) -> str:
     """``cpu``, ``cuda`` or ``cuda:N`` (the spelling only; :func:`checked_device` asks torch)."""
     if text in ("cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):

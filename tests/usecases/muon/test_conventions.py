@@ -71,6 +71,20 @@ def test_explain_with_the_thesis_conventions(muon_dir: Path, tmp_path: Path,
     assert summary["methods"] == ["ram-thesis-code", "ig-binary", "smoothgrad"]
     assert summary["method_params"]["ig-binary"]["params"]["mode"] == "thesis"
     assert summary["method_params"]["smoothgrad"]["params"]["n_samples"] == 3  # --copies
+    # --noise-rate 0: every noisy copy is the event itself, so SmoothGrad is the binary IG it
+    # averages, exactly
+    assert main(["explain", "muon", "--checkpoint", str(tmp_path / "run" / "best.pt"),
+                 "--data", str(muon_dir), "--out", str(tmp_path / "noiseless"), "--methods",
+                 "ig-binary,smoothgrad", "--noise-rate", "0", "--copies", "2",
+                 "--events-per-category", "1", "--pool", "100"]) == 0
+    noiseless = json.loads((tmp_path / "noiseless" / "judging.json").read_text())
+    assert noiseless["method_params"]["smoothgrad"]["params"]["rate"] == 0.0
+    from hepxai.explain.types import Attribution
+
+    maps = {m: Attribution.load(tmp_path / "noiseless" / "attributions" / f"{m}.npz").values
+            for m in ("ig-binary", "smoothgrad")}
+    np.testing.assert_allclose(maps["smoothgrad"], maps["ig-binary"], rtol=1e-5, atol=1e-6)
+    assert np.abs(maps["ig-binary"]).max() > 0
 
 
 def test_warnings_on_the_command_line_are_one_line() -> None:

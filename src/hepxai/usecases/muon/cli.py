@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hepxai.cli import options
 from hepxai.cli.app import register
-from hepxai.cli.arguments import count, positive_float, whole_number
+from hepxai.cli.arguments import count, positive_float, probability, whole_number
 from hepxai.core.errors import HepxaiError
 from hepxai.models import onnx_export
 from hepxai.usecases.muon import names
@@ -253,6 +253,9 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conventions", default="hepxai", choices=("hepxai", "thesis"),
                         help="'thesis': the defaults of the thesis' code (target pt+eta, its "
                              "RAM variant, binary IG and SmoothGrad with 100 copies)")
+    parser.add_argument("--noise-rate", type=probability, default=None, metavar="P",
+                        help="SmoothGrad's salt-and-pepper noise: the probability that an unlit "
+                             "pixel lights in a noisy copy (default 0.02, the thesis' 2 %%)")
     parser.add_argument("--samples-from", type=Path, default=None, metavar="SANITY_JSON",
                         help="sanity.json of 'hepxai sanity muon': each stochastic method "
                              "(SmoothGrad's copies, Shapley's orders) averages at least the "
@@ -269,7 +272,8 @@ def _explain(args: argparse.Namespace) -> None:
     explain_run(args.checkpoint, args.data, out, args.methods,
                 per_category=args.events_per_category, pool=args.pool, seed=args.seed,
                 target=args.target, device=args.device, smoothgrad_copies=args.copies,
-                conventions=args.conventions, samples_from=args.samples_from)
+                conventions=args.conventions, samples_from=args.samples_from,
+                smoothgrad_rate=args.noise_rate)
     print(f"written: {out}")
 
 

@@ -262,22 +262,23 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
                   out: str | os.PathLike[str], methods: str | None = None,
                   per_category: int = 8, pool: int = 5000, seed: int = 0, target: str = "pt",
                   device: str = "cpu", smoothgrad_copies: int | None = None,
-                  conventions: str = "hepxai", samples: dict[str, int] | None = None
-                  ) -> dict[str, Any]:
+                  conventions: str = "hepxai", samples: dict[str, int] | None = None,
+                  smoothgrad_rate: float | None = None) -> dict[str, Any]:
     """Run the whole study and write it to ``out``; returns the judging summary. ``target``
     ``pt+eta`` explains the sum of the outputs (what the thesis' code explains);
     ``conventions`` is recorded in the summary; ``samples``: per stochastic method the draws
-    to average at least (:func:`samples_needed` of a sanity study)."""
+    to average at least (:func:`samples_needed` of a sanity study); ``smoothgrad_copies``,
+    ``smoothgrad_rate``: SmoothGrad's noisy copies and salt-and-pepper rate."""
     from hepxai.usecases.muon.figures import plot_gallery
     from hepxai.viz.explain import plot_agreement, plot_deletion_curves
 
     out = Path(out)
     chosen = parse_methods(methods, conventions) if methods else \
         dict(THESIS_METHODS if conventions == "thesis" else DEFAULT_METHODS)
-    if smoothgrad_copies is not None:
-        chosen = {label: (name, {**params, "n_samples": smoothgrad_copies}
-                          if name == "smoothgrad" else params)
-                  for label, (name, params) in chosen.items()}
+    smoothgrad = {k: v for k, v in (("n_samples", smoothgrad_copies),
+                                     ("rate", smoothgrad_rate)) if v is not None}
+    chosen = {label: (name, {**params, **smoothgrad} if name == "smoothgrad" else params)
+              for label, (name, params) in chosen.items()}
     if samples:
         chosen = with_samples(chosen, samples)
     if target not in (*OUTPUTS, THESIS_TARGET):
@@ -320,6 +321,7 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
                 pool: int = 5000, seed: int = 1, target: str | None = None,
                 device: str = "cpu", smoothgrad_copies: int | None = None,
                 conventions: str = "hepxai", samples_from: str | os.PathLike[str] | None = None,
+                smoothgrad_rate: float | None = None,
                 echo: Callable[[str], object] = print) -> None:
     """``hepxai explain muon``: the model of ``checkpoint`` explained with the comma-separated
     ``methods`` (:func:`explain_study`, its summary echoed); ``tree`` among them adds the
@@ -357,7 +359,8 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
     if attribution_methods:
         summary = explain_study(model, data_dir, out, attribution_methods, per_category, pool,
                                 seed, target, device, smoothgrad_copies=smoothgrad_copies,
-                                conventions=conventions, samples=samples)
+                                conventions=conventions, samples=samples,
+                                smoothgrad_rate=smoothgrad_rate)
         echo(format_summary(summary))
     if "tree" in names:
         from hepxai.usecases.muon.decision_flow import tree_study
