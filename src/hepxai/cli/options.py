@@ -158,6 +158,29 @@ def export_format(parser: Parser, formats: tuple[str, ...], *, holds: str) -> No
                         help=f"file type: {holds}")
 
 
+def sanity(parser: Parser, *, twin: str, methods: str, stochastic: str,
+           orders_default: str | None = "cascading,independent", twin_note: str = "") -> None:
+    """The options every ``hepxai sanity USE_CASE`` shares: ``--shuffled`` (``twin``: what
+    names the model trained with ``--shuffle-labels``, ``checkpoint`` or ``run``), ``--methods``
+    (``methods``: the default, in words), ``--orders`` (``orders_default`` ``None``: the use
+    case decides) and ``--seeds`` (``stochastic``: the methods whose seeds are compared)."""
+    from hepxai.cli.arguments import whole_number
+
+    note = f" ({twin_note})" if twin_note else ""
+    parser.add_argument("--shuffled", type=Path, default=None, metavar=twin.upper(),
+                        help=f"{twin} of the same model trained with --shuffle-labels: adds "
+                             f"the data-randomization check{note}")
+    parser.add_argument("--methods", default=None,
+                        help=f"comma-separated methods (default: {methods})")
+    parser.add_argument("--orders", default=orders_default,
+                        help="layer randomizations: cascading (from the output layer down, "
+                             "cumulative) and/or independent (one layer at a time)"
+                             + ("" if orders_default else "; default both, none for a BDT"))
+    parser.add_argument("--seeds", type=whole_number, default=4,
+                        help=f"seeds of {stochastic} for the seed-stability study; below 2: "
+                             "none")
+
+
 def prepare(args: argparse.Namespace) -> None:
     """Apply the options that act on the process: ``--threads`` / ``--jobs`` set torch's CPU
     threads, ``--device`` is checked (one-line :class:`~hepxai.core.errors.HepxaiError` for a

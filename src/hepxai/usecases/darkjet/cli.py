@@ -177,6 +177,16 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 # -- explain ----------------------------------------------------------------------------------
+def _method_options(parser: argparse.ArgumentParser) -> None:
+    """The settings of the graph methods, the same in ``explain`` and ``sanity``."""
+    parser.add_argument("--steps", type=count, default=50, help="integrated-gradients steps")
+    parser.add_argument("--gnnexplainer-epochs", type=count, default=names.GNNEXPLAINER_EPOCHS,
+                        help="optimisation steps of GNNExplainer per jet (chosen by "
+                             "bench/gnnexplainer.py)")
+    parser.add_argument("--gnnexplainer-lr", type=positive_float, default=names.GNNEXPLAINER_LR,
+                        help="GNNExplainer's Adam learning rate on the mask logits")
+
+
 def _add_explain(parser: argparse.ArgumentParser) -> None:
     options.checkpoint(parser, "the explained graph model (resgnn or gatv2)")
     options.data(parser, DATA, reads="test.h5 jets are explained")
@@ -186,12 +196,7 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
                              f"{', '.join(names.METHODS)})")
     parser.add_argument("--n-jets", type=count, default=200,
                         help="jets to explain (half QCD, half dark photon, from test.h5)")
-    parser.add_argument("--steps", type=count, default=50, help="integrated-gradients steps")
-    parser.add_argument("--gnnexplainer-epochs", type=count, default=names.GNNEXPLAINER_EPOCHS,
-                        help="optimisation steps of GNNExplainer per jet (chosen by "
-                             "bench/gnnexplainer.py)")
-    parser.add_argument("--gnnexplainer-lr", type=float, default=names.GNNEXPLAINER_LR,
-                        help="GNNExplainer's Adam learning rate on the mask logits")
+    _method_options(parser)
     parser.add_argument("--gnnexplainer-jets", type=count, default=40,
                         help="GNNExplainer runs per jet, so it explains only the first N jets")
     parser.add_argument("--gnnexplainer-restarts", type=count, default=1,
@@ -239,31 +244,17 @@ def _add_sanity(parser: argparse.ArgumentParser) -> None:
     options.data(parser, DATA, reads="test.h5 jets are explained")
     options.out(parser, "sanity.json and sanity.png", default_text="sanity/ next to the "
                 "checkpoint")
-    parser.add_argument("--shuffled", type=Path, default=None,
-                        help="checkpoint of the same model trained with --shuffle-labels: adds "
-                             "the data-randomization check")
-    parser.add_argument("--methods", default=None,
-                        help=f"comma-separated methods (default: all of the model's): "
-                             f"{','.join(names.METHODS)} for resgnn and gatv2, "
-                             f"{','.join(names.VOXEL_METHODS)} (on the voxels) for cnn3d")
-    parser.add_argument("--orders", default="cascading,independent",
-                        help="layer randomizations: cascading (from the output layer down, "
-                             "cumulative) and/or independent (one layer at a time)")
+    options.sanity(parser, twin="checkpoint",
+                   methods=f"all of the model's: {','.join(names.METHODS)} for resgnn and "
+                           f"gatv2, {','.join(names.VOXEL_METHODS)} (on the voxels) for cnn3d",
+                   stochastic="GNNExplainer")
     parser.add_argument("--jets", type=count, default=100,
                         help="test jets checked (half QCD, half dark photon, drawn as by "
                              "'hepxai explain darkjet' with the same seed)")
     parser.add_argument("--gnnexplainer-jets", type=count, default=20,
                         help="GNNExplainer learns one mask per jet and per randomized model, "
                              "so it checks a balanced subset of N of the jets")
-    parser.add_argument("--seeds", type=whole_number, default=4,
-                        help="seeds of GNNExplainer for the seed-stability study; below 2: "
-                             "none")
-    parser.add_argument("--steps", type=count, default=50, help="integrated-gradients steps")
-    parser.add_argument("--gnnexplainer-epochs", type=count, default=names.GNNEXPLAINER_EPOCHS,
-                        help="optimisation steps of GNNExplainer per jet (the study's, chosen "
-                             "by bench/gnnexplainer.py)")
-    parser.add_argument("--gnnexplainer-lr", type=positive_float, default=names.GNNEXPLAINER_LR,
-                        help="GNNExplainer's Adam learning rate on the mask logits")
+    _method_options(parser)
     options.seed(parser, of="the jet selection and GNNExplainer (the first of --seeds)")
     options.threads(parser)
 

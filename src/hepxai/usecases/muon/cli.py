@@ -283,23 +283,14 @@ def _add_sanity(parser: argparse.ArgumentParser) -> None:
     options.data(parser, DATA, reads="val.h5 and noise.h5 are explained")
     options.out(parser, "sanity.json and sanity.png", default_text="sanity/ next to the "
                 "checkpoint")
-    parser.add_argument("--shuffled", type=Path, default=None,
-                        help="checkpoint of the same model trained with --shuffle-labels: adds "
-                             "the data-randomization check")
-    parser.add_argument("--methods", default=None,
-                        help=f"comma-separated methods (default: {','.join(names.METHODS)}); "
-                             "'ig-binary:exact' picks a binary-IG mode")
-    parser.add_argument("--orders", default="cascading,independent",
-                        help="layer randomizations: cascading (from the output layer down, "
-                             "cumulative) and/or independent (one layer at a time)")
+    options.sanity(parser, twin="checkpoint",
+                   methods=f"{','.join(names.METHODS)}; 'ig-binary:exact' picks a binary-IG "
+                           "mode", stochastic="each stochastic method (SmoothGrad, Shapley)")
     parser.add_argument("--events-per-category", type=count, default=4,
                         help="events per category (TP, FN, FP, TN, only-noise), drawn as by "
                              "'hepxai explain muon' with the same seed")
     parser.add_argument("--pool", type=count, default=5000,
                         help="draw the events from the first N validation/noise events")
-    parser.add_argument("--seeds", type=whole_number, default=4,
-                        help="seeds of each stochastic method (SmoothGrad, Shapley) for the "
-                             "seed-stability study; below 2: none")
     parser.add_argument("--copies", type=count, default=None,
                         help="SmoothGrad's noisy copies per event (default 20)")
     parser.add_argument("--target", choices=("pt", "eta"), default="pt",

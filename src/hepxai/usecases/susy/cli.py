@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hepxai.cli import options
 from hepxai.cli.app import register
-from hepxai.cli.arguments import count, non_negative_float, whole_number
+from hepxai.cli.arguments import count, non_negative_float
 from hepxai.core.atomic import output_directory
 from hepxai.core.errors import HepxaiError
 from hepxai.models import onnx_export
@@ -217,23 +217,13 @@ def _add_sanity(parser: argparse.ArgumentParser) -> None:
                                      "reference events")
     options.out(parser, "sanity.json and sanity.png", default_text="sanity/ in the run "
                 "directory")
-    parser.add_argument("--shuffled", type=Path, default=None, metavar="RUN",
-                        help="run of the same model, preset and sample trained with "
-                             "--shuffle-labels: adds the data-randomization check (the only "
-                             "check of a BDT, which has no layers to randomize)")
-    parser.add_argument("--methods", default=None,
-                        help="comma-separated methods (default: the model's: tree-shap for "
-                             "the BDT, gradient-shap,ig for the MLP)")
-    parser.add_argument("--orders", default=None,
-                        help="the MLP's layer randomizations: cascading (from the output "
-                             "layer down, cumulative) and/or independent (one layer at a "
-                             "time); default both, none for a BDT")
+    options.sanity(parser, twin="run", methods="the model's: tree-shap for the BDT, "
+                   "gradient-shap,ig for the MLP", stochastic="GradientSHAP",
+                   orders_default=None,
+                   twin_note="the only check of a BDT, which has no layers to randomize")
     parser.add_argument("--events", type=count, default=500,
                         help="test events explained, preselected in the model's sample, "
                              "balanced over the classes and drawn with --seed")
-    parser.add_argument("--seeds", type=whole_number, default=4,
-                        help="seeds of GradientSHAP for the seed-stability study; below 2: "
-                             "none")
     options.seed(parser, of="the event selection and GradientSHAP's sampling")
     options.jobs(parser)
 
