@@ -278,7 +278,11 @@ def _compare(build: Build, models: Iterator[tuple[str, nn.Module]], model: nn.Mo
     chosen = _kinds(kinds, maps)
     base = maps.rows(original, target)
     steps, unchanged, values = [], [], {k: [] for k in chosen}
-    for name, changed in models:
+    from hepxai.core.progress import progress
+
+    total = len(randomizable_layers(model)) if order in ORDERS else 1
+    for name, changed in progress(models, desc=f"{method or reference.name}: {order}",
+                                  total=total, unit="model"):
         if order in ORDERS and _same_parameters(model.get_submodule(name),
                                                 changed.get_submodule(name)):
             unchanged.append(name)
