@@ -13,7 +13,8 @@ MODULES = sorted({path.partition(":")[0] for path in registry.EXPLAINERS.values(
                  | {"hepxai.explain.modality", "hepxai.explain.judging.categories",
                     "hepxai.core.ragged", "hepxai.report.sections", "hepxai.report.format",
                     "hepxai.explain.judging.sanity", "hepxai.report.sanity",
-                    "hepxai.usecases.susy.study"})
+                    "hepxai.usecases.susy.study", "hepxai.explain.judging.study",
+                    "hepxai.explain.judging.uncertainty"})
 
 
 @pytest.mark.parametrize("name", registry.names())

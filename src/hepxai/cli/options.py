@@ -181,6 +181,17 @@ def sanity(parser: Parser, *, twin: str, methods: str, stochastic: str,
                              "none")
 
 
+def judging_seeds(parser: Parser, stochastic: str) -> None:
+    """``--seeds N`` of an explain command: ``stochastic`` (the methods, in words) run with N
+    seeds, and the judging's means and intervals cover the seed-to-seed spread."""
+    from hepxai.cli.arguments import count
+
+    parser.add_argument("--seeds", type=count, default=1, metavar="N",
+                        help=f"run {stochastic} with N seeds (--seed, --seed + 1, ...): its "
+                             "judging means average them and its 95 %% intervals resample "
+                             "seeds as well as events (default 1: intervals over events only)")
+
+
 def prepare(args: argparse.Namespace) -> None:
     """Apply the options that act on the process: ``--threads`` / ``--jobs`` set torch's CPU
     threads, ``--device`` is checked (one-line :class:`~hepxai.core.errors.HepxaiError` for a

@@ -191,6 +191,33 @@ def test_judging_study_summary(graphs, model):
     assert curves["random"]["all"][0] == 0.0
 
 
+def test_gnnexplainer_seeds_score_as_each_seed_does_alone(graphs, model):
+    # replicas on ragged graphs and a subset of the judged jets: every seed's row is what
+    # that seed scores when it is the judged run
+    rows = np.arange(len(graphs))
+    subset = rows[::4]
+    saliency = explain("saliency-graph", model, graphs, rows)
+    runs = [explain("gnnexplainer", model, graphs, subset, epochs=20, seed=s) for s in (0, 1)]
+    seeded = judge_graphs(model, graphs, {"saliency-graph": saliency, "gnnexplainer": runs[0]},
+                          k=3, replicas={"gnnexplainer": runs[1:]})
+    alone = judge_graphs(model, graphs, {"saliency-graph": saliency, "gnnexplainer": runs[1]},
+                         k=3)
+    for score in ("signal_share", "auroc", "deletion_gap"):
+        np.testing.assert_allclose(seeded.seed_scores["gnnexplainer"][score][1],
+                                   alone.scores["gnnexplainer"][score], equal_nan=True)
+    np.testing.assert_allclose(seeded.seed_pairs[("saliency-graph", "gnnexplainer")]
+                               ["spearman"][1],
+                               alone.pairs[("saliency-graph", "gnnexplainer")]["spearman"],
+                               equal_nan=True)
+    summary = judging_summary(seeded, k=3)
+    assert summary["seeds_per_method"] == {"saliency-graph": 1, "gnnexplainer": 2}
+    assert summary["jets_per_method"]["gnnexplainer"] == len(subset)
+    mean = summary["scores"]["gnnexplainer"]["all"]["signal_share"]
+    assert mean == pytest.approx(np.mean([np.nanmean(judged.scores["gnnexplainer"]
+                                                     ["signal_share"])
+                                          for judged in (seeded, alone)]))
+
+
 # -- cross-model ------------------------------------------------------------------------------
 def test_voxel_aggregation_conserves_in_grid_relevance(graphs):
     sub = graphs.subset(ROWS)

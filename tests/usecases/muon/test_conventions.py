@@ -85,6 +85,19 @@ def test_explain_with_the_thesis_conventions(muon_dir: Path, tmp_path: Path,
             for m in ("ig-binary", "smoothgrad")}
     np.testing.assert_allclose(maps["smoothgrad"], maps["ig-binary"], rtol=1e-5, atol=1e-6)
     assert np.abs(maps["ig-binary"]).max() > 0
+    # --seeds 3: SmoothGrad runs with three seeds, binary IG (deterministic) once, with the
+    # numbers it has without --seeds
+    assert main(["explain", "muon", "--checkpoint", str(tmp_path / "run" / "best.pt"),
+                 "--data", str(muon_dir), "--out", str(tmp_path / "seeded"), "--methods",
+                 "ig-binary,smoothgrad", "--copies", "2", "--seeds", "3",
+                 "--events-per-category", "1", "--pool", "100"]) == 0
+    seeded = json.loads((tmp_path / "seeded" / "judging.json").read_text())
+    assert seeded["seeds_per_method"] == {"ig-binary": 1, "smoothgrad": 3}
+    assert seeded["intervals"]["seeds"] == {"ig-binary": 1, "smoothgrad": 3}
+    assert seeded["scores"]["ig-binary"] == noiseless["scores"]["ig-binary"]
+    share = seeded["scores"]["smoothgrad"]["all"]["muon_share"]
+    lo, hi = seeded["intervals"]["scores"]["smoothgrad"]["all"]["muon_share"]
+    assert lo <= share <= hi
 
 
 def test_warnings_on_the_command_line_are_one_line() -> None:

@@ -75,6 +75,37 @@ def test_convergence_intervals_match_a_bootstrap_by_loop() -> None:
     np.testing.assert_allclose(row["event_spearman_interval"], bootstrap_interval(per_event))
 
 
+def test_convergence_over_seeds_matches_a_two_stage_bootstrap_by_loop() -> None:
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(120, 3, 6)) * np.linspace(1, 1.3, 6)
+    seeds = [a * rng.uniform(0.4, 1.6, size=a.shape) for _ in range(3)]  # a noisy method
+    row = convergence({"a": attribution(a), "b": attribution(seeds[0])},
+                      replicas={"b": [attribution(v) for v in seeds[1:]]})[0]
+    assert row["seeds"] == 3
+    ea = np.abs(centred(a)[:, 0])
+    eb = [np.abs(centred(v)[:, 0]) for v in seeds]
+    # the point estimates: importances averaged over seeds, per-event means over seeds
+    assert row["spearman"] == pytest.approx(
+        stats.spearmanr(ea.mean(0), np.mean([e.mean(0) for e in eb], 0)).statistic)
+    per_seed = [np.mean([stats.spearmanr(x, y).statistic for x, y in zip(ea, e, strict=True)])
+                for e in eb]
+    assert row["event_spearman_mean"] == pytest.approx(np.mean(per_seed))
+    # the interval: resample the events, then the seeds, by loop with its own generator
+    loop_rng = np.random.default_rng(12)
+    loop = []
+    for _ in range(1500):
+        d = loop_rng.integers(0, len(ea), len(ea))
+        s = loop_rng.integers(0, 3, 3)
+        loop.append(stats.spearmanr(ea[d].mean(0),
+                                    np.mean([eb[i][d].mean(0) for i in s], 0)).statistic)
+    np.testing.assert_allclose(row["spearman_interval"], np.percentile(loop, [2.5, 97.5]),
+                               atol=0.06)
+    # with one seed, the seeds add nothing: the same row as without replicas
+    alone = convergence({"a": attribution(a), "b": attribution(seeds[0])})[0]
+    single = convergence({"a": attribution(a), "b": attribution(seeds[0])}, replicas={})[0]
+    assert alone == single and alone["seeds"] == 1
+
+
 def test_convergence_needs_the_same_events() -> None:
     values = np.ones((10, 3, 6))
     with pytest.raises(HepxaiError, match="different events"):
@@ -144,8 +175,28 @@ def test_explain_runs_compares_the_same_events(runs: list[Path], tmp_path: Path)
     assert comparison["mbb"]["variable_rms_shift"] == pytest.approx(
         np.sqrt(np.mean((xf.astype(float) - xs) ** 2)) / xs.std(), rel=1e-5)
     assert len(summary["convergence"]) == 15  # 6 explanations, every pair
+    assert {(r["a"], r["b"]): r["seeds"] for r in summary["convergence"]} == {
+        (r["a"], r["b"]): 1 for r in summary["convergence"]}
     stored = json.loads((tmp_path / "explain.json").read_text())
     assert stored["n_events"] == 300
     for info in stored["attributions"].values():
         if info["method"] == "tree-shap":
             assert info["completeness_rel_median"] < 1e-4  # exact
+
+
+def test_explain_runs_with_seeds_of_gradient_shap(runs: list[Path], tmp_path: Path) -> None:
+    mlp = [r for r in runs if "mlp" in r.name]
+    summary = explain_runs(mlp, data_dir(), tmp_path, max_events=100, n_jobs=1, figures=False,
+                           n_seeds=2, seed=4)
+    seeds = {name: info["seeds"] for name, info in summary["attributions"].items()}
+    assert sorted(seeds.values()) == [1, 1, 2, 2]  # GradientSHAP twice, IG once
+    for row in summary["convergence"]:
+        stochastic = "GradientSHAP" in row["a"] or "GradientSHAP" in row["b"]
+        assert row["seeds"] == (2 if stochastic else 1)
+    # the first seed is the run with --seed itself: the saved attribution is seed 4's
+    single = explain_runs(mlp, data_dir(), tmp_path / "single", max_events=100, n_jobs=1,
+                          figures=False, seed=4)
+    for name, info in single["attributions"].items():
+        np.testing.assert_array_equal(Attribution.load(info["path"]).values,
+                                      Attribution.load(summary["attributions"][name]["path"])
+                                      .values)

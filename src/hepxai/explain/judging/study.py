@@ -52,7 +52,12 @@ from hepxai.explain.types import Attribution
 class JudgingResult:
     """Per-example scores ``scores[method][score]`` ``(n,)`` (NaN where a method did not explain
     an example), agreement ``pairs[(m1, m2)][kind]`` ``(n,)``, mean deletion curves per method
-    and category, and the attributions themselves."""
+    and category, and the attributions themselves.
+
+    A stochastic method judged with replicas (other seeds, ``judge(..., replicas=)``) also has
+    ``seed_scores[method][score]`` ``(n_seeds, n)`` (row 0 is ``scores``; ``stability`` only
+    there, NaN in the replicas) and its pairs ``seed_pairs[(m1, m2)][kind]`` ``(n_seeds, n)``:
+    its means average over the seeds, and its intervals resample seeds as well as examples."""
 
     categories: np.ndarray
     category_order: tuple[str, ...] = CATEGORIES
@@ -60,6 +65,8 @@ class JudgingResult:
     pairs: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     attributions: dict[str, Attribution] = field(default_factory=dict)
+    seed_scores: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    seed_pairs: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
     fractions: tuple[float, ...] | None = None
     k: int | None = None
 
@@ -67,10 +74,23 @@ class JudgingResult:
         return np.ones(len(self.categories), bool) if category == "all" \
             else self.categories == category
 
+    def method_scores(self, method: str) -> dict[str, np.ndarray]:
+        """A method's scores ``(n_seeds, n)``: every seed it was judged with (one row without
+        replicas)."""
+        return self.seed_scores.get(method) or \
+            {name: values[None] for name, values in self.scores[method].items()}
+
+    def pair_scores(self, pair: tuple[str, str]) -> dict[str, np.ndarray]:
+        """A pair's agreement ``(n_seeds, n)`` per kind (one row unless a member is seeded)."""
+        return self.seed_pairs.get(pair) or \
+            {kind: values[None] for kind, values in self.pairs[pair].items()}
+
     def summary(self) -> dict[str, Any]:
         """Means (NaN-aware) per method, category and score, the agreement matrices, the
-        curves, and per method the examples it explained and its median relative completeness
-        error (the mean is dominated by the few examples where ``F(x) ~ F(baseline)``)."""
+        curves, and per method the examples it explained, the seeds it was judged with (a
+        seeded method's means are the averages of its per-seed means) and its median relative
+        completeness error (the mean is dominated by the few examples where
+        ``F(x) ~ F(baseline)``)."""
         methods = list(self.scores)
         present = [c for c in ("all", *self.category_order) if self._rows(c).any()]
         out: dict[str, Any] = {
@@ -78,22 +98,26 @@ class JudgingResult:
             "methods": methods, "n_examples": int(len(self.categories)),
             "fractions": None if self.fractions is None else list(map(float, self.fractions)),
             "top_k": self.k, "scores": {}, "agreement": {}, "deletion_curves": self.curves}
-        for method, per_score in self.scores.items():
+        for method in methods:
+            per_score = self.method_scores(method)
             out["scores"][method] = {
-                category: {name: _nanmean(values[self._rows(category)])
+                category: {name: _seed_mean(values[:, self._rows(category)])
                            for name, values in per_score.items()} for category in present}
         for kind in ("spearman", "top_k_overlap"):
             out["agreement"][kind] = {}
             for category in present:
                 rows = self._rows(category)
                 matrix = np.eye(len(methods))
-                for (a, b), values in self.pairs.items():
+                for (a, b) in self.pairs:
                     i, j = methods.index(a), methods.index(b)
-                    matrix[i, j] = matrix[j, i] = _nanmean(values[kind][rows])
+                    matrix[i, j] = matrix[j, i] = \
+                        _seed_mean(self.pair_scores((a, b))[kind][:, rows])
                 out["agreement"][kind][category] = matrix.tolist()
         out["intervals"] = self.intervals(present)
         out["examples_per_method"] = {
             name: int(np.isfinite(s["base_rate"]).sum()) for name, s in self.scores.items()}
+        out["seeds_per_method"] = {name: len(self.method_scores(name)["base_rate"])
+                                   for name in methods}
         out["completeness_median"] = {
             name: float(np.nanmedian(s["completeness_error"]))
             if np.isfinite(s["completeness_error"]).any() else None
@@ -107,18 +131,22 @@ class JudgingResult:
         :meth:`summary`: ``scores[method][category][score]`` and
         ``agreement[kind][category]`` (matrices of ``[lo, hi]``, ``None`` on the diagonal
         and where undefined); the examples of a category are resampled together for all
-        scores of a method."""
+        scores of a method. A method judged with several seeds (and its pairs) resamples its
+        seeds too (:func:`~hepxai.explain.judging.uncertainty.bootstrap_means`), so its
+        interval holds the seed-to-seed spread; ``seeds[method]`` records how many."""
         methods = list(self.scores)
         present = categories if categories is not None else \
             [c for c in ("all", *self.category_order) if self._rows(c).any()]
         out: dict[str, Any] = {"level": LEVEL, "n_boot": n_boot, "scores": {},
-                               "agreement": {}}
-        for method, per_score in self.scores.items():
+                               "agreement": {}, "seeds": {}}
+        for method in methods:
+            per_score = self.method_scores(method)
             names = list(per_score)
-            columns = np.stack([per_score[n] for n in names], 1)
+            columns = np.stack([per_score[n] for n in names], 2)  # (n_seeds, n, k)
+            out["seeds"][method] = len(columns)
             out["scores"][method] = {}
             for category in present:
-                bounds = _bounds(columns[self._rows(category)], n_boot, seed)
+                bounds = _bounds(columns[:, self._rows(category)], n_boot, seed)
                 out["scores"][method][category] = dict(zip(names, bounds, strict=True))
         for kind in ("spearman", "top_k_overlap"):
             out["agreement"][kind] = {}
@@ -126,9 +154,11 @@ class JudgingResult:
                 rows = self._rows(category)
                 matrix: list[list[list[float] | None]] = [[None] * len(methods)
                                                           for _ in methods]
-                pairs = list(self.pairs)
-                if pairs:
-                    columns = np.stack([self.pairs[p][kind][rows] for p in pairs], 1)
+                # pairs of one seed are resampled together; a seeded pair on its own seeds
+                groups = [[p for p in self.pairs if p not in self.seed_pairs]] + \
+                    [[p] for p in self.pairs if p in self.seed_pairs]
+                for pairs in filter(None, groups):
+                    columns = np.stack([self.pair_scores(p)[kind][:, rows] for p in pairs], 2)
                     for (a, b), bound in zip(pairs, _bounds(columns, n_boot, seed),
                                              strict=True):
                         i, j = methods.index(a), methods.index(b)
@@ -138,11 +168,12 @@ class JudgingResult:
 
 
 def _bounds(columns: np.ndarray, n_boot: int, seed: int) -> list[list[float] | None]:
-    """``[lo, hi]`` per column of ``(n, k)`` values, ``None`` for a column without a finite
-    value."""
-    if len(columns) == 0:
-        return [None] * columns.shape[1]
-    intervals = bootstrap_interval(columns, n_boot=n_boot, seed=seed)
+    """``[lo, hi]`` per column of ``(n_seeds, n, k)`` values (one seed: the examples alone are
+    resampled), ``None`` for a column without a finite value."""
+    if columns.shape[1] == 0:
+        return [None] * columns.shape[2]
+    values = columns[0] if len(columns) == 1 else columns
+    intervals = bootstrap_interval(values, n_boot=n_boot, seed=seed)
     return [None if not np.isfinite(iv).all() else [float(iv[0]), float(iv[1])]
             for iv in intervals]
 
@@ -151,6 +182,14 @@ def _nanmean(values: np.ndarray) -> float:
     values = np.asarray(values, dtype=np.float64)
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if finite.size else float("nan")
+
+
+def _seed_mean(values: np.ndarray) -> float:
+    """The mean over seeds of the per-seed means of ``(n_seeds, n)`` values (NaN-aware: a seed
+    without a finite value, e.g. a replica's stability, does not count), the quantity whose
+    interval :func:`_bounds` resamples."""
+    means = [_nanmean(row) for row in values]
+    return _nanmean(np.asarray(means))
 
 
 def relative_completeness(attribution: Attribution) -> np.ndarray:
@@ -246,7 +285,9 @@ def judge(methods: Mapping[str, Explainer | Attribution], inputs: Any, *, truth:
           fractions: Sequence[float] | None = None, k: int | None = None,
           perturb: Callable[[Any, np.ndarray], Any] | None = None, classifier: bool = False,
           truth_name: str = "truth", baseline: Any = None,
-          category_order: Sequence[str] = CATEGORIES, seed: int = 0) -> JudgingResult:
+          category_order: Sequence[str] = CATEGORIES, seed: int = 0,
+          replicas: Mapping[str, Sequence[Explainer | Attribution]] | None = None
+          ) -> JudgingResult:
     """Explain ``inputs`` with every explainer (or take its precomputed attribution) and score
     everything.
 
@@ -274,9 +315,33 @@ def judge(methods: Mapping[str, Explainer | Attribution], inputs: Any, *, truth:
         truth_name: names the share score (``muon_share``, ``signal_share``).
         baseline: what a removed item becomes for dense inputs (default 0).
         category_order: the categories of the summary, in order.
+        seed: of the random deletion order and of the bootstrap.
+        replicas: name -> further runs of a stochastic method of ``methods`` with other seeds
+            (explainers or their attributions, of the same examples): each is scored like the
+            method (stability only on the first run) and paired with every other method, so
+            the method's means average over its seeds and its intervals resample them
+            (:attr:`JudgingResult.seed_scores`); the deletion curves and attributions are the
+            first run's.
+
+    Example (an untrained model: the numbers say nothing, the shapes do)::
+
+        >>> import torch
+        >>> from hepxai.explain import IntegratedGradients, Saliency
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 1))
+        >>> x = (torch.rand(6, 1, 3, 4) > 0.5).float()
+        >>> result = judge({"saliency": Saliency(net), "ig": IntegratedGradients(net)}, x,
+        ...                truth=x[:, 0].numpy() > 0, categories=np.array(["TP"] * 6))
+        >>> summary = result.summary()
+        >>> sorted(summary["scores"]), summary["seeds_per_method"]["ig"]
+        (['ig', 'saliency'], 1)
     """
     if not methods:
         raise HepxaiError("no explanation methods given; name at least one")
+    replicas = {name: list(runs) for name, runs in (replicas or {}).items() if runs}
+    unknown = sorted(set(replicas) - set(methods))
+    if unknown:
+        raise HepxaiError(f"replicas of {', '.join(unknown)}, which is not among the judged "
+                          f"methods ({', '.join(methods)}); name it in methods too")
     explainers = {n: m for n, m in methods.items() if isinstance(m, Explainer)}
     first = next(iter(explainers.values()), None)
     modality = modality or (first.modality if first is not None else None) or \
@@ -339,17 +404,20 @@ def judge(methods: Mapping[str, Explainer | Attribution], inputs: Any, *, truth:
     everyone = np.arange(batch.n)
     random_curves = curves_of(random_scores, everyone)
     perturbed = perturb(inputs, ids) if perturb is not None and explainers else None
-    attributions = {}
-    for name, method in progress(methods.items(), desc="judging methods", unit="method"):
-        attributions[name] = method if isinstance(method, Attribution) else \
-            method.attribute(inputs, target=list(targets or [target]), ids=ids)
-    for name, attribution in attributions.items():
+    explained_targets = list(targets or [target])
+
+    def attribution_of(method: Explainer | Attribution) -> Attribution:
+        return method if isinstance(method, Attribution) else \
+            method.attribute(inputs, target=explained_targets, ids=ids)
+
+    def scored(attribution: Attribution) -> tuple[dict[str, np.ndarray], Any, np.ndarray]:
+        """Localization, deletion gap and completeness of one run; its deletion curves and
+        its examples' positions."""
         where = layout.where(attribution)
         t = attribution.target_index(target)
         items, explained = layout.place(attribution, t)
         rows = layout.rows(items)
-        mask = real & explained[:, None]
-        scores = localization(rows, mask, truth_rows, truth_name)
+        scores = localization(rows, real & explained[:, None], truth_rows, truth_name)
         order = items
         if classifier and (attribution.for_target(t) < 0).any():
             order = items * layout.per_item(np.where(predicted, 1.0, -1.0), real_items.ndim)
@@ -358,22 +426,47 @@ def judge(methods: Mapping[str, Explainer | Attribution], inputs: Any, *, truth:
         scores["deletion_gap"] = _spread(deletion_gap(curves, random_part), where, batch.n)
         scores["completeness_error"] = _spread(relative_completeness(attribution)[:, t], where,
                                                batch.n)
+        return scores, curves, where
+
+    attributions = {}
+    runs: dict[str, list[Attribution]] = {}
+    for name, method in progress(methods.items(), desc="judging methods", unit="method"):
+        attributions[name] = attribution_of(method)
+        runs[name] = [attributions[name]] + [
+            attribution_of(replica) for replica in progress(
+                replicas.get(name, []), desc=f"{name}: other seeds", unit="seed", leave=False)]
+    for name, attribution in attributions.items():
+        scores, curves, where = scored(attribution)
+        t = attribution.target_index(target)
         if perturbed is not None and name in explainers:
-            again = explainers[name].attribute(perturbed, target=list(targets or [target]),
-                                               ids=ids)
+            items, explained = layout.place(attribution, t)
+            again = explainers[name].attribute(perturbed, target=explained_targets, ids=ids)
             again_rows = layout.rows(layout.place(again, t)[0])
-            scores["stability"] = masked_spearman(np.abs(rows), np.abs(again_rows), mask)
+            scores["stability"] = masked_spearman(np.abs(layout.rows(items)),
+                                                  np.abs(again_rows), real & explained[:, None])
         result.scores[name] = scores
         result.curves[name] = _mean_curves(curves, result.categories[where],
                                            result.category_order, every_step)
         result.attributions[name] = attribution
+        if len(runs[name]) > 1:
+            others = [scored(run)[0] for run in runs[name][1:]]
+            result.seed_scores[name] = {
+                score: np.stack([values] + [o.get(score, np.full(batch.n, np.nan))
+                                            for o in others])
+                for score, values in scores.items()}
     result.curves["random"] = _mean_curves(random_curves, result.categories,
                                            result.category_order, every_step)
     k_rows = np.full(batch.n, k) if k is not None else np.maximum(truth_rows.sum(1), 1)
     for a, b in itertools.combinations(attributions, 2):
-        result.pairs[(a, b)] = pair_agreement(attributions[a], attributions[b], ids=ids,
-                                              real=real_items, offsets=batch.offsets, k=k_rows,
-                                              target=target)
+        # seed s of one method with seed s of the other (the first run of an unseeded one)
+        per_seed = [pair_agreement(runs[a][s % len(runs[a])], runs[b][s % len(runs[b])],
+                                   ids=ids, real=real_items, offsets=batch.offsets, k=k_rows,
+                                   target=target)
+                    for s in range(max(len(runs[a]), len(runs[b])))]
+        result.pairs[(a, b)] = per_seed[0]
+        if len(per_seed) > 1:
+            result.seed_pairs[(a, b)] = {kind: np.stack([p[kind] for p in per_seed])
+                                         for kind in per_seed[0]}
     return result
 
 

@@ -103,13 +103,25 @@ def bootstrap_interval(values: np.ndarray, *, n_boot: int = N_BOOT, level: float
     return out[0] if means.ndim == 1 else out
 
 
-def interval_or_none(values: np.ndarray, **kwargs) -> list[float] | None:
+def interval_or_none(values: np.ndarray, *, over_seeds: bool = False, **kwargs
+                     ) -> list[float] | None:
     """:func:`bootstrap_interval` of one score as a JSON-ready ``[lo, hi]``, ``None`` without
-    a finite value."""
+    a finite value. ``over_seeds``: ``values`` is ``(n_seeds, n)``, one row per seed of a
+    stochastic method, and seeds are resampled with the examples (one row: examples only).
+
+    >>> import numpy as np
+    >>> interval_or_none(np.stack([np.zeros(30), np.ones(30)]), over_seeds=True)
+    [0.0, 1.0]
+    """
     values = np.asarray(values, np.float64)
     if not np.isfinite(values).any():
         return None
-    lo, hi = bootstrap_interval(values, **kwargs)
+    if over_seeds:
+        if values.ndim != 2:
+            raise HepxaiError(f"per-seed values must be (n_seeds, n), got shape {values.shape}")
+        values = values[0] if len(values) == 1 else values[..., None]
+    bounds = bootstrap_interval(values, **kwargs)
+    lo, hi = bounds if bounds.ndim == 1 else bounds[0]
     return [float(lo), float(hi)]
 
 

@@ -216,7 +216,8 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
                              "relevance summed into its voxels (cross_model.json)")
     parser.add_argument("--permutations", type=count, default=50,
                         help="shuffles of the voxel assignment in the cross-model baseline")
-    options.seed(parser, of="the jet selection")
+    options.judging_seeds(parser, "GNNExplainer")
+    options.seed(parser, of="the jet selection and of GNNExplainer's random starts")
     options.threads(parser)
 
 
@@ -231,7 +232,7 @@ def _explain(args: argparse.Namespace) -> None:
                           gnnexplainer_restarts=args.gnnexplainer_restarts,
                           samples_from=args.samples_from, top_k=args.top_k,
                           views=args.views, seed=args.seed, cnn_checkpoint=args.cnn_checkpoint,
-                          n_permutations=args.permutations)
+                          n_permutations=args.permutations, n_seeds=args.seeds)
     print(format_explain(summary, args.top_k))
     print(f"written: {args.out / 'explain.json'}, judging.json, attributions and figures in "
           f"{args.out}")

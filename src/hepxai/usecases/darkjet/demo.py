@@ -18,6 +18,10 @@ from hepxai.pipeline.steps import Step, option, run_steps
 MODELS = ("resgnn", "gatv2", "cnn3d")
 
 
+#: GNNExplainer's seeds in the judging: its means average them, its intervals resample them
+JUDGING_SEEDS = 3
+
+
 @dataclass(frozen=True)
 class DemoSettings:
     """The options of ``hepxai demo darkjet`` (same names, same defaults)."""
@@ -84,7 +88,8 @@ def darkjet_steps(out: Path, s: DemoSettings) -> list[Step]:
                        data, "--out", explain, "--n-jets", s.n_explain,
                        "--gnnexplainer-jets", min(20, s.n_explain),
                        "--views", s.views, "--seed", s.seed, "--cnn-checkpoint",
-                       cnn / "best.pt", "--samples-from", checked, *threads],
+                       cnn / "best.pt", "--samples-from", checked, "--seeds", JUDGING_SEEDS,
+                       *threads],
                       [explain / "explain.json", explain / "judging.json"],
                       [explained / "best.pt", cnn / "best.pt", test_h5, checked]))
     influence = out / "influence"

@@ -48,11 +48,14 @@ def _finite_mean(values: np.ndarray) -> float:
 
 
 def judge_graphs(model: nn.Module, graphs: GraphSet, results: dict[str, GraphAttributions],
-                 fractions=FRACTIONS, k: int = 5, seed: int = 0) -> JudgingResult:
+                 fractions=FRACTIONS, k: int = 5, seed: int = 0,
+                 replicas: dict[str, list[GraphAttributions]] | None = None) -> JudgingResult:
     """Score every method's :class:`GraphAttributions` of jets of ``graphs`` and compare them.
 
     The jets judged are the union of the methods' jets (``event_ids``, rows of ``graphs``);
-    per-jet scores are NaN where a method did not explain a jet.
+    per-jet scores are NaN where a method did not explain a jet. ``replicas``: a stochastic
+    method's runs with other seeds (GNNExplainer's), which its means average and its
+    intervals resample (``judge(replicas=)``).
     """
     if not results:
         raise HepxaiError("no graph attributions to judge; explain some jets first")
@@ -65,7 +68,9 @@ def judge_graphs(model: nn.Module, graphs: GraphSet, results: dict[str, GraphAtt
     return judge({name: r.node for name, r in results.items()}, batch, truth=~sub.is_noise,
                  categories=tagging_categories(sub.y, logits), model=model, modality=GRAPHS,
                  ids=universe, fractions=fractions, k=k, classifier=True, truth_name="signal",
-                 category_order=CATEGORIES, seed=seed)
+                 category_order=CATEGORIES, seed=seed,
+                 replicas={name: [r.node for r in runs]
+                           for name, runs in (replicas or {}).items()})
 
 
 def judging_summary(judged: JudgingResult, fractions=FRACTIONS, k: int = 5,

@@ -146,7 +146,11 @@ def _judging(folder: Path) -> dict[str, Any] | None:
         s = summary["scores"][name]["all"]
         bounds = intervals.get(name, {}).get("all", {})
         rows.append({"name": name, "jets": summary["jets_per_method"][name],
+                     "seeds": (summary.get("seeds_per_method") or {}).get(name, 1),
                      "share": _number(s["signal_share"]), "base": _number(s["base_rate"]),
+                     "share_value": s["signal_share"], "share_interval":
+                     bounds.get("signal_share"), "auroc_value": s["auroc"],
+                     "auroc_interval": bounds.get("auroc"),
                      "lift": s["signal_share"] - s["base_rate"]
                      if s["signal_share"] is not None and s["base_rate"] is not None else None,
                      # judging files from before the paired score have no interval for it
@@ -190,7 +194,7 @@ def _judging_sentence(summary: dict[str, Any], rows: list[dict[str, Any]]) -> st
                 + (f" ({', '.join(above)})" if above else "")
                 + (f", {len(below)} less ({', '.join(below)})" if below else "")
                 + (f"; for {', '.join(open_)} the 95 % interval of the difference includes "
-                   "none, so these jets do not tell" if open_ else "")
+                   "zero, so these jets do not tell" if open_ else "")
                 + f" (highest share: {best['name']}, {best['share']} vs base rate "
                   f"{best['base']})")
         parts.append(text)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hepxai.core.atomic import read_json, write_json_atomic
 from hepxai.core.errors import HepxaiError
+from hepxai.core.progress import progress
 from hepxai.usecases.darkjet.names import GNNEXPLAINER_EPOCHS, GNNEXPLAINER_LR, METHODS
 
 
@@ -128,9 +129,11 @@ def sweep_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def judge_run(model, graphs, results: dict, out: Path, *, top_k: int = 5, seed: int = 1) -> dict:
-    """Judge the attributions (localization, deletion, completeness, agreement): write
-    ``judging.json``, ``agreement.png`` and ``deletion_curves.png`` into ``out``."""
+def judge_run(model, graphs, results: dict, out: Path, *, top_k: int = 5, seed: int = 1,
+              replicas: dict | None = None) -> dict:
+    """Judge the attributions (localization, deletion, completeness, agreement; ``replicas``:
+    stochastic methods' runs with other seeds): write ``judging.json``, ``agreement.png`` and
+    ``deletion_curves.png`` into ``out``."""
     import time
 
     from hepxai.usecases.darkjet.figures import plot_graph_deletion_curves
@@ -138,7 +141,7 @@ def judge_run(model, graphs, results: dict, out: Path, *, top_k: int = 5, seed: 
     from hepxai.viz.explain import plot_agreement
 
     start = time.perf_counter()
-    judged = judge_graphs(model, graphs, results, k=top_k, seed=seed)
+    judged = judge_graphs(model, graphs, results, k=top_k, seed=seed, replicas=replicas)
     summary = judging_summary(judged, k=top_k, seconds=time.perf_counter() - start)
     plot_agreement(summary, out / "agreement.png")
     plot_graph_deletion_curves(summary, out / "deletion_curves.png")
@@ -229,12 +232,14 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
                 gnnexplainer_restarts: int = 1, samples_from: Path | None = None,
                 top_k: int = 5, views: int = 2, seed: int = 1,
                 cnn_checkpoint: Path | None = None, n_permutations: int = 50,
-                echo: Callable[[str], object] = print) -> dict:
+                n_seeds: int = 1, echo: Callable[[str], object] = print) -> dict:
     """Attributions of a balanced selection of test jets; figures; their judging
     (``judging.json``) and, given a 3D-CNN checkpoint, the cross-model comparison; a summary
     JSON. ``samples_from``: a ``hepxai sanity darkjet`` result whose GNNExplainer seed
     stability sets the restarts (:func:`restarts_needed`; never fewer than
-    ``gnnexplainer_restarts``)."""
+    ``gnnexplainer_restarts``); ``n_seeds``: GNNExplainer also runs with seeds
+    ``seed + 1 .. seed + n_seeds - 1`` on the same jets, which its judging means average and
+    its intervals resample."""
     import numpy as np
 
     from hepxai.io.checkpoint import load_model, read_checkpoint
@@ -322,7 +327,14 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
             "top_k_edges_example": edge_tops[0].tolist() if edge_tops else [],
             "completeness_error_median": (float(np.median(node.completeness_error()))
                                           if node.baseline_outputs is not None else None)}
-    judge_run(model, graphs, results, out, top_k=top_k, seed=seed)
+    replicas = {}
+    if n_seeds > 1 and "gnnexplainer" in results:
+        jets = results["gnnexplainer"].node.event_ids
+        replicas["gnnexplainer"] = [
+            explain("gnnexplainer", model, graphs, jets,
+                    **{**params["gnnexplainer"], "seed": seed + r})
+            for r in progress(range(1, n_seeds), desc="gnnexplainer: other seeds", unit="seed")]
+    judge_run(model, graphs, results, out, top_k=top_k, seed=seed, replicas=replicas)
     summary["judging"] = str(out / "judging.json")
     if cnn_checkpoint is not None:
         cross_model_run(cnn_checkpoint, data, graphs, results, out, seed=seed,

@@ -261,6 +261,8 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
                              "(SmoothGrad's copies, Shapley's orders) averages at least the "
                              "draws its seed-stability study predicts two seeds need to agree "
                              "at 0.9 (Spearman-Brown)")
+    options.judging_seeds(parser, "each stochastic method (SmoothGrad, binary IG's Shapley "
+                                  "mode)")
     options.seed(parser)
     options.device(parser)
 
@@ -273,7 +275,7 @@ def _explain(args: argparse.Namespace) -> None:
                 per_category=args.events_per_category, pool=args.pool, seed=args.seed,
                 target=args.target, device=args.device, smoothgrad_copies=args.copies,
                 conventions=args.conventions, samples_from=args.samples_from,
-                smoothgrad_rate=args.noise_rate)
+                smoothgrad_rate=args.noise_rate, n_seeds=args.seeds)
     print(f"written: {out}")
 
 

@@ -263,12 +263,14 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
                   per_category: int = 8, pool: int = 5000, seed: int = 0, target: str = "pt",
                   device: str = "cpu", smoothgrad_copies: int | None = None,
                   conventions: str = "hepxai", samples: dict[str, int] | None = None,
-                  smoothgrad_rate: float | None = None) -> dict[str, Any]:
+                  smoothgrad_rate: float | None = None, n_seeds: int = 1) -> dict[str, Any]:
     """Run the whole study and write it to ``out``; returns the judging summary. ``target``
     ``pt+eta`` explains the sum of the outputs (what the thesis' code explains);
     ``conventions`` is recorded in the summary; ``samples``: per stochastic method the draws
     to average at least (:func:`samples_needed` of a sanity study); ``smoothgrad_copies``,
-    ``smoothgrad_rate``: SmoothGrad's noisy copies and salt-and-pepper rate."""
+    ``smoothgrad_rate``: SmoothGrad's noisy copies and salt-and-pepper rate; ``n_seeds``: each
+    stochastic method also runs with seeds ``seed + 1 .. seed + n_seeds - 1``, which its means
+    average and its intervals resample (``judge(replicas=)``)."""
     from hepxai.usecases.muon.figures import plot_gallery
     from hepxai.viz.explain import plot_agreement, plot_deletion_curves
 
@@ -289,13 +291,19 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
     # the sum pT + |eta| is one more output column, so every method explains it unchanged
     explained = WithOutputSum(model, OUTPUTS) if target == THESIS_TARGET else model
     built = build_methods(explained, chosen, seed)
+    if n_seeds < 1:
+        raise HepxaiError(f"n_seeds must be at least 1, got {n_seeds}")
+    replicas = {label: [build_method(explained, name, params, seed + r)
+                        for r in range(1, n_seeds)]
+                for label, (name, params) in chosen.items()
+                if label in built and _stochastic(name, params) is not None}
     ids = study_ids(events)
     result = judge(built, events.images, truth=events.truth, categories=events.categories,
                    target=target, targets=list(getattr(explained, "outputs", OUTPUTS)),
                    modality=HIT_MAPS, ids=ids,
                    perturb=lambda images, event_ids: add_noise_hits(
                        images, STABILITY_HITS, event_seeds(seed + 29, event_ids)),
-                   truth_name="muon", category_order=CATEGORIES, seed=seed)
+                   truth_name="muon", category_order=CATEGORIES, seed=seed, replicas=replicas)
     for label, attribution in result.attributions.items():
         attribution.save(out / "attributions" / f"{label}.npz")
     summary = {"model": model.name, "preset": model.preset, "target": target,
@@ -321,7 +329,7 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
                 pool: int = 5000, seed: int = 1, target: str | None = None,
                 device: str = "cpu", smoothgrad_copies: int | None = None,
                 conventions: str = "hepxai", samples_from: str | os.PathLike[str] | None = None,
-                smoothgrad_rate: float | None = None,
+                smoothgrad_rate: float | None = None, n_seeds: int = 1,
                 echo: Callable[[str], object] = print) -> None:
     """``hepxai explain muon``: the model of ``checkpoint`` explained with the comma-separated
     ``methods`` (:func:`explain_study`, its summary echoed); ``tree`` among them adds the
@@ -329,7 +337,8 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
     ``smoothgrad_copies`` left None take the defaults of ``conventions``: hepxai's (every
     method, pt, 20 copies) or the thesis' code's (:data:`THESIS_METHODS`, pt+eta, 100).
     ``samples_from``: a ``sanity.json`` whose seed-stability study sets the draws of the
-    stochastic methods (:func:`samples_needed`)."""
+    stochastic methods (:func:`samples_needed`); ``n_seeds``: the seeds of each stochastic
+    method (:func:`explain_study`)."""
     from torch import nn
 
     from hepxai.io.checkpoint import load_model
@@ -360,7 +369,7 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
         summary = explain_study(model, data_dir, out, attribution_methods, per_category, pool,
                                 seed, target, device, smoothgrad_copies=smoothgrad_copies,
                                 conventions=conventions, samples=samples,
-                                smoothgrad_rate=smoothgrad_rate)
+                                smoothgrad_rate=smoothgrad_rate, n_seeds=n_seeds)
         echo(format_summary(summary))
     if "tree" in names:
         from hepxai.usecases.muon.decision_flow import tree_study

@@ -195,6 +195,7 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
                         help="TreeSHAP implementation (identical values): hepxai's tabulated "
                              "one, shap.TreeExplainer, or XGBoost's pred_contribs")
     options.jobs(parser)
+    options.judging_seeds(parser, "GradientSHAP")
     options.seed(parser, 0, of="GradientSHAP's sampling")
     parser.add_argument("--no-figures", action="store_true", help="numbers only")
 
@@ -204,7 +205,7 @@ def _explain(args: argparse.Namespace) -> None:
 
     summary = explain_runs(args.run, args.data, args.out, max_events=args.max_events,
                            engine=args.engine, n_jobs=args.jobs, seed=args.seed,
-                           figures=not args.no_figures)
+                           figures=not args.no_figures, n_seeds=args.seeds)
     print(format_explain(summary))
     print(f"written: {args.out / 'explain.json'}, attributions and figures in {args.out}")
 

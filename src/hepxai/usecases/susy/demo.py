@@ -44,7 +44,8 @@ def susy_steps(out: Path, preset: str, *, seed: int = 1, jobs: int | None = None
                       [evaluation / "evaluation.json"], [*run_dirs, splits[1]]))
     n_explain = explain_events or (2000 if preset == "quick" else 5000)
     steps.append(Step("explain", ["explain", "susy", *given, "--data", data, "--out", explain,
-                                  "--max-events", n_explain, *jobs_option, "--seed", seed],
+                                  "--max-events", n_explain, *jobs_option, "--seed", seed,
+                                  "--seeds", 3],
                       [explain / "explain.json"], [*run_dirs, *splits]))
     sanity = out / "sanity"
     for model, sample in SANITY:

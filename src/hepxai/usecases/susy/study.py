@@ -47,6 +47,8 @@ from hepxai.usecases.susy.store import SusyFile, split_path
 
 METHODS_BY_KIND = {"bdt": ("tree-shap",), "mlp": ("gradient-shap", "ig")}
 METHOD_LABELS = {"tree-shap": "TreeSHAP", "gradient-shap": "GradientSHAP", "ig": "IG"}
+#: the methods whose values depend on their seed
+STOCHASTIC = ("gradient-shap",)
 IG_STEPS = 32
 
 
@@ -168,53 +170,75 @@ def compare_samples(simplified: Attribution, full: Attribution, x_simplified: np
 
 
 def convergence(attributions: dict[str, Attribution], target: str = SIGNAL,
-                top_global: int = 5, top_event: int = 3) -> list[dict[str, Any]]:
+                top_global: int = 5, top_event: int = 3,
+                replicas: dict[str, list[Attribution]] | None = None) -> list[dict[str, Any]]:
     """Agreement of every pair of explanations of the same events (class-centred values).
 
     Per pair: ``spearman`` / ``kendall`` of the global importances of ``target``,
     ``top{top_global}_overlap`` of the two rankings, the same Spearman averaged over classes
     (``spearman_all_classes``), and per event (``target``) the mean and median Spearman of
     ``|phi|`` across features, the mean top-``top_event`` overlap and the mean cosine similarity
-    of the signed attribution vectors.
+    of the signed attribution vectors; each with its 95 % bootstrap interval over the events.
+
+    ``replicas``: a stochastic explanation's runs with other seeds (GradientSHAP's). A pair
+    with one then compares seed ``s`` with seed ``s`` of the other (or its one run): the global
+    importances are averaged over the seeds, the per-event numbers are the averages of the
+    per-seed means, and the intervals resample seeds as well as events; ``seeds`` records how
+    many.
     """
+    replicas = replicas or {}
     names = list(attributions)
     rows = []
     for i, a_name in enumerate(names):
         for b_name in names[i + 1:]:
-            a, b = attributions[a_name], attributions[b_name]
-            _aligned(a, b)
-            k = a.target_index(target)
-            ca, cb = centred(a.values), centred(b.values)
-            imp_a, imp_b = np.abs(ca).mean(0), np.abs(cb).mean(0)  # (K, F)
+            runs_a = [attributions[a_name], *replicas.get(a_name, [])]
+            runs_b = [attributions[b_name], *replicas.get(b_name, [])]
+            for run in runs_a[1:] + runs_b:
+                _aligned(runs_a[0], run)
+            k = runs_a[0].target_index(target)
+            n_seeds = max(len(runs_a), len(runs_b))
+            # (n_seeds, n, K, F): seed s of one with seed s of the other (or its only run)
+            ca = np.stack([centred(runs_a[s % len(runs_a)].values) for s in range(n_seeds)])
+            cb = np.stack([centred(runs_b[s % len(runs_b)].values) for s in range(n_seeds)])
+            imp_a, imp_b = np.abs(ca).mean((0, 1)), np.abs(cb).mean((0, 1))  # (K, F)
             rho = stats.spearmanr(imp_a[k], imp_b[k]).statistic
             tau = stats.kendalltau(imp_a[k], imp_b[k]).statistic
             top_a = set(np.argsort(-imp_a[k])[:top_global])
             top_b = set(np.argsort(-imp_b[k])[:top_global])
             rho_all = np.nanmean([stats.spearmanr(imp_a[c], imp_b[c]).statistic
-                                  for c in range(len(a.targets))])
-            ea, eb = np.abs(ca[:, k]), np.abs(cb[:, k])
-            mask = np.ones(ea.shape, bool)
-            per_event = masked_spearman(ea, eb, mask)
-            kk = np.full(len(ea), top_event)
-            overlap = (top_k_mask(ea, mask, kk) & top_k_mask(eb, mask, kk)).sum(1) / top_event
-            va, vb = ca[:, k], cb[:, k]
+                                  for c in range(len(runs_a[0].targets))])
+            ea, eb = np.abs(ca[:, :, k]), np.abs(cb[:, :, k])  # (n_seeds, n, F)
+            mask = np.ones(ea.shape[1:], bool)
+            kk = np.full(ea.shape[1], top_event)
+            per_event = np.stack([masked_spearman(ea[s], eb[s], mask) for s in range(n_seeds)])
+            overlap = np.stack([(top_k_mask(ea[s], mask, kk) & top_k_mask(eb[s], mask, kk))
+                                .sum(1) / top_event for s in range(n_seeds)])
+            va, vb = ca[:, :, k], cb[:, :, k]
             with np.errstate(invalid="ignore", divide="ignore"):
-                cosine = (va * vb).sum(1) / (np.linalg.norm(va, axis=1)
-                                             * np.linalg.norm(vb, axis=1))
+                cosine = (va * vb).sum(2) / (np.linalg.norm(va, axis=2)
+                                             * np.linalg.norm(vb, axis=2))
             rows.append({
-                "a": a_name, "b": b_name, "spearman": float(rho), "kendall": float(tau),
+                "a": a_name, "b": b_name, "seeds": n_seeds,
+                "spearman": float(rho), "kendall": float(tau),
                 f"top{top_global}_overlap": len(top_a & top_b) / top_global,
                 "spearman_all_classes": float(rho_all),
-                "event_spearman_mean": float(np.nanmean(per_event)),
+                "event_spearman_mean": _seed_mean(per_event),
                 "event_spearman_median": float(np.nanmedian(per_event)),
-                f"event_top{top_event}_overlap": float(np.mean(overlap)),
-                "event_cosine_mean": float(np.nanmean(cosine)),
-                # 95 % bootstrap intervals over the events
-                "spearman_interval": importance_spearman_interval(ea, eb),
-                "event_spearman_interval": interval_or_none(per_event),
-                f"event_top{top_event}_interval": interval_or_none(overlap),
-                "event_cosine_interval": interval_or_none(cosine)})
+                f"event_top{top_event}_overlap": _seed_mean(overlap),
+                "event_cosine_mean": _seed_mean(cosine),
+                # 95 % bootstrap intervals over the events (and seeds)
+                "spearman_interval": importance_spearman_interval(
+                    ea if n_seeds > 1 else ea[0], eb if n_seeds > 1 else eb[0]),
+                "event_spearman_interval": interval_or_none(per_event, over_seeds=True),
+                f"event_top{top_event}_interval": interval_or_none(overlap, over_seeds=True),
+                "event_cosine_interval": interval_or_none(cosine, over_seeds=True)})
     return rows
+
+
+def _seed_mean(values: np.ndarray) -> float:
+    """The mean over seeds of the NaN-aware per-seed means of ``(n_seeds, n)`` values (what
+    the two-stage bootstrap resamples)."""
+    return float(np.nanmean(np.nanmean(values, 1)))
 
 
 def importance_spearman_interval(a: np.ndarray, b: np.ndarray, *, n_boot: int = N_BOOT,
@@ -222,7 +246,9 @@ def importance_spearman_interval(a: np.ndarray, b: np.ndarray, *, n_boot: int = 
     """95 % bootstrap interval over events of the Spearman correlation of two global
     importances ``mean |phi|``: ``a``, ``b`` ``(n, F)`` the two explanations' ``|phi|`` of the
     same events, resampled together (each replicate's importances are its weighted means,
-    ranked per replicate). ``None`` when every replicate has a constant importance.
+    ranked per replicate); or ``(n_seeds, n, F)``, seed ``s`` of one with seed ``s`` of the
+    other, when seeds are resampled too. ``None`` when every replicate has a constant
+    importance.
 
     >>> rng = np.random.default_rng(0)
     >>> a = rng.exponential(np.arange(1, 9), size=(400, 8))
@@ -231,9 +257,13 @@ def importance_spearman_interval(a: np.ndarray, b: np.ndarray, *, n_boot: int = 
     True
     """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    means = bootstrap_means(np.concatenate([a, b], 1), n_boot=n_boot, seed=seed)
-    ra = stats.rankdata(means[:, :a.shape[1]], axis=1)
-    rb = stats.rankdata(means[:, a.shape[1]:], axis=1)
+    if a.shape != b.shape or a.ndim not in (2, 3):
+        raise HepxaiError(f"importances of the same events: (n, F) or (n_seeds, n, F) each, "
+                          f"got {a.shape} and {b.shape}")
+    means = bootstrap_means(np.concatenate([a, b], -1), n_boot=n_boot, seed=seed)
+    features = a.shape[-1]
+    ra = stats.rankdata(means[:, :features], axis=1)
+    rb = stats.rankdata(means[:, features:], axis=1)
     ra -= ra.mean(1, keepdims=True)
     rb -= rb.mean(1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -249,13 +279,17 @@ def importance_spearman_interval(a: np.ndarray, b: np.ndarray, *, n_boot: int = 
 def explain_runs(runs: list[str | os.PathLike[str]], data_dir: str | os.PathLike[str],
                  out: str | os.PathLike[str], *, max_events: int = 5000, engine: str = "fast",
                  n_jobs: int | None = None, seed: int = 0, reference_events: int = 20_000,
-                 figures: bool = True) -> dict[str, Any]:
+                 figures: bool = True, n_seeds: int = 1) -> dict[str, Any]:
     """Explain every run on the same test events, answer the three questions, write
     ``explain.json``, the attributions (``attributions/*.npz``) and the figures into ``out``.
 
     Events: the first ``max_events`` test events preselected in *both* reconstructions, so
-    every model, whichever sample it was trained on, explains the same events.
+    every model, whichever sample it was trained on, explains the same events. ``n_seeds``:
+    GradientSHAP also runs with seeds ``seed + 1 .. seed + n_seeds - 1``, which the
+    convergence numbers average and their intervals resample (:func:`convergence`).
     """
+    if n_seeds < 1:
+        raise HepxaiError(f"n_seeds must be at least 1, got {n_seeds}")
     out = Path(out)
     output_directory(out)
     models = load_runs(runs)
@@ -267,6 +301,7 @@ def explain_runs(runs: list[str | os.PathLike[str]], data_dir: str | os.PathLike
                           "simulate more events")
     event_ids = test.event_id[rows]
     attributions: dict[str, Attribution] = {}
+    replicas: dict[str, list[Attribution]] = {}
     info: dict[str, dict[str, Any]] = {}
     inputs: dict[str, np.ndarray] = {}
     for label, (run, model) in models.items():
@@ -282,6 +317,11 @@ def explain_runs(runs: list[str | os.PathLike[str]], data_dir: str | os.PathLike
             seconds = time.perf_counter() - start
             name = f"{label} {METHOD_LABELS[method]}"
             attributions[name] = attribution
+            if method in STOCHASTIC and n_seeds > 1:
+                replicas[name] = [explain_model(model, method, x, event_ids,
+                                                reference=reference, engine=engine,
+                                                n_jobs=n_jobs, seed=seed + r)
+                                  for r in range(1, n_seeds)]
             path = attribution.save(out / "attributions" / f"{file_stem(label)}.{method}.npz")
             error = attribution.completeness_error()
             scale = np.abs(attribution.outputs - attribution.baseline_outputs)
@@ -289,6 +329,7 @@ def explain_runs(runs: list[str | os.PathLike[str]], data_dir: str | os.PathLike
             info[name] = {
                 "run": str(run), "label": label, "model": model.kind, "sample": model.sample,
                 "method": method, "seconds": seconds, "events_per_second": len(x) / seconds,
+                "seeds": 1 + len(replicas.get(name, [])),
                 "path": str(path),
                 "completeness_abs_median": float(np.median(error)),
                 "completeness_rel_median": float(np.median(error / np.maximum(scale, 1e-12))),
@@ -307,7 +348,7 @@ def explain_runs(runs: list[str | os.PathLike[str]], data_dir: str | os.PathLike
                                     test.features["simplified"][rows],
                                     test.features["full"][rows])}
     if len(attributions) > 1:
-        summary["convergence"] = convergence(attributions)
+        summary["convergence"] = convergence(attributions, replicas=replicas)
     if figures:
         summary["figures"] = _figures(out, attributions, inputs, info, summary)
     write_json_atomic(out / "explain.json", summary)
@@ -382,18 +423,21 @@ def comparison_table(summary: dict[str, Any]) -> str:
 
 def convergence_table(summary: dict[str, Any]) -> str:
     """Markdown: agreement of every pair of explanations (signal class, centred), with the
-    95 % bootstrap interval over the events where the summary has it."""
+    95 % bootstrap interval over the events (and the seeds of a stochastic explanation) where
+    the summary has it."""
     from hepxai.report.format import with_interval
 
     if "convergence" not in summary:
         return "(needs at least two explanations)"
-    head = ["explanation A", "explanation B", "Spearman (global) [95 % interval]", "Kendall",
+    head = ["explanation A", "explanation B", "seeds", "Spearman (global) [95 % interval]",
+            "Kendall",
             "top-5 overlap", "Spearman all classes", "per-event Spearman mean [interval] / "
             "median", "per-event top-3", "per-event cosine"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in summary["convergence"]:
         lines.append(
-            f"| {r['a']} | {r['b']} | {with_interval(r['spearman'], r.get('spearman_interval'))}"
+            f"| {r['a']} | {r['b']} | {r.get('seeds', 1)} | "
+            f"{with_interval(r['spearman'], r.get('spearman_interval'))}"
             f" | {r['kendall']:.3f} | {r['top5_overlap']:.2f} | "
             f"{r['spearman_all_classes']:.3f} | "
             f"{with_interval(r['event_spearman_mean'], r.get('event_spearman_interval'))} / "
