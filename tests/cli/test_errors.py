@@ -717,6 +717,45 @@ def test_export_without_the_disk_space_is_refused_before_writing(
         assert "the exported images and labels need about" in line
 
 
+@pytest.mark.parametrize("use_case,size", [("muon", ["--n", "400"]),
+                                           ("darkjet", ["--n", "200"]),
+                                           ("susy", ["--n-train", "400", "--n-test", "100"])])
+def test_import_and_export_without_the_disk_space_are_refused_before_writing(
+        use_case: str, size: list[str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    data, ntuples = tmp_path / "data", tmp_path / "ntuples"
+    assert run_cli(["simulate", use_case, *size, "--out", str(data)]) == 0
+    assert run_cli(["export", use_case, "--data", str(data), "--out", str(ntuples),
+                    *(["--format", "root"] if use_case == "muon" else [])]) == 0
+    capsys.readouterr()
+    with small_filesystem(tmp_path / "disk", "64k") as disk:
+        # the import: twice the uncompressed branches (spool, split files), nothing created
+        line = assert_user_error(capsys, ["import", use_case, ntuples, "--out",
+                                          disk / "imported"], [disk])
+        assert "the import's spool and split files" in line and "need about" in line
+        assert not any(disk.rglob("*"))
+        # the export: each file's branches, before the file is begun
+        line = assert_user_error(capsys, ["export", use_case, "--data", data, "--out",
+                                          disk / "exported",
+                                          *(["--format", "root"] if use_case == "muon" else [])],
+                                 [disk])
+        assert "need about" in line and "free space or choose another --out" in line
+
+
+def test_an_evaluation_without_the_disk_space_is_refused_before_any_work(
+        muon_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hepxai.io.checkpoint import save_checkpoint
+    from hepxai.usecases.muon.models import create
+
+    checkpoint = save_checkpoint(tmp_path / "ckpt" / "best.pt", create("attribution-cnn", "fast"))
+    with small_filesystem(tmp_path / "disk", "512k") as disk:
+        line = assert_user_error(capsys, ["evaluate", "muon", "--checkpoint", checkpoint,
+                                          "--data", muon_dir, "--out", disk / "evaluation"],
+                                 [disk])
+        assert "the predictions of 1 model(s) and the figures need about" in line
+        assert not list(disk.rglob("*.npz"))
+
+
 def test_a_precompute_into_a_store_another_run_is_filling_is_refused(
         muon_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"

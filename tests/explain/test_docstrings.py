@@ -14,7 +14,7 @@ MODULES = sorted({path.partition(":")[0] for path in registry.EXPLAINERS.values(
                     "hepxai.core.ragged", "hepxai.report.sections", "hepxai.report.format",
                     "hepxai.explain.judging.sanity", "hepxai.report.sanity",
                     "hepxai.usecases.susy.study", "hepxai.explain.judging.study",
-                    "hepxai.explain.judging.uncertainty"})
+                    "hepxai.explain.judging.uncertainty", "hepxai.io.ntuple"})
 
 
 @pytest.mark.parametrize("name", registry.names())

@@ -67,6 +67,10 @@ def nearest_existing(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+#: what the figures and JSON of one evaluation or study take, generously (a few PNGs)
+FIGURES_BYTES = 10_000_000
+
+
 def check_free_space(directory: str | os.PathLike[str], needed: float, what: str) -> None:
     """A one-line :class:`HepxaiError` when the file system that will hold ``directory`` (it
     need not exist yet) has less than ``needed`` bytes free for ``what``: a big write refused

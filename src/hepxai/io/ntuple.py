@@ -36,14 +36,14 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hepxai.core.atomic import atomic_path
+from hepxai.core.atomic import atomic_path, check_free_space
 from hepxai.core.errors import HepxaiError
 from hepxai.core.progress import progress
 
@@ -197,6 +197,7 @@ class Ntuple:
         self.tree = tree or layout.tree
         self.branches: dict[str, str] = {}
         self.n_entries_of: list[int] = []
+        self.bytes_of: list[int] = []  # uncompressed bytes of the branches read, per file
         for index, path in enumerate(self.files):
             reader = self._open(path)
             available = reader.available
@@ -212,6 +213,7 @@ class Ntuple:
                                   f"{_listing(available)}. Name the branches with --branches "
                                   "MAP.toml")
             self.n_entries_of.append(reader.n_entries)
+            self.bytes_of.append(reader.data_bytes(list(self.branches.values())))
         if sum(self.n_entries_of) == 0:
             raise HepxaiError(f"{', '.join(map(str, self.files))}: tree '{self.tree}' holds no "
                               "entries; nothing to import")
@@ -223,6 +225,12 @@ class Ntuple:
     @property
     def n_entries(self) -> int:
         return sum(self.n_entries_of)
+
+    @property
+    def data_bytes(self) -> int:
+        """The uncompressed bytes of the branches read, over every file (for the space an
+        import needs, known before it reads any entry)."""
+        return sum(self.bytes_of)
 
     def text(self, key: str) -> str | None:
         """A string stored beside the tree in the first file (a ROOT TObjString, an HDF5
@@ -274,9 +282,15 @@ class Ntuple:
 class _Reader:
     available: set[str]
     n_entries: int
+    path: Path
 
     def iterate(self, branches: Mapping[str, str]) -> Iterator[dict[str, Any]]:
         raise NotImplementedError
+
+    def data_bytes(self, names: Sequence[str]) -> int:
+        """The uncompressed bytes of the branches ``names`` (what an import spools and writes
+        again); the file's size where the format does not say."""
+        return self.path.stat().st_size
 
     def text(self, key: str) -> str | None:
         raise NotImplementedError
@@ -323,6 +337,12 @@ class _RootReader(_Reader):
         except (OSError, ValueError, TypeError, KeyError, uproot.DeserializationError) as exc:
             raise HepxaiError(f"{self.path}: cannot be read ({_first_line(exc)}); the file is "
                               "damaged or truncated, copy it again") from None
+
+    def data_bytes(self, names: Sequence[str]) -> int:
+        try:  # a TTree's branches know their uncompressed size; an RNTuple's fields do not
+            return int(sum(self.tree[name].uncompressed_bytes for name in set(names)))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return super().data_bytes(names)
 
     def text(self, key: str) -> str | None:
         if self.classes.get(f"{key};1") != "TObjString":
@@ -371,12 +391,17 @@ class _OpenH5Reader(_Reader):
                 group = f[tree]
                 self.available = set(group)
                 self.n_entries = int(group.attrs["n_entries"])
+                self.nbytes = {name: int(group[name].nbytes) for name in group
+                               if isinstance(group[name], h5py.Dataset)}
                 self.attrs = {k: v.decode() if isinstance(v, bytes) else v
                               for k, v in f.attrs.items()}
         except HepxaiError:
             raise
         except (OSError, KeyError, ValueError) as exc:
             raise HepxaiError(f"{path}: not a readable HDF5 file ({_first_line(exc)})") from None
+
+    def data_bytes(self, names: Sequence[str]) -> int:
+        return sum(self.nbytes.get(name, 0) for name in set(names))
 
     def text(self, key: str) -> str | None:
         value = self.attrs.get(key)
@@ -421,7 +446,7 @@ def assign_splits(entries: np.ndarray, fractions: Mapping[str, float], seed: int
     entry always lands in the same split, however the file is chunked.
 
     >>> assign_splits(np.arange(6), {"train": 0.5, "val": 0.5}, seed=1).tolist()
-    [1, 1, 0, 0, 1, 1]
+    [1, 1, 1, 0, 0, 0]
     """
     with np.errstate(over="ignore"):  # the hash works modulo 2**64 on purpose
         z = np.asarray(entries, np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
@@ -571,6 +596,15 @@ def spool_import(spool: Spool, plan: ImportPlan, open_group, convert, *, events:
                               "entries or other --fractions")
 
 
+def check_import_space(out_dir: str | os.PathLike[str], sources: Iterable[Ntuple]) -> None:
+    """Refuse an import in one line, before it creates anything, when the file system of
+    ``out_dir`` lacks twice the uncompressed bytes of the branches it reads: the spool
+    (:class:`Spool`), then the split files."""
+    check_free_space(out_dir, 2 * sum(source.data_bytes for source in sources),
+                     "the import's spool and split files (twice the uncompressed branches "
+                     "read)")
+
+
 def import_summary(summary: Mapping[str, Mapping[str, Any]], noun: str) -> str:
     """The lines a ``hepxai import`` prints: per split its size, file and whether it was kept.
 
@@ -654,6 +688,18 @@ class Spool:
 
 
 # -- writing --------------------------------------------------------------------------------
+def check_export_space(out_dir: str | os.PathLike[str],
+                       inputs: Iterable[str | os.PathLike[str]]) -> None:
+    """Refuse an export in one line, before it writes a file, when the file system of
+    ``out_dir`` lacks 1.25 times the size of the hepxai data files it converts: the ROOT and
+    open-data files hold the same arrays and measure within 5 % of their size (2,000 muon
+    events, 500 dark-jet jets, both formats); a SUSY export writes one of the two
+    reconstructions, 35-40 % of the size."""
+    total = sum(Path(path).stat().st_size for path in inputs)
+    check_free_space(out_dir, 1.25 * total, "the exported files (at most about the size of "
+                     "the data files they convert)")
+
+
 def write_root(path: str | os.PathLike[str], trees: Mapping[str, Mapping[str, Any]],
                strings: Mapping[str, str] | None = None) -> Path:
     """Write TTrees (name -> branch -> ndarray or :class:`Jagged`) to one ROOT file, atomically.

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from hepxai.core.atomic import atomic_path
+from hepxai.core.atomic import FIGURES_BYTES, atomic_path, check_free_space
 from hepxai.core.errors import HepxaiError
 from hepxai.core.labels import distinct_labels, file_stem
 from hepxai.io.checkpoint import load_model, read_checkpoint
 from hepxai.metrics import classification
 from hepxai.usecases.darkjet.graphs import GraphSettings, load_graphs
-from hepxai.usecases.darkjet.store import split_path
+from hepxai.usecases.darkjet.store import DarkJetFile, split_path
 from hepxai.usecases.darkjet.task import JetSet, predict
 
 EFFICIENCIES = (0.5, 0.7, 0.9)
@@ -101,6 +101,11 @@ def evaluate_models(checkpoints: list[str | os.PathLike[str]], data_dir: str | o
         raise HepxaiError(f"{split_file}: no such file; simulate jets first with "
                           f"'hepxai simulate darkjet --out {data_dir}'")
     out = Path(out_dir)
+    # before any work: per model and jet its logit, label, row and pT (8 bytes each at most)
+    n_jets = int(DarkJetFile(split_file, load=False).attrs.get("n_events", 0))
+    n_jets = n_jets if max_jets is None else min(n_jets, max_jets)
+    check_free_space(out, len(checkpoints) * 32 * n_jets + FIGURES_BYTES,
+                     f"the predictions of {len(checkpoints)} model(s) and the figures")
     models = [evaluate_checkpoint(c, data_dir, out, device, split, max_jets, cache_dir, label)
               for c, label in zip(checkpoints, labels, strict=True)]
     return {"split": split, "data": str(data_dir), "models": models,

@@ -34,6 +34,8 @@ from hepxai.io.ntuple import (
     Layout,
     Ntuple,
     Spool,
+    check_export_space,
+    check_import_space,
     plan_import,
     previous_import,
     read_mapping,
@@ -174,8 +176,10 @@ def import_ntuples(sources: Sequence[str | os.PathLike[str]], out_dir: str | os.
     if found is not None:
         return {s: {"path": str(split_path(out, s)), "jets": found[s]["n_events"],
                     "reused": True} for s in plan.outputs}
+    sources = {group: Ntuple(plan.groups[group], LAYOUT, names, tree) for group in plan.groups}
+    check_import_space(out, sources.values())
     with exclusive(out, "import darkjet"), Spool(out) as spool:
-        spool_import(spool, plan, lambda group: Ntuple(plan.groups[group], LAYOUT, names, tree),
+        spool_import(spool, plan, sources.__getitem__,
                      lambda group, path, first, columns, branches:
                      _convert(path, first, columns, branches), events="n_clusters",
                      flat=FLAT, seed=seed)
@@ -205,6 +209,7 @@ def export_ntuples(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         export_ntuples("data/darkjet", "open-data/darkjet", format="h5")
     """
     inputs = {split: DarkJetFile(split_path(data_dir, split)) for split in SPLITS}
+    check_export_space(out_dir, [data.path for data in inputs.values()])
     out = output_directory(out_dir)
     written = {}
     for split, data in inputs.items():

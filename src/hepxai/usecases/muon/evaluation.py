@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hepxai.core.atomic import atomic_path, read_json
+from hepxai.core.atomic import FIGURES_BYTES, atomic_path, check_free_space, read_json
 from hepxai.core.errors import HepxaiError
 from hepxai.core.labels import distinct_labels, file_stem
 from hepxai.io.checkpoint import load_model, read_checkpoint
@@ -132,6 +132,11 @@ def evaluate_models(checkpoints: list[str | os.PathLike[str]], data_dir: str | o
     # two models of one kind, preset and epoch (from two runs) must not share a label: each
     # would overwrite the other's predictions and table row
     labels = distinct_labels([model_label(c) for c in checkpoints], checkpoints)
+    # before any work: per model and validation event 2 predictions, 2 targets and the row,
+    # per only-noise event 2 predictions (8 bytes each at most), and the figures
+    per_model = 40 * len(val) + 16 * (0 if noise is None else len(noise))
+    check_free_space(out, len(checkpoints) * per_model + FIGURES_BYTES,
+                     f"the predictions of {len(checkpoints)} model(s) and the figures")
     models = [evaluate_checkpoint(c, val, noise, out, device, label=label)
               for c, label in zip(checkpoints, labels, strict=True)]
     return {"data": str(data_dir), "n_val": len(val), "n_noise": 0 if noise is None

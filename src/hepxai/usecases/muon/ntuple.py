@@ -31,6 +31,8 @@ from hepxai.io.ntuple import (
     Layout,
     Ntuple,
     Spool,
+    check_export_space,
+    check_import_space,
     plan_import,
     previous_import,
     read_mapping,
@@ -197,8 +199,11 @@ def import_ntuples(sources: Sequence[str | os.PathLike[str]], out_dir: str | os.
     def convert(group, path, first, columns, branches):
         return _convert(path, first, columns, branches, noise=group == "noise")
 
+    sources = {group: open_group(group) for group in plan.groups}
+    check_import_space(out, sources.values())
     with exclusive(out, "import muon"), Spool(out) as spool:
-        spool_import(spool, plan, open_group, convert, events="counts", flat=FLAT, seed=seed)
+        spool_import(spool, plan, sources.__getitem__, convert, events="counts", flat=FLAT,
+                     seed=seed)
         written = {}
         for split in splits:
             has_truth = spool.has(split, "truth_counts") or split == "noise"
@@ -228,6 +233,7 @@ def export_ntuples(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
 
     inputs = {split: MuonFile(split_path(data_dir, split)) for split in SPLIT_FILES
               if split != "noise" or split_path(data_dir, split).exists()}
+    check_export_space(out_dir, [data.path for data in inputs.values()])
     out = output_directory(out_dir)
     written = {}
     for split, data in inputs.items():

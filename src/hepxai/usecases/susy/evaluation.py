@@ -247,7 +247,13 @@ def evaluate_to(runs: list[Path], data: Path, out: Path, *, max_events: int | No
     """Evaluate, then write evaluation.json, predictions/*.npz and the figures into ``out``."""
     import numpy as np
 
-    from hepxai.core.atomic import atomic_path, output_directory, write_json_atomic
+    from hepxai.core.atomic import (
+        FIGURES_BYTES,
+        atomic_path,
+        check_free_space,
+        output_directory,
+        write_json_atomic,
+    )
     from hepxai.usecases.susy import figures as viz
     from hepxai.usecases.susy.evaluation import evaluate_runs
 
@@ -257,6 +263,11 @@ def evaluate_to(runs: list[Path], data: Path, out: Path, *, max_events: int | No
     summary, predictions = evaluate_runs(runs, data, max_events=max_events, rel_unc=rel_unc,
                                          min_background_events=min_background_events,
                                          signal_efficiency=signal_efficiency)
+    # the predictions are small beside the evaluation itself: checked before they are written
+    check_free_space(out, sum(np.asarray(a).nbytes for pred in predictions.values()
+                              for a in pred.values())
+                     + FIGURES_BYTES, f"the predictions of {len(predictions)} model(s) and the "
+                     "figures")
     for label, pred in predictions.items():
         with atomic_path(out / "predictions" / f"{file_stem(label)}.npz") as tmp:
             with open(tmp, "wb") as handle:

@@ -31,6 +31,8 @@ from hepxai.io.ntuple import (
     Layout,
     Ntuple,
     Spool,
+    check_export_space,
+    check_import_space,
     plan_import,
     previous_import,
     read_mapping,
@@ -126,6 +128,7 @@ def import_ntuples(sources: Sequence[str | os.PathLike[str]], out_dir: str | os.
     if found is not None:
         return {s: {"path": str(split_path(out, s)), "events": found[s]["n_events"],
                     "reused": True} for s in plan.outputs}
+    check_import_space(out, sources_of.values())
     with exclusive(out, "import susy"), Spool(out) as spool:
         # without an event_id branch an event's id is its entry number, counted on across the
         # files of a group and across groups (unique in every split)
@@ -177,6 +180,7 @@ def export_ntuples(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     inputs = {split: SusyFile(split_path(data_dir, split)) for split in SPLITS}
     for data in inputs.values():
         data._level(sample)  # one line when the file lacks the reconstruction
+    check_export_space(out_dir, [data.path for data in inputs.values()])
     out = output_directory(out_dir)
     written = {}
     for split, data in inputs.items():
