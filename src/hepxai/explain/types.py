@@ -84,7 +84,13 @@ class Attribution:
             raise HepxaiError(f"values without a target axis explain one target, not "
                               f"{self.targets}")
         if self.offsets is not None:
-            self.offsets = np.asarray(self.offsets, dtype=np.int64)
+            offsets = np.asarray(self.offsets)
+            if offsets.ndim != 1 or offsets.size == 0 or \
+                    not np.issubdtype(offsets.dtype, np.integer) or offsets[0] != 0 or \
+                    np.any(np.diff(offsets) < 0):
+                raise HepxaiError(f"ragged attribution offsets must be non-decreasing integers "
+                                  f"from 0, got {offsets.dtype} {offsets.shape}")
+            self.offsets = offsets.astype(np.int64)
             if self.values.ndim < 1 or self.offsets[-1] != len(self.values):
                 raise HepxaiError(
                     f"ragged attribution values {self.values.shape} do not match offsets ending "
@@ -102,7 +108,12 @@ class Attribution:
                 setattr(self, name, np.asarray(array, dtype=np.float64).reshape(
                     self.n_events, len(self.targets)))
         if self.event_ids is not None:
-            self.event_ids = np.asarray(self.event_ids, dtype=np.int64)
+            ids = np.asarray(self.event_ids)
+            if ids.shape != (self.n_events,) or (ids.size and
+                                                  not np.issubdtype(ids.dtype, np.integer)):
+                raise HepxaiError(f"attribution event ids must be one integer per example "
+                                  f"({self.n_events}), got {ids.dtype} {ids.shape}")
+            self.event_ids = ids.astype(np.int64)
         if self.item_names is not None:
             self.item_names = tuple(self.item_names)
 
@@ -219,9 +230,15 @@ class Attribution:
         if int(meta.get("format_version", 1)) > FORMAT_VERSION:
             raise HepxaiError(f"{path}: attribution format {meta['format_version']} is newer "
                               f"than this hepxai reads ({FORMAT_VERSION}); upgrade hepxai")
-        attribution = cls._from_parts(meta, arrays)
-        if meta.get("edges"):
-            attribution.edges = cls._from_parts(meta["edges"], arrays, "edges_")
+        try:
+            attribution = cls._from_parts(meta, arrays)
+            if meta.get("edges"):
+                attribution.edges = cls._from_parts(meta["edges"], arrays, "edges_")
+        except HepxaiError as error:  # inconsistent arrays: name the file
+            raise HepxaiError(f"{path}: {error}; delete it and re-run 'hepxai explain'") from None
+        except (KeyError, TypeError, ValueError) as error:  # a key or field missing
+            raise HepxaiError(f"{path}: not a complete hepxai attribution file (no "
+                              f"{error}); delete it and re-run 'hepxai explain'") from None
         return attribution
 
 
@@ -315,7 +332,11 @@ class Influence:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Influence:
         meta, arrays = _load_npz(path, "Influence")
-        return cls(method=meta["method"], params=meta["params"], **arrays)
+        try:
+            return cls(method=meta["method"], params=meta["params"], **arrays)
+        except (KeyError, TypeError, ValueError) as error:
+            raise HepxaiError(f"{path}: not a complete hepxai influence file ({error}); delete "
+                              "it and run the influence query again") from None
 
 
 def _save_npz(path: str | os.PathLike[str], meta: dict, arrays: dict[str, np.ndarray]) -> Path:

@@ -212,7 +212,9 @@ def _copy(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("damage, message", [
     ("nan", "NaN"), ("columns", "shape"), ("format", "not a hepxai SUSY file"),
     ("garbage", "not a readable hepxai SUSY file"), ("labels", "labels outside"),
-    ("missing", "no such file")])
+    ("missing", "no such file"), ("float labels", "/label must be one integer value"),
+    ("2d ids", "/event_id must be one integer value"), ("no weight", "found nothing"),
+    ("names", "'classes' attribute is not a JSON list")])
 def test_bad_files_give_one_line_errors(tmp_path: Path, damage: str, message: str) -> None:
     path = _copy(tmp_path)
     if damage == "nan":
@@ -235,6 +237,22 @@ def test_bad_files_give_one_line_errors(tmp_path: Path, damage: str, message: st
             f["label"][0] = 7
     elif damage == "missing":
         path.unlink()
+    elif damage == "float labels":  # 0.5 passes a range check; an integer check refuses it
+        with h5py.File(path, "r+") as f:
+            labels = f["label"][()].astype(np.float32) + 0.5
+            del f["label"]
+            f["label"] = labels
+    elif damage == "2d ids":
+        with h5py.File(path, "r+") as f:
+            ids = f["event_id"][()]
+            del f["event_id"]
+            f["event_id"] = ids[:, None]
+    elif damage == "no weight":
+        with h5py.File(path, "r+") as f:
+            del f["weight"]
+    elif damage == "names":
+        with h5py.File(path, "r+") as f:
+            f.attrs["classes"] = "signal, ttbar"
     with pytest.raises(HepxaiError, match=message) as info:
         SusyFile(path)
     assert "\n" not in str(info.value)

@@ -102,14 +102,35 @@ class SusyFile(H5File):
     MISSING_HINT = "simulate data first with 'hepxai simulate susy --out DIR'"
 
     def _read(self, f: h5py.File) -> None:
-        self.feature_names = tuple(json.loads(self.attrs["features"]))
-        self.class_names = tuple(json.loads(self.attrs["classes"]))
+        self.feature_names = self._names("features")
+        self.class_names = self._names("classes")
+        for name, kind in (("event_id", "integer"), ("label", "integer"),
+                           ("weight", "floating")):
+            dataset = f.get(name)
+            if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1 or \
+                    not np.issubdtype(dataset.dtype, getattr(np, kind)):
+                found = "nothing" if dataset is None else \
+                    f"{getattr(dataset, 'dtype', 'a group')} {getattr(dataset, 'shape', '')}"
+                raise HepxaiError(f"{self.path}: /{name} must be one {kind} value per event, "
+                                  f"found {found}; the file is corrupt, re-create it")
         self.event_id = f["event_id"][()]
         self.label = f["label"][()]
         self.weight = f["weight"][()]
         self.features = {lv: f[lv]["features"][()] for lv in LEVELS if lv in f}
         self.presel = {lv: f[lv]["presel"][()].astype(bool) for lv in LEVELS if lv in f}
         self._check()
+
+    def _names(self, key: str) -> tuple[str, ...]:
+        """The JSON list of names in attribute ``key`` (the features, the classes)."""
+        try:
+            names = json.loads(self.attrs[key])
+        except (KeyError, TypeError, ValueError):
+            names = None
+        if not isinstance(names, list) or not names or \
+                not all(isinstance(n, str) for n in names):
+            raise HepxaiError(f"{self.path}: the '{key}' attribute is not a JSON list of names; "
+                              "the file is corrupt, re-create it")
+        return tuple(names)
 
     def _check(self) -> None:
         where = str(self.path)
