@@ -219,6 +219,26 @@ def test_a_damaged_graph_cache_is_rebuilt_not_trusted(tmp_path, damage):
     GraphSet.load(path)  # the cache is whole again
 
 
+@pytest.mark.parametrize("place", ["full", "read-only"])
+def test_graphs_are_built_without_a_cache_where_none_can_be_written(tmp_path, capsys, place):
+    from cli_checks import small_filesystem
+
+    simulate_dataset(tmp_path / "d", 30, seed=2)
+    val = tmp_path / "d" / "val.h5"
+    expected = load_graphs(val, GraphSettings(), use_cache=False)
+    with small_filesystem(tmp_path / "disk", "64k", read_only=place == "read-only") as disk:
+        if place == "full":
+            (disk / "filler").write_bytes(b"\0" * 60_000)
+        graphs = load_graphs(val, GraphSettings(), cache_dir=disk / "graphs")
+        note = capsys.readouterr().err.strip()
+        assert note.startswith("note: graphs not cached (") and "\n" not in note
+        assert ("read-only" if place == "read-only" else "no space left") in note
+        assert sorted(p.name for p in disk.rglob("*") if p.is_file()) == \
+            (["filler"] if place == "full" else [])
+    for name in expected.ARRAYS:
+        np.testing.assert_array_equal(getattr(graphs, name), getattr(expected, name))
+
+
 def _fail(*args, **kwargs):
     raise AssertionError("graphs were rebuilt although the cache holds them")
 

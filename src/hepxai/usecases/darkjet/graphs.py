@@ -43,6 +43,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -504,5 +505,29 @@ def load_graphs(data_file: str | os.PathLike[str], settings: GraphSettings,
     jets = source.as_jets(None if max_jets is None else np.arange(max_jets))
     graphs = build_graphs(jets, settings, desc=f"graphs {data_file.stem} ({settings.variant})")
     if use_cache:
-        graphs.save(path)
+        _cache(graphs, path)
     return graphs
+
+
+def _cache(graphs: GraphSet, path: Path) -> None:
+    """Save ``graphs`` to the cache ``path``, or say in one line why not and go on: a cache
+    is an optimisation, so data on a read-only or full disk (a colleague's directory, say)
+    is still explained, only built again each run."""
+    import errno
+    import sys
+
+    from hepxai.core.atomic import nearest_existing
+    from hepxai.core.errors import os_error_line
+
+    needed = sum(getattr(graphs, name).nbytes for name in GraphSet.ARRAYS)
+    try:
+        if needed > shutil.disk_usage(nearest_existing(path.parent)).free:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        graphs.save(path)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM,
+                               errno.EDQUOT):
+            raise
+        reason = os_error_line(error)[0].split("; ")[0]
+        print(f"note: graphs not cached ({reason}); they are built again on every run",
+              file=sys.stderr)
