@@ -654,6 +654,28 @@ def test_every_command_refuses_an_out_another_run_is_writing(
     assert not out.exists()  # the holder made it and removed it again; nothing was written
 
 
+def test_a_default_out_or_store_is_locked_like_a_given_one(
+        muon_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert run_cli(["train", "muon", "--model", "tracin-cnn", "--data", str(muon_dir), "--out",
+                    str(run), "--epochs", "1", "--max-events", "60", "--val-events",
+                    "30"]) == 0
+    capsys.readouterr()
+    # explain's --out defaults to explain/ next to the checkpoint
+    place = run / "explain"
+    with held_by_another_process(place, "hepxai explain muon") as pid:
+        line = assert_user_error(capsys, ["explain", "muon", "--checkpoint", run / "best.pt",
+                                          "--data", muon_dir, "--methods", "saliency"], [run])
+    assert f"{place} is being written by another hepxai run (pid {pid}" in line
+    # the precompute's --store defaults to RUN/influence/VARIANT
+    store = run / "influence" / "last-layer"
+    with held_by_another_process(store, "hepxai influence muon precompute") as pid:
+        line = assert_user_error(capsys, ["influence", "muon", "precompute", "--run", run,
+                                          "--data", muon_dir, "--max-train", "40",
+                                          "--n-checkpoints", "1"], [run])
+    assert f"{store} is being written by another hepxai run (pid {pid}" in line
+
+
 @pytest.mark.parametrize("use_case,size", [("muon", ["--n", "20000"]),
                                            ("darkjet", ["--n", "4000"]),
                                            ("susy", ["--n-train", "8000", "--n-test", "100"])])

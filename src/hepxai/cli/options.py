@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from hepxai.cli.arguments import checked_device, count, device_name
@@ -40,14 +41,21 @@ def data(parser: Parser, default: str | os.PathLike[str], *, reads: str | None =
 
 
 def out(parser: Parser, holds: str, default: str | os.PathLike[str] | None = None, *,
-        default_text: str | None = None, required: bool = False) -> None:
+        default_text: str | None = None, required: bool = False,
+        default_from: Callable[[argparse.Namespace], os.PathLike[str]] | None = None,
+        anchor: str | None = None) -> None:
     """``--out DIR``: the directory a command writes; ``holds``: what it writes there;
-    ``default_text``: how the default is made when it depends on other options."""
+    ``default_text``: how the default is made when it depends on other options, and
+    ``default_from(args)`` makes it (:func:`prepare` sets ``args.out`` from it, so a default
+    place is checked and locked like a given one); ``anchor``: the option naming the input the
+    default lies beside (``checkpoint``, ``run``), without which it is not locked (or made)."""
     parser.add_argument("--out", type=Path, default=None if default is None else Path(default),
                         required=required,
                         help=f"directory for {holds}"
                              + (f" (default: {default_text})" if default_text else ""))
-    parser.set_defaults(out_is_directory=True)  # held under its lock: see output_lock
+    parser.set_defaults(out_is_directory=True,  # held under its lock: see output_lock
+                        **({"out_from": default_from, "out_anchor": anchor}
+                           if default_from is not None else {}))
 
 
 def run_dir(parser: Parser, use_case: str, *, same_as: str | None = None) -> None:
@@ -197,7 +205,17 @@ def prepare(args: argparse.Namespace) -> None:
     threads, ``--device`` is checked (one-line :class:`~hepxai.core.errors.HepxaiError` for a
     device this machine lacks), and ``--out`` must be a place this process can write, so a
     typo or a read-only disk fails in one line before any work instead of after it. torch is
-    imported only when one of them asks for it."""
+    imported only when one of them asks for it. A ``--out`` or ``--store`` left out is set
+    here from the command's own default (``out_from`` / ``store_from``), so it is checked and
+    locked as if it had been given."""
+    args.defaulted = {}  # option -> the option of the input its default lies beside
+    if getattr(args, "out", None) is None and getattr(args, "out_from", None) is not None:
+        args.out = Path(args.out_from(args))
+        args.defaulted["out"] = getattr(args, "out_anchor", None)
+    if getattr(args, "store", None) is None and getattr(args, "store_from", None) is not None:
+        store = args.store_from(args)
+        args.store = None if store is None else Path(store)
+        args.defaulted["store"] = "run"
     if getattr(args, "out", None) is not None:
         check_writable(Path(args.out))
     n_threads = getattr(args, "threads", None) or getattr(args, "jobs", None)
@@ -211,12 +229,20 @@ def output_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """The locks of the directories the command writes (:func:`hepxai.core.lock.exclusive`),
     held while it runs, so a second run into the same place is refused in one line naming the
     first: ``--out`` where it is a directory, and the ``--store`` a TracIn precompute fills.
-    A no-op for what is not given (a default made from another option); an existing file in
+    A default (:func:`prepare`) is locked too, except one made beside an input that is
+    missing (explain/ next to a checkpoint, RUN/influence): that place is not created, so the
+    command's own one-line error about the input is what the user sees. An existing file in
     their place is refused in one line."""
+    defaulted = getattr(args, "defaulted", {})
+
+    def lockable(name: str) -> bool:
+        place, anchor = getattr(args, name, None), defaulted.get(name)
+        return place is not None and (anchor is None or Path(getattr(args, anchor)).exists())
+
     places = []
-    if getattr(args, "out", None) is not None and getattr(args, "out_is_directory", False):
+    if lockable("out") and getattr(args, "out_is_directory", False):
         places.append(("--out", args.out))
-    if getattr(args, "step", None) == "precompute" and getattr(args, "store", None) is not None:
+    if getattr(args, "step", None) == "precompute" and lockable("store"):
         places.append(("--store", args.store))
     if not places:
         return contextlib.nullcontext()
@@ -264,13 +290,19 @@ def tracin(parser: argparse.ArgumentParser, *, steps: dict[str, str], use_case: 
            unit: str, reads: str,
            run_default: str, store_default: str, out_default: str, checkpoints_example: str,
            batch_default: int | None, batch_help: str, splits: tuple[str, ...],
-           figures: int, seeds: str, n_train: str, n_test: str) -> dict[str, Parser]:
+           figures: int, seeds: str, n_train: str, n_test: str,
+           out_from: Callable[[argparse.Namespace], os.PathLike[str]],
+           store_from: Callable[[argparse.Namespace], os.PathLike[str] | None]
+           ) -> dict[str, Parser]:
     """The options every ``hepxai influence USE_CASE STEP`` shares, in their groups (``run``,
     ``precompute``, ``query``, ``study``), returned so the use case adds its own: the run and
     its store, the checkpoints, the query's split, top-k, figures, explained model and draw,
     and the retraining studies' pool, test set, seeds and random sets. ``unit``: what the
     examples are called (``events``, ``jets``); ``seeds``: the studies' default seeds;
-    ``n_train`` / ``n_test``: their default sizes, as text; ``steps``: name -> what it does."""
+    ``n_train`` / ``n_test``: their default sizes, as text; ``steps``: name -> what it does;
+    ``out_from`` / ``store_from``: the default ``--out`` and ``--store`` of a command line
+    (``store_from`` ``None`` where the step reads no store), which ``out_default`` and
+    ``store_default`` describe."""
     from hepxai.cli.arguments import int_list, whole_number
 
     listed = "; ".join(f"{name}: {text}" for name, text in steps.items())
@@ -286,7 +318,8 @@ def tracin(parser: argparse.ArgumentParser, *, steps: dict[str, str], use_case: 
     data(run, f"data/{use_case}", reads=reads)
     run.add_argument("--store", type=Path, default=None,
                      help=f"precompute directory (default: {store_default})")
-    out(run, "the results", default_text=out_default)
+    run.set_defaults(store_from=store_from)
+    out(run, "the results", default_text=out_default, default_from=out_from, anchor="run")
     device(run)
     threads(run)
     pre = groups["precompute"]

@@ -119,7 +119,10 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     options.data(parser, DATA, reads="train.h5 trains, val.h5 validates")
     options.out(parser, "the run (checkpoints, history, curves)",
                 default_text="runs/darkjet/MODEL-VARIANT-PRESET, with -shuffled with "
-                             "--shuffle-labels")
+                             "--shuffle-labels",
+                default_from=lambda args: RUNS / (f"{args.model}-{args.variant}-{args.preset}"
+                                                  + ("-shuffled" if args.shuffle_labels
+                                                     else "")))
     _add_graph_options(parser)
     parser.add_argument("--hidden", type=count, default=None,
                         help="override the preset's hidden width (graph models)")
@@ -140,8 +143,7 @@ def _train(args: argparse.Namespace) -> None:
     from hepxai.usecases.darkjet.study import train_run
 
     settings = _settings(args)
-    out = args.out or RUNS / (f"{args.model}-{settings.variant}-{args.preset}"
-                              + ("-shuffled" if args.shuffle_labels else ""))
+    out = args.out  # its default made by options.prepare
     if args.hidden and args.model == "cnn3d":
         raise HepxaiError("--hidden applies to the graph models; cnn3d has channels instead")
     config = {"hidden": args.hidden} if args.hidden else None
@@ -244,7 +246,8 @@ def _add_sanity(parser: argparse.ArgumentParser) -> None:
                                "best.pt; resgnn, gatv2 or cnn3d)")
     options.data(parser, DATA, reads="test.h5 jets are explained")
     options.out(parser, "sanity.json and sanity.png", default_text="sanity/ next to the "
-                "checkpoint")
+                "checkpoint", default_from=lambda args: args.checkpoint.parent / "sanity",
+                anchor="checkpoint")
     options.sanity(parser, twin="checkpoint",
                    methods=f"all of the model's: {','.join(names.METHODS)} for resgnn and "
                            f"gatv2, {','.join(names.VOXEL_METHODS)} (on the voxels) for cnn3d",
@@ -265,7 +268,7 @@ def _sanity(args: argparse.Namespace) -> None:
     from hepxai.usecases.darkjet.sanity import sanity_run
 
     orders = parse_orders(args.orders)
-    out = args.out or args.checkpoint.parent / "sanity"
+    out = args.out  # its default made by options.prepare
     sanity_run(args.checkpoint, args.data, out, args.methods, shuffled=args.shuffled,
                n_jets=args.jets, seed=args.seed, orders=orders, seeds=args.seeds,
                steps=args.steps, gnnexplainer_jets=args.gnnexplainer_jets,

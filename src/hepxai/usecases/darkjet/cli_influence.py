@@ -43,7 +43,8 @@ def _add(parser: argparse.ArgumentParser) -> None:
                     "runs/darkjet/influence-kappa",
         checkpoints_example="1,3,5", batch_default=1024, batch_help="jets per forward pass",
         splits=("test", "val"), figures=5, seeds="1,2,3", n_train="4000",
-        n_test="20 lsor; kappa: the first 1000 of test.h5")
+        n_test="20 lsor; kappa: the first 1000 of test.h5", out_from=_default_out,
+        store_from=lambda args: args.run / "influence" / "tracin")
     query, study = groups["query"], groups["study"]
     query.add_argument("--jets", type=int_list, default="0",
                        help="query: comma-separated jet numbers in --split")
@@ -70,12 +71,17 @@ def _add(parser: argparse.ArgumentParser) -> None:
 
 
 # -- shared helpers ----------------------------------------------------------------------------
+def _default_out(args: argparse.Namespace) -> Path:
+    return {"lsor": Path("runs/darkjet/influence-lsor"),
+            "kappa": Path("runs/darkjet/influence-kappa")}.get(args.step, args.run / "influence")
+
+
 def _store_path(args: argparse.Namespace) -> Path:
     return args.store or args.run / "influence" / "tracin"
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
-    return args.out or args.run / "influence"
+    return args.out or _default_out(args)
 
 
 def _settings_of(path: str | Path):
@@ -213,11 +219,12 @@ def _categories(args: argparse.Namespace) -> None:
                             k=args.top_k, candidates=args.pool, seed=args.seed, device=device)
     out = _out_dir(args)
     summary = {**result["summary"], "explained_model": str(model_path), "split": args.split}
-    write_json_atomic(out / "categories.json", summary)
     for name, influence in result["influences"].items():
         influence.save(out / f"category_{name}.npz")
         plot_graph_proponents(influence, 0, train, test, out / f"category_{name}.png",
                               title=f"{name}: {args.split} #{influence.test_ids[0]}")
+    # last: the JSON is the mark of a finished step (a resumed demo trusts it)
+    write_json_atomic(out / "categories.json", summary)
     print(format_categories(summary))
     print(f"written: {out / 'categories.json'} and one figure per set in {out}")
 
@@ -245,7 +252,7 @@ def _lsor(args: argparse.Namespace) -> None:
     study, how = _study(args, 1000)
     config = GraphLSORConfig(n_test=args.n_test or 20, k=args.remove_top, seeds=tuple(args.seeds),
                              n_random=args.n_random, selection=args.selection, retrain=how)
-    out = args.out or Path("runs/darkjet/influence-lsor")
+    out = _out_dir(args)
     summary = lsor_graphs(study, out, config)
     print(format_lsor(summary))
     figure = plot_study_bars({"top proponents": (summary["proponents"]["delta_mean"],
@@ -269,7 +276,7 @@ def _kappa(args: argparse.Namespace) -> None:
     study, how = _study(args, args.n_test or 1000)
     config = KappaConfig(fractions=args.fractions, seed=args.seed,
                          n_random=args.n_random, per_class=not args.global_cut, retrain=how)
-    out = args.out or Path("runs/darkjet/influence-kappa")
+    out = _out_dir(args)
     summary = kappa_pruning(study, out, config)
     print(format_kappa(summary))
     bars = {f"{r['mode']} {r['kappa']:g}" if r["mode"] != "none" else "no pruning":

@@ -134,7 +134,11 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     options.data(parser, DATA, reads="train.h5 trains, val.h5 validates")
     options.out(parser, "the run (checkpoints, history, curves)",
                 default_text="runs/muon/MODEL-PRESET, with -distilled when a teacher is given "
-                             "and -shuffled with --shuffle-labels")
+                             "and -shuffled with --shuffle-labels",
+                default_from=lambda args: RUNS / (f"{args.model}-{args.preset}"
+                                                  + ("-distilled" if args.teacher else "")
+                                                  + ("-shuffled" if args.shuffle_labels
+                                                     else "")))
     parser.add_argument("--teacher", type=Path, default=None,
                         help="checkpoint whose predictions replace the labels (offline "
                              "distillation, e.g. the Attribution CNN for a Distilled ConvSDT)")
@@ -158,9 +162,7 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> None:
     from hepxai.usecases.muon.task import training_sets
 
-    out = args.out or RUNS / (f"{args.model}-{args.preset}"
-                              + ("-distilled" if args.teacher else "")
-                              + ("-shuffled" if args.shuffle_labels else ""))
+    out = args.out  # its default made by options.prepare
     train_set, val_set = training_sets(args.data, max_events=args.max_events,
                                        val_events=args.val_events)
     if args.model == names.DECISION_TREE:
@@ -233,7 +235,9 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
     options.checkpoint(parser, "the explained model (e.g. runs/muon/tracin-cnn-fast/best.pt)")
     options.data(parser, DATA, reads="val.h5 and noise.h5 are explained")
     options.out(parser, "the attributions, judging and figures",
-                default_text="explain/ next to the checkpoint")
+                default_text="explain/ next to the checkpoint",
+                default_from=lambda args: args.checkpoint.parent / "explain",
+                anchor="checkpoint")
     parser.add_argument("--methods", default=None,
                         help="comma-separated methods (default: "
                              f"{','.join(names.METHODS)}; with --conventions thesis: "
@@ -270,7 +274,7 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
 def _explain(args: argparse.Namespace) -> None:
     from hepxai.usecases.muon.study import explain_run
 
-    out = args.out or args.checkpoint.parent / "explain"
+    out = args.out  # its default made by options.prepare
     explain_run(args.checkpoint, args.data, out, args.methods,
                 per_category=args.events_per_category, pool=args.pool, seed=args.seed,
                 target=args.target, device=args.device, smoothgrad_copies=args.copies,
@@ -284,7 +288,8 @@ def _add_sanity(parser: argparse.ArgumentParser) -> None:
     options.checkpoint(parser, "the explained model (e.g. runs/muon/attribution-cnn-fast/best.pt)")
     options.data(parser, DATA, reads="val.h5 and noise.h5 are explained")
     options.out(parser, "sanity.json and sanity.png", default_text="sanity/ next to the "
-                "checkpoint")
+                "checkpoint", default_from=lambda args: args.checkpoint.parent / "sanity",
+                anchor="checkpoint")
     options.sanity(parser, twin="checkpoint",
                    methods=f"{','.join(names.METHODS)}; 'ig-binary:exact' picks a binary-IG "
                            "mode", stochastic="each stochastic method (SmoothGrad, Shapley)")
@@ -306,7 +311,7 @@ def _sanity(args: argparse.Namespace) -> None:
     from hepxai.usecases.muon.sanity import sanity_run
 
     orders = parse_orders(args.orders)
-    out = args.out or args.checkpoint.parent / "sanity"
+    out = args.out  # its default made by options.prepare
     sanity_run(args.checkpoint, args.data, out, args.methods, shuffled=args.shuffled,
                device=args.device, per_category=args.events_per_category, pool=args.pool,
                seed=args.seed, orders=orders, n_seeds=args.seeds, target=args.target,

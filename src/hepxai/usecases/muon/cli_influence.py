@@ -59,7 +59,8 @@ def _add(parser: argparse.ArgumentParser) -> None:
         checkpoints_example="5,15,25", batch_default=None,
         batch_help="events per pass (default 1024 last-layer, 64 full)",
         splits=("val", "noise"), figures=10, seeds="1,2,3,4",
-        n_train="2000 lsor, 1000 datamodels", n_test="50 lsor, 40 datamodels")
+        n_train="2000 lsor, 1000 datamodels", n_test="50 lsor, 40 datamodels",
+        out_from=_default_out, store_from=_default_store)
     run, pre, query, study = (groups[k] for k in ("run", "precompute", "query", "study"))
     run.add_argument("--variant", choices=VARIANTS, default="last-layer",
                      help="last-layer: exact for the final linear layer; full: all "
@@ -103,12 +104,25 @@ def _add(parser: argparse.ArgumentParser) -> None:
                        help="parallel training processes (default: all cores, max 8)")
 
 
+def _default_store(args: argparse.Namespace) -> Path | None:
+    """The store a step reads or fills: RUN/influence/VARIANT (projection-stability makes its
+    own stores, one per projection seed, under RUN/influence)."""
+    return None if args.step == "projection-stability" else \
+        args.run / "influence" / args.variant
+
+
+def _default_out(args: argparse.Namespace) -> Path:
+    return {"lsor": Path("runs/muon/influence-lsor"),
+            "datamodels": Path("runs/muon/influence-datamodels")}.get(args.step,
+                                                                       args.run / "influence")
+
+
 def _store_dir(args: argparse.Namespace) -> Path:
-    return args.store or args.run / "influence" / args.variant
+    return args.store or _default_store(args)
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
-    return args.out or args.run / "influence"
+    return args.out or _default_out(args)
 
 
 def _open_store(args: argparse.Namespace):
@@ -209,10 +223,11 @@ def _self_influence(args: argparse.Namespace) -> None:
     with atomic_path(out / f"self_influence_{store.variant}.npz") as tmp, \
             open(tmp, "wb") as handle:
         np.savez(handle, rows=store.rows, self_influence=values)
-    write_json_atomic(out / f"self_influence_{store.variant}.json", summary)
     figure = plot_self_influence(values, store.rows, store.train["path"],
                                  out / f"self_influence_{store.variant}.png", top=args.top,
                                  method=store.method)
+    # last: the JSON is the mark of a finished step (a resumed demo trusts it)
+    write_json_atomic(out / f"self_influence_{store.variant}.json", summary)
     print(f"self-influence ({store.method}) of {values.size:,} training events: median "
           f"{summary['quantiles']['0.5']:.3g}, 99% {summary['quantiles']['0.99']:.3g}, max "
           f"{summary['quantiles']['1']:.3g}")
@@ -242,13 +257,14 @@ def _categories(args: argparse.Namespace) -> None:
                            k=args.top_k, candidates=args.pool, seed=args.seed, device=device)
     out = _out_dir(args)
     study.summary["explained_model"] = str(model_path)
-    write_json_atomic(out / f"categories_{store.variant}.json", study.summary)
     for name, influence in study.influences.items():
         influence.save(out / f"category_{name}_{store.variant}.npz")
         test_file = noise.file if name == "only-noise" and noise is not None else val.file
         plot_proponents(influence, 0, store.train["path"], test_file,
                         out / f"category_{name}_{store.variant}.png",
                         prediction=study.predictions[name][0], category=name)
+    # last: the JSON is the mark of a finished step (a resumed demo trusts it)
+    write_json_atomic(out / f"categories_{store.variant}.json", study.summary)
     print(format_categories(study.summary))
     print(f"written: {out / f'categories_{store.variant}.json'} and one figure per set in {out}")
 
@@ -266,7 +282,7 @@ def _lsor(args: argparse.Namespace) -> None:
                         variants=args.variants, model=args.model, epochs=args.epochs,
                         projection_dim=args.projection_dim, selection=args.test_selection,
                         workers=args.workers or default_workers())
-    out = args.out or Path("runs/muon/influence-lsor")
+    out = _out_dir(args)
     summary = lsor(args.data, out, config)
     print(format_lsor(summary))
     print(f"written: {out / 'lsor.json'}")
@@ -285,7 +301,7 @@ def _datamodels(args: argparse.Namespace) -> None:
                              n_test=args.n_test or 40, variants=args.variants, model=args.model,
                              epochs=args.epochs, projection_dim=args.projection_dim,
                              workers=args.workers or default_workers())
-    out = args.out or Path("runs/muon/influence-datamodels")
+    out = _out_dir(args)
     summary = datamodels(args.data, out, config)
     print(format_datamodels(summary))
     print(f"written: {out / 'datamodels.json'}")

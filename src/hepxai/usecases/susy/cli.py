@@ -125,7 +125,10 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
                         help="model size: quick (tests), fast (laptop), full (benchmark)")
     options.data(parser, DATA, reads="train.h5 trains")
     options.out(parser, "the run (model.json and the model's files)",
-                default_text="runs/susy/MODEL-SAMPLE, with -shuffled with --shuffle-labels")
+                default_text="runs/susy/MODEL-SAMPLE, with -shuffled with --shuffle-labels",
+                default_from=lambda args: RUNS / (f"{args.model}-{args.sample}"
+                                                  + ("-shuffled" if args.shuffle_labels
+                                                     else "")))
     options.max_events(parser, "preselected training events")
     parser.add_argument("--rounds", type=count, default=None,
                         help="BDT: override the preset's number of boosting rounds")
@@ -148,8 +151,7 @@ def _train(args: argparse.Namespace) -> None:
         raise HepxaiError("--epochs is for the MLP; use --rounds for the BDT")
     if args.model == "mlp" and args.rounds is not None:
         raise HepxaiError("--rounds is for the BDT; use --epochs for the MLP")
-    out = args.out or RUNS / (f"{args.model}-{args.sample}"
-                              + ("-shuffled" if args.shuffle_labels else ""))
+    out = args.out  # its default made by options.prepare
     output_directory(out)
     train_run(args.model, args.sample, args.preset, args.data, out, max_events=args.max_events,
               size=args.rounds or args.epochs, weighting=args.weighting, seed=args.seed,
@@ -217,7 +219,8 @@ def _add_sanity(parser: argparse.ArgumentParser) -> None:
     options.data(parser, DATA, reads="test.h5 is explained, train.h5 gives the MLP's "
                                      "reference events")
     options.out(parser, "sanity.json and sanity.png", default_text="sanity/ in the run "
-                "directory")
+                "directory", default_from=lambda args: args.run / "sanity",
+                anchor="run")
     options.sanity(parser, twin="run", methods="the model's: tree-shap for the BDT, "
                    "gradient-shap,ig for the MLP", stochastic="GradientSHAP",
                    orders_default=None,
@@ -234,7 +237,7 @@ def _sanity(args: argparse.Namespace) -> None:
     from hepxai.usecases.susy.sanity import sanity_run
 
     orders = None if args.orders is None else parse_orders(args.orders)
-    out = args.out or args.run / "sanity"
+    out = args.out  # its default made by options.prepare
     sanity_run(args.run, args.data, out, args.methods, shuffled=args.shuffled,
                events=args.events, seed=args.seed, orders=orders, n_seeds=args.seeds,
                n_jobs=args.jobs)
