@@ -112,6 +112,19 @@ def test_summary_numbers_equal_the_metrics_on_the_saved_predictions(demo_run):
         assert rows["MAE"]["thesis"] == pytest.approx(theirs["mae"])
     judging = summary["judging"]["tracin-cnn"]
     assert set(judging["scores"]) >= {"ram", "ig", "shapley"}
+    # thesis table 5.1: the labels' mean and standard deviation per split, from the files
+    from hepxai.usecases.muon.store import MuonFile
+
+    for row in summary["data"]:
+        labels = MuonFile(out / "data" / f"{row['split']}.h5").labels
+        if row["split"] == "noise":
+            assert row["mean_pt"] is None and row["std_eta"] is None
+            continue
+        assert row["std_pt"] == pytest.approx(float(np.std(labels["pt"])))
+        assert row["mean_eta"] == pytest.approx(float(np.mean(labels["eta"])))
+    for name in ("interpolation_set", "noise_examples"):  # thesis figures 6.1 and 6.2
+        assert (out / "explain" / "attribution-cnn" / f"{name}.png").exists()
+        assert f"explain/attribution-cnn/{name}.png" in html or "data:image/png" in html
     # TracIn: the report's table is the category study's JSON, and every explained event of a
     # set has top-k proponents whose scores are positive and sorted
     sets = summary["influence"]["sets"]

@@ -39,12 +39,14 @@ def _data_section(run: Path) -> dict[str, Any] | None:
     rows = []
     for split, f in files.items():
         hits = np.diff(np.asarray(f.images.offsets))
+        labelled = split != "noise"  # only-noise events have no muon
         rows.append({"split": split, "events": len(f),
                      "mean_hits": float(hits.mean()),
-                     "mean_pt": float(f.labels["pt"].mean()) if split != "noise" else None,
-                     "above_15": float((f.labels["pt"] > 15).mean()) if split != "noise"
-                     else None})
-    figures = [plot_label_distributions(files["val"], run / "figures" / "labels.png").name,
+                     # thesis table 5.1: mean and standard deviation of pT and |eta|
+                     **{f"{stat}_{key}": float(getattr(np, stat)(f.labels[key])) if labelled
+                        else None for key in ("pt", "eta") for stat in ("mean", "std")},
+                     "above_15": float((f.labels["pt"] > 15).mean()) if labelled else None})
+    figures = [plot_label_distributions(files, run / "figures" / "labels.png").name,
                plot_example_events(files["val"], run / "figures" / "examples.png").name]
     return {"splits": rows, "figures": [f"figures/{name}" for name in figures]}
 
@@ -78,7 +80,9 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
             "agreement": _rel(run, folder / "agreement.png"),
             "deletion": _rel(run, folder / "deletion_curves.png"),
             "galleries": [{"category": p.stem.removeprefix("gallery_"), "path": _rel(run, p)}
-                          for p in sorted(folder.glob("gallery_*.png"))]})
+                          for p in sorted(folder.glob("gallery_*.png"))],
+            "interpolation": _rel(run, folder / "interpolation_set.png"),
+            "noise_examples": _rel(run, folder / "noise_examples.png")})
     trees = []
     for tree in sorted(run.glob("explain/*/tree/tree.json")):
         report = read_json(tree, "'hepxai explain muon --methods tree'")

@@ -271,7 +271,11 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
     ``smoothgrad_rate``: SmoothGrad's noisy copies and salt-and-pepper rate; ``n_seeds``: each
     stochastic method also runs with seeds ``seed + 1 .. seed + n_seeds - 1``, which its means
     average and its intervals resample (``judge(replicas=)``)."""
-    from hepxai.usecases.muon.figures import plot_gallery
+    from hepxai.usecases.muon.figures import (
+        plot_gallery,
+        plot_interpolation_set,
+        plot_noise_examples,
+    )
     from hepxai.viz.explain import plot_agreement, plot_deletion_curves
 
     out = Path(out)
@@ -319,6 +323,18 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
         if len(rows):
             plot_gallery(events, result.attributions, rows[:3], target,
                          out / f"gallery_{category}.png", title=f"{model.name}: {category}")
+    # what binary IG and SmoothGrad evaluate, on one event (a true positive where there is
+    # one): thesis figures 6.1 and 6.2
+    shown = int(np.flatnonzero(events.categories == "TP")[0]) if (events.categories == "TP").any() \
+        else 0
+    name = f"event {events.split[shown]}:{events.ids[shown]}"
+    plot_interpolation_set(events.images[shown], out / "interpolation_set.png",
+                           title=f"binary interpolation set of {name} (the path of binary IG)")
+    rates = sorted({0.01, 0.02, 0.05, *(params.get("rate", 0.02) for method, params
+                                        in chosen.values() if method == "smoothgrad")})
+    plot_noise_examples(events.images[shown], out / "noise_examples.png", rates=tuple(rates),
+                        seed=seed, title=f"salt-and-pepper copies of {name} (SmoothGrad's "
+                                         "noisy inputs)")
     # last: judging.json is the mark of a finished study (the demo and report trust it)
     write_json_atomic(out / "judging.json", summary)
     return summary
