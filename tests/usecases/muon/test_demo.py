@@ -97,6 +97,8 @@ def test_summary_numbers_equal_the_metrics_on_the_saved_predictions(demo_run):
         for key in ("spread", "efficiency_15", "efficiency_10"):
             assert model[key] == pytest.approx(expected[key], nan_ok=True)
         assert model["only_noise"]["rate"] == pytest.approx(expected["only_noise"]["rate"])
+        # a distilled model's loss is in its teacher's units: flagged, never read as the others'
+        assert ("not comparable" in model["loss_space"]) == model["label"].startswith("distilled")
     # both conventions of every model, side by side in the report: the thesis column is the
     # thesis code's numbers on the same saved predictions
     from hepxai.metrics.thesis_code import thesis_code_summary

@@ -57,7 +57,14 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], val: MuonDataset,
     encoded_t = model.encode_targets(val.targets.to(model.target_mean))
     with tempfile.TemporaryDirectory() as tmp_dir:
         size = save_model_only(model, Path(tmp_dir) / "weights.pt")
-    loss_space = ("z-scored targets" if model.recipe.normalise_targets else "GeV, |eta|") \
+    distilled = bool((read_checkpoint(checkpoint, use_case="muon").get("identity") or {})
+                     .get("teacher"))
+    # a distilled model z-scores by its teacher's predictions, whose spread can be tiny (a weak
+    # teacher predicts nearly one value): its loss against the labels is then in other units
+    # than the other models' and must not be read beside them
+    z_scored = ("z-scored by its teacher's predictions: not comparable with models trained on "
+                "the labels; compare the MAE") if distilled else "z-scored targets"
+    loss_space = (z_scored if model.recipe.normalise_targets else "GeV, |eta|") \
         + (", 1/pT" if model.recipe.pt_transform == "inverse" else "") \
         + (f", |eta| x{model.recipe.eta_weight:g}" if model.recipe.eta_weight != 1.0 else "")
     return _summarise(model, checkpoint, label, val, pred, pred_noise, out_dir,

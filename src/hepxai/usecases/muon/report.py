@@ -163,7 +163,7 @@ def _influence_section(run: Path) -> dict[str, Any] | None:
 
 
 def _model_numbers(m: dict[str, Any]) -> dict[str, Any]:
-    keys = ("label", "model", "preset", "loss", "mae", "spread", "efficiency_15",
+    keys = ("label", "model", "preset", "loss", "loss_space", "mae", "spread", "efficiency_15",
             "efficiency_10", "only_noise", "only_noise_10", "parameters", "size_bytes",
             "throughput", "classification_report_15", "confusion_15", "conventions")
     return {k: m.get(k) for k in keys}
