@@ -83,6 +83,18 @@ def probability(text: str) -> float:
     return value
 
 
+def probability_list(text: str) -> list[float]:
+    """Comma-separated probabilities, e.g. ``0.01,0.02,0.05``."""
+    try:
+        values = [probability(v) for v in text.split(",") if v.strip()]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated probabilities in [0, 1], "
+                                         f"got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one probability, got {text!r}")
+    return values
+
+
 def device_name(text: str) -> str:
     """``cpu``, ``cuda`` or ``cuda:N`` (the spelling only; :func:`checked_device` asks torch)."""
     if text in ("cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):

@@ -4,6 +4,7 @@ images gaining the event's lit pixels in the path's order."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from hepxai.explain.attribution.paths import lit_pixels
@@ -30,3 +31,28 @@ def test_the_interpolation_set_is_the_binary_path() -> None:
         assert not (x & ~x_next).any()  # nested: a path only switches pixels on
         assert np.array_equal(np.flatnonzero(x), np.sort(order[:k]))  # in the path's order
 
+
+
+def test_the_smoothgrad_grid_is_binary_ig_without_noise_and_agrees_with_itself() -> None:
+    from scipy.stats import spearmanr
+
+    from hepxai.explain import BinaryPathIG
+    from hepxai.usecases.muon.models import create
+    from hepxai.usecases.muon.smoothgrad_grid import smoothgrad_grid
+
+    torch.manual_seed(0)
+    model = create("attribution-cnn", "fast").eval()
+    image = _event()
+    grid = smoothgrad_grid(model, image, copies=(1, 3), rates=(0.0, 0.02), target="pt",
+                           seed=5, event_id=7)
+    x = torch.from_numpy(image[None, None].astype(np.float32))
+    binary_ig = BinaryPathIG(model, mode="thesis").attribute(x, target=["pt"]).items("pt")[0]
+    for n in (1, 3):  # rate 0: every copy is the event, so every cell is binary IG
+        np.testing.assert_allclose(grid.maps[(n, 0.0)], binary_ig, rtol=1e-5, atol=1e-7)
+        assert grid.agreement[(n, 0.0)] == 1.0
+    assert grid.agreement[(3, 0.02)] == 1.0  # the most copies of a rate is the reference
+    lit = image.ravel()
+    expected = spearmanr(np.abs(grid.maps[(1, 0.02)]).ravel()[lit],
+                         np.abs(grid.maps[(3, 0.02)]).ravel()[lit]).statistic
+    assert grid.agreement[(1, 0.02)] == pytest.approx(expected)
+    assert not np.allclose(grid.maps[(1, 0.02)], grid.maps[(3, 0.02)])  # the noise acts

@@ -13,7 +13,14 @@ from pathlib import Path
 
 from hepxai.cli import options
 from hepxai.cli.app import register
-from hepxai.cli.arguments import count, positive_float, probability, whole_number
+from hepxai.cli.arguments import (
+    count,
+    int_list,
+    positive_float,
+    probability,
+    probability_list,
+    whole_number,
+)
 from hepxai.core.errors import HepxaiError
 from hepxai.models import onnx_export
 from hepxai.usecases.muon import names
@@ -267,6 +274,14 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
                              "at 0.9 (Spearman-Brown)")
     options.judging_seeds(parser, "each stochastic method (SmoothGrad, binary IG's Shapley "
                                   "mode)")
+    parser.add_argument("--smoothgrad-grid", action="store_true",
+                        help="also draw SmoothGrad of binary IG over --grid-copies x "
+                             "--grid-rates on one event (thesis figure 6.3), each cell's "
+                             "Spearman with the most copies of its rate (smoothgrad_grid.json)")
+    parser.add_argument("--grid-copies", type=int_list, default=[10, 50, 100], metavar="LIST",
+                        help="the grid's noisy copies (default 10,50,100)")
+    parser.add_argument("--grid-rates", type=probability_list, default=[0.01, 0.02, 0.05],
+                        metavar="LIST", help="the grid's noise rates (default 0.01,0.02,0.05)")
     options.seed(parser)
     options.device(parser)
 
@@ -279,7 +294,9 @@ def _explain(args: argparse.Namespace) -> None:
                 per_category=args.events_per_category, pool=args.pool, seed=args.seed,
                 target=args.target, device=args.device, smoothgrad_copies=args.copies,
                 conventions=args.conventions, samples_from=args.samples_from,
-                smoothgrad_rate=args.noise_rate, n_seeds=args.seeds)
+                smoothgrad_rate=args.noise_rate, n_seeds=args.seeds,
+                smoothgrad_grid=(args.grid_copies, args.grid_rates) if args.smoothgrad_grid
+                else None)
     print(f"written: {out}")
 
 

@@ -35,15 +35,18 @@ class DemoSize:
     sanity_per_category: int
     sanity_seeds: int
     judging_seeds: int  # seeds of each stochastic method in the judging (its intervals)
+    grid_copies: str  # SmoothGrad grid of one event (thesis figure 6.3): copies x rates
+    grid_rates: str
 
 
 SIZES = {
     # quick: the cascade only, and no SmoothGrad (its noisy copies of every path image, on
     # every randomized model, would be most of the demo's time); Shapley's seeds are checked
     "quick": DemoSize("quick", 2_000, 1, 500, 2_000, 1, 600, 4, 2_000,
-                      "ram,saliency,ig,ig-binary-exact,shapley", "cascading", 1, 2, 2),
+                      "ram,saliency,ig,ig-binary-exact,shapley", "cascading", 1, 2, 2,
+                      "2,4", "0.01,0.02"),
     "full": DemoSize("fast", 50_000, 2, 5_000, 20_000, 4, 5_000, 20, 20_000,
-                     None, "cascading,independent", 2, 4, 3),
+                     None, "cascading,independent", 2, 4, 3, "10,50,100", "0.01,0.02,0.05"),
 }
 MODELS = ("attribution-cnn", "tracin-cnn", "convsdt")
 
@@ -88,8 +91,9 @@ def muon_steps(out: Path, size: DemoSize, seed: int) -> list[Step]:
     explain = ["--data", str(data), "--events-per-category", str(size.per_category), "--pool",
                str(size.pool), "--seed", str(seed), "--copies", str(size.smoothgrad_copies)]
     for name in ("attribution-cnn", "tracin-cnn"):
-        checked = ["--samples-from", str(sanity), "--seeds", str(size.judging_seeds)] \
-            if name == "attribution-cnn" else []
+        checked = ["--samples-from", str(sanity), "--seeds", str(size.judging_seeds),
+                   "--smoothgrad-grid", "--grid-copies", size.grid_copies, "--grid-rates",
+                   size.grid_rates] if name == "attribution-cnn" else []
         steps.append(Step(f"explain {name}",
                           ["explain", "muon", "--checkpoint", str(runs[name] / "best.pt"),
                            "--out", str(out / "explain" / name), *explain, *checked],

@@ -82,7 +82,8 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
             "galleries": [{"category": p.stem.removeprefix("gallery_"), "path": _rel(run, p)}
                           for p in sorted(folder.glob("gallery_*.png"))],
             "interpolation": _rel(run, folder / "interpolation_set.png"),
-            "noise_examples": _rel(run, folder / "noise_examples.png")})
+            "noise_examples": _rel(run, folder / "noise_examples.png"),
+            "smoothgrad_grid": _rel(run, folder / "smoothgrad_grid.png")})
     trees = []
     for tree in sorted(run.glob("explain/*/tree/tree.json")):
         report = read_json(tree, "'hepxai explain muon --methods tree'")

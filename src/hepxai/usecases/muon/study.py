@@ -11,7 +11,7 @@ Output layout (``OUT``):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,14 +263,18 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
                   per_category: int = 8, pool: int = 5000, seed: int = 0, target: str = "pt",
                   device: str = "cpu", smoothgrad_copies: int | None = None,
                   conventions: str = "hepxai", samples: dict[str, int] | None = None,
-                  smoothgrad_rate: float | None = None, n_seeds: int = 1) -> dict[str, Any]:
+                  smoothgrad_rate: float | None = None, n_seeds: int = 1,
+                  smoothgrad_grid: tuple[Sequence[int], Sequence[float]] | None = None
+                  ) -> dict[str, Any]:
     """Run the whole study and write it to ``out``; returns the judging summary. ``target``
     ``pt+eta`` explains the sum of the outputs (what the thesis' code explains);
     ``conventions`` is recorded in the summary; ``samples``: per stochastic method the draws
     to average at least (:func:`samples_needed` of a sanity study); ``smoothgrad_copies``,
     ``smoothgrad_rate``: SmoothGrad's noisy copies and salt-and-pepper rate; ``n_seeds``: each
     stochastic method also runs with seeds ``seed + 1 .. seed + n_seeds - 1``, which its means
-    average and its intervals resample (``judge(replicas=)``)."""
+    average and its intervals resample (``judge(replicas=)``); ``smoothgrad_grid``: ``(copies,
+    rates)`` of the SmoothGrad grid of the figures' event (thesis figure 6.3,
+    :mod:`hepxai.usecases.muon.smoothgrad_grid`)."""
     from hepxai.usecases.muon.figures import (
         plot_gallery,
         plot_interpolation_set,
@@ -335,6 +339,17 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
     plot_noise_examples(events.images[shown], out / "noise_examples.png", rates=tuple(rates),
                         seed=seed, title=f"salt-and-pepper copies of {name} (SmoothGrad's "
                                          "noisy inputs)")
+    if smoothgrad_grid is not None:
+        from hepxai.usecases.muon.smoothgrad_grid import plot_smoothgrad_grid
+        from hepxai.usecases.muon.smoothgrad_grid import smoothgrad_grid as grid_of
+
+        grid = grid_of(explained, events.images[shown], copies=tuple(smoothgrad_grid[0]),
+                       rates=tuple(smoothgrad_grid[1]), target=target, seed=seed,
+                       event_id=int(ids[shown]))
+        plot_smoothgrad_grid(events.images[shown], grid, out / "smoothgrad_grid.png",
+                             title=f"SmoothGrad of binary IG ({target}) on {name}: copies x "
+                                   "noise rate")
+        write_json_atomic(out / "smoothgrad_grid.json", {"event": name, **grid.to_json()})
     # last: judging.json is the mark of a finished study (the demo and report trust it)
     write_json_atomic(out / "judging.json", summary)
     return summary
@@ -346,6 +361,7 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
                 device: str = "cpu", smoothgrad_copies: int | None = None,
                 conventions: str = "hepxai", samples_from: str | os.PathLike[str] | None = None,
                 smoothgrad_rate: float | None = None, n_seeds: int = 1,
+                smoothgrad_grid: tuple[Sequence[int], Sequence[float]] | None = None,
                 echo: Callable[[str], object] = print) -> None:
     """``hepxai explain muon``: the model of ``checkpoint`` explained with the comma-separated
     ``methods`` (:func:`explain_study`, its summary echoed); ``tree`` among them adds the
@@ -385,7 +401,8 @@ def explain_run(checkpoint: str | os.PathLike[str], data_dir: str | os.PathLike[
         summary = explain_study(model, data_dir, out, attribution_methods, per_category, pool,
                                 seed, target, device, smoothgrad_copies=smoothgrad_copies,
                                 conventions=conventions, samples=samples,
-                                smoothgrad_rate=smoothgrad_rate, n_seeds=n_seeds)
+                                smoothgrad_rate=smoothgrad_rate, n_seeds=n_seeds,
+                                smoothgrad_grid=smoothgrad_grid)
         echo(format_summary(summary))
     if "tree" in names:
         from hepxai.usecases.muon.decision_flow import tree_study
