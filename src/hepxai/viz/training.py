@@ -34,10 +34,32 @@ def plot_training_curves(history: Sequence[dict[str, Any]], path: str | os.PathL
                     label=name)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.xaxis.set_minor_locator(MaxNLocator(integer=True))
-        ax.margins(x=0.08, y=0.1)
+        # whole epochs only, and a readable axis for a run of one epoch
+        if len(epochs) <= 12:
+            ax.set_xticks(epochs)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ax.set_xlim(epochs.min() - 0.5, epochs.max() + 0.5)
+        ax.margins(y=0.1)
+        if key.startswith("efficiency"):
+            _at_least(ax, 0.1, 0.0, 1.0)  # a constant efficiency is not drawn at 1e-2 scale
     axes[0].legend(fontsize=11)
     if title:
         fig.suptitle(title, fontsize=14, y=1.03)
     return save(fig, path)
+
+
+def _at_least(ax, span: float, lowest: float, highest: float) -> None:
+    """Widen the y axis to at least ``span`` around its data, within ``[lowest, highest]``
+    (a fraction: never below 0 or above 1)."""
+    lo, hi = ax.get_ylim()
+    lo, hi = max(lo, lowest), min(hi, highest)
+    if hi - lo >= span:
+        ax.set_ylim(lo - 0.02 * span, hi + 0.02 * span)
+        return
+    middle = 0.5 * (lo + hi)
+    lo, hi = max(lowest, middle - span / 2), min(highest, middle + span / 2)
+    if hi - lo < span:  # against a bound: extend the other way
+        lo, hi = (lowest, lowest + span) if lo == lowest else (highest - span, highest)
+    ax.set_ylim(lo - 0.02 * span, hi + 0.02 * span)

@@ -137,6 +137,8 @@ def plot_roc(summary: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
             ax.plot(r["roc"][cls]["fpr"], r["roc"][cls]["tpr"], color=f"C{i}",
                     label=f"{label}: {r['auc'][cls]:.3f}", linewidth=1.4)
         ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
+        ax.set_xlim(0, 1)  # rates: nothing outside [0, 1] to show
+        ax.set_ylim(0, 1.02)
         ax.set_title(CLASS_LABELS.get(cls, cls), fontsize=11)
         ax.set_xlabel("false positive rate", fontsize=10)
         ax.set_ylabel("true positive rate", fontsize=10)
