@@ -14,7 +14,8 @@ MODULES = sorted({path.partition(":")[0] for path in registry.EXPLAINERS.values(
                     "hepxai.core.ragged", "hepxai.report.sections", "hepxai.report.format",
                     "hepxai.explain.judging.sanity", "hepxai.report.sanity",
                     "hepxai.usecases.susy.study", "hepxai.explain.judging.study",
-                    "hepxai.explain.judging.uncertainty", "hepxai.io.ntuple"})
+                    "hepxai.explain.judging.uncertainty", "hepxai.io.ntuple",
+                    "hepxai.metrics.classification"})
 
 
 @pytest.mark.parametrize("name", registry.names())

@@ -279,12 +279,16 @@ def _kappa(args: argparse.Namespace) -> None:
     out = _out_dir(args)
     summary = kappa_pruning(study, out, config)
     print(format_kappa(summary))
+    # error bars: the AUC's standard error on this test set (Hanley-McNeil); for random
+    # removal also the spread between its draws
     bars = {f"{r['mode']} {r['kappa']:g}" if r["mode"] != "none" else "no pruning":
-            (r["auc"], 0.0) for r in summary["rows"] if r["mode"] != "random"}
-    for kappa in config.fractions:  # random draws: mean and spread
-        aucs = [r["auc"] for r in summary["rows"] if r["mode"] == "random" and
-                r["kappa"] == kappa]
-        bars[f"random {kappa:g}"] = (float(np.mean(aucs)), float(np.std(aucs)))
+            (r["auc"], r.get("auc_se", 0.0)) for r in summary["rows"] if r["mode"] != "random"}
+    for kappa in config.fractions:
+        draws = [r for r in summary["rows"] if r["mode"] == "random" and r["kappa"] == kappa]
+        aucs = [r["auc"] for r in draws]
+        within = np.mean([r.get("auc_se", 0.0) ** 2 for r in draws])
+        bars[f"random {kappa:g}"] = (float(np.mean(aucs)),
+                                     float(np.sqrt(np.var(aucs) + within)))
     figure = plot_study_bars(bars, "test AUC", out / "kappa.png")
     print(f"written: {out / 'kappa.json'}, {figure}")
 

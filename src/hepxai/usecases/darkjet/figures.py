@@ -431,18 +431,25 @@ def plot_graph_proponents(influence, index: int, train: GraphSet, test: GraphSet
 
 def plot_study_bars(values: dict[str, tuple[float, float]], label: str,
                     path: str | os.PathLike[str]) -> Path:
-    """One bar per entry ``name -> (value, error)``."""
+    """One entry ``name -> (value, error)`` each: bars from zero for changes that can have
+    either sign; points with error bars on a zoomed axis for values far from zero (an AUC),
+    where a bar cut off at the axis would misstate the ratio between them."""
     use_style()
     fig, ax = plt.subplots(figsize=(1.6 * len(values) + 2, 4.5))
     names = list(values)
-    ax.bar(range(len(names)), [values[k][0] for k in names],
-           yerr=[values[k][1] for k in names], capsize=4, color="tab:blue")
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=10)
-    ax.set_ylabel(label)
-    low = min(v[0] - v[1] for v in values.values())
-    high = max(v[0] + v[1] for v in values.values())
-    if low > 0:  # AUC-like values: zoom on the differences
+    at = np.arange(len(names))
+    means = [values[k][0] for k in names]
+    errors = [values[k][1] for k in names]
+    low = min(m - e for m, e in zip(means, errors, strict=True))
+    high = max(m + e for m, e in zip(means, errors, strict=True))
+    if low > 0:  # AUC-like values: zoom on the differences, drawn as points
+        ax.errorbar(at, means, yerr=errors, fmt="o", capsize=4, color="tab:blue", ms=6)
         pad = 0.1 * (high - low) + 1e-3
         ax.set_ylim(low - pad, high + pad)
-    ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xlim(-0.5, len(names) - 0.5)
+    else:
+        ax.bar(at, means, yerr=errors, capsize=4, color="tab:blue")
+        ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(at, names, rotation=30, ha="right", fontsize=10)
+    ax.set_ylabel(label)
     return save(fig, path)

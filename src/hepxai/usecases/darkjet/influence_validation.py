@@ -45,7 +45,7 @@ from hepxai.explain.influence.validation import (
     run_job,
 )
 from hepxai.explain.types import NO_ID
-from hepxai.metrics.classification import roc_auc
+from hepxai.metrics.classification import auc_standard_error, roc_auc
 from hepxai.usecases.darkjet.graphs import GraphSet
 from hepxai.usecases.darkjet.influence import logits_of
 from hepxai.usecases.darkjet.task import JetGradients, jet_bce
@@ -249,7 +249,10 @@ class KappaConfig:
 
 
 def _metrics(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    return {"auc": float(roc_auc(y, logits)), "loss": float(bce(logits, y).mean()),
+    auc = float(roc_auc(y, logits))
+    signal = int((y > 0.5).sum())
+    return {"auc": auc, "auc_se": auc_standard_error(auc, signal, len(y) - signal),
+            "loss": float(bce(logits, y).mean()),
             "accuracy": float(np.mean((logits > 0) == (y > 0.5)))}
 
 
