@@ -124,6 +124,9 @@ def test_summary_numbers_equal_the_metrics_on_the_saved_predictions(demo_run):
             continue
         assert row["std_pt"] == pytest.approx(float(np.std(labels["pt"])))
         assert row["mean_eta"] == pytest.approx(float(np.mean(labels["eta"])))
+    explained = out / "explain" / "attribution-cnn"
+    assert {p.name for p in explained.glob("panel_*.png")} >= {  # thesis figures 7.3-7.5
+        "panel_only-noise_high.png", "panel_only-noise_low.png"}
     for name in ("interpolation_set", "noise_examples"):  # thesis figures 6.1 and 6.2
         assert (out / "explain" / "attribution-cnn" / f"{name}.png").exists()
         assert f"explain/attribution-cnn/{name}.png" in html or "data:image/png" in html

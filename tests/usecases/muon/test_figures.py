@@ -56,3 +56,16 @@ def test_the_smoothgrad_grid_is_binary_ig_without_noise_and_agrees_with_itself()
                          np.abs(grid.maps[(3, 0.02)]).ravel()[lit]).statistic
     assert grid.agreement[(1, 0.02)] == pytest.approx(expected)
     assert not np.allclose(grid.maps[(1, 0.02)], grid.maps[(3, 0.02)])  # the noise acts
+
+
+def test_the_thesis_panels_show_the_highest_and_lowest_predicted_noise_events() -> None:
+    from types import SimpleNamespace
+
+    from hepxai.usecases.muon.figures import noise_extremes
+
+    categories = np.array(["TP", "only-noise", "FN", "only-noise", "only-noise"], dtype=object)
+    predictions = np.array([[30.0, 0.1], [4.0, 0.2], [50.0, 0.3], [17.0, 0.4], [2.5, 0.5]])
+    events = SimpleNamespace(categories=categories, predictions=predictions)
+    assert noise_extremes(events) == (3, 4)  # rows, among the only-noise events alone
+    events.categories = np.array(["TP"] * 5, dtype=object)
+    assert noise_extremes(events) is None

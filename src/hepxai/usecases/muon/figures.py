@@ -195,3 +195,79 @@ def plot_noise_examples(image: np.ndarray, path: str | os.PathLike[str],
                  fontsize=11, x=0.01, ha="left")
     fig.subplots_adjust(hspace=0.6, left=0.1)
     return save(fig, path)
+
+
+#: the panels of the thesis' attribution figures 7.3-7.5, in order: (method, target, title)
+THESIS_PANEL = (("ram", "eta", "RAM, |eta|"), ("ram", "pt", "RAM, pT"), ("ig", "pt", "IG, pT"),
+                ("smoothgrad", "pt", "SmoothGrad, pT"))
+
+
+def noise_extremes(events: Any) -> tuple[int, int] | None:
+    """The rows of the only-noise events with the highest and the lowest predicted pT (the
+    thesis shows one of each: what makes noise look like a muon, and what does not), or
+    ``None`` without only-noise events."""
+    rows = np.flatnonzero(events.categories == "only-noise")
+    if not rows.size:
+        return None
+    predicted = np.asarray(events.predictions)[rows, 0]
+    return int(rows[np.argmax(predicted)]), int(rows[np.argmin(predicted)])
+
+
+def plot_thesis_panel(events: Any, attributions: dict[str, Any], row: int,
+                      path: str | os.PathLike[str], title: str = "") -> Path:
+    """One event as the thesis' figures 7.3-7.5 show it: the noisy and the denoised input,
+    RAM of |eta| and of pT, IG and SmoothGrad of pT (whichever of them were run; RAM of the
+    thesis' code stands in for RAM), each with its colour bar, and IG overlaid on the hits
+    (relevance drawn on lit pixels only: unlit pixels are NaN, which the colour map leaves
+    blank)."""
+    use_style()
+    image, truth = np.asarray(events.images[row], bool), np.asarray(events.truth[row], bool)
+    chosen = []
+    for method, target, name in THESIS_PANEL:
+        label = method if method in attributions else \
+            "ram-thesis-code" if method == "ram" and "ram-thesis-code" in attributions else None
+        if label is not None and target in attributions[label].targets:
+            chosen.append((name if label == method else f"{name} (thesis code)",
+                           attributions[label].items(target)[row]))
+    overlay = next((values for name, values in chosen if name.startswith("IG")), None)
+    n = 2 + len(chosen) + (overlay is not None)
+    fig, axes = plt.subplots(n, 2, figsize=(13.5, 1.05 * n + 0.9), squeeze=False,
+                             gridspec_kw={"width_ratios": [80, 1]})
+    panels = [("noisy input", image, None), ("denoised input", truth, None)] + \
+        [(name, values, "map") for name, values in chosen] + \
+        ([("IG on the hits", np.where(image, overlay, np.nan), "overlay")]
+         if overlay is not None else [])
+    for k, (name, values, kind) in enumerate(panels):
+        ax, cax = axes[k]
+        if kind is None:
+            display = np.ones((*image.shape, 3))
+            display[values & ~truth] = (0, 0, 0)
+            display[values & truth] = (0.85, 0.1, 0.1)
+            ax.imshow(display, aspect="auto", interpolation="nearest", origin="lower")
+            cax.axis("off")
+        else:
+            scale = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
+            scale = scale or 1.0
+            shown = ax.imshow(values, aspect="auto", cmap="RdBu_r", interpolation="nearest",
+                              origin="lower", norm=TwoSlopeNorm(0.0, -scale, scale))
+            bar = fig.colorbar(shown, cax=cax)
+            bar.ax.tick_params(labelsize=6)
+            bar.set_ticks([-scale, 0.0, scale])
+            bar.ax.set_yticklabels([f"{-scale:.2g}", "0", f"{scale:.2g}"])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_yticks([0, image.shape[0] - 1])
+        ax.tick_params(axis="y", labelsize=6)
+        ax.set_xticks(np.arange(0, image.shape[1] + 1, 64) if k == n - 1 else [])
+    pt, eta = events.labels[row]
+    predicted = events.predictions[row]
+    truth_text = "only noise" if events.categories[row] == "only-noise" else \
+        f"true pT {pt:.1f} GeV, |eta| {eta:.2f}"
+    axes[0][0].set_title(f"{events.categories[row]} event {events.split[row]}:{events.ids[row]}"
+                         f": {truth_text}; predicted pT {predicted[0]:.1f} GeV, |eta| "
+                         f"{predicted[1]:.2f}", fontsize=9, loc="left")
+    axes[-1][0].set_xlabel("strip (layers 0 to 8 bottom to top; muon hits red, noise black; "
+                           "red raises, blue lowers the output)", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=11, x=0.01, ha="left")
+    fig.subplots_adjust(hspace=0.45, left=0.14, right=0.95, wspace=0.01)
+    return save(fig, path)

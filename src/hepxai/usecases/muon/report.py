@@ -83,7 +83,9 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
                           for p in sorted(folder.glob("gallery_*.png"))],
             "interpolation": _rel(run, folder / "interpolation_set.png"),
             "noise_examples": _rel(run, folder / "noise_examples.png"),
-            "smoothgrad_grid": _rel(run, folder / "smoothgrad_grid.png")})
+            "smoothgrad_grid": _rel(run, folder / "smoothgrad_grid.png"),
+            "panels": [{"name": p.stem.removeprefix("panel_"), "path": _rel(run, p)}
+                       for p in sorted(folder.glob("panel_*.png"))]})
     trees = []
     for tree in sorted(run.glob("explain/*/tree/tree.json")):
         report = read_json(tree, "'hepxai explain muon --methods tree'")

@@ -276,9 +276,11 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
     rates)`` of the SmoothGrad grid of the figures' event (thesis figure 6.3,
     :mod:`hepxai.usecases.muon.smoothgrad_grid`)."""
     from hepxai.usecases.muon.figures import (
+        noise_extremes,
         plot_gallery,
         plot_interpolation_set,
         plot_noise_examples,
+        plot_thesis_panel,
     )
     from hepxai.viz.explain import plot_agreement, plot_deletion_curves
 
@@ -339,6 +341,16 @@ def explain_study(model: MuonRegressor, data_dir: str | os.PathLike[str],
     plot_noise_examples(events.images[shown], out / "noise_examples.png", rates=tuple(rates),
                         seed=seed, title=f"salt-and-pepper copies of {name} (SmoothGrad's "
                                          "noisy inputs)")
+    # the thesis' attribution figures 7.3-7.5: that event, and the only-noise events the
+    # model predicts highest and lowest
+    panels = {"panel_TP.png" if events.categories[shown] == "TP" else "panel_event.png": shown}
+    extremes = noise_extremes(events)
+    if extremes is not None:
+        panels |= {"panel_only-noise_high.png": extremes[0],
+                   "panel_only-noise_low.png": extremes[1]}
+    for file, row in panels.items():
+        plot_thesis_panel(events, result.attributions, row, out / file,
+                          title=f"{model.name}: the thesis' attribution panel")
     if smoothgrad_grid is not None:
         from hepxai.usecases.muon.smoothgrad_grid import plot_smoothgrad_grid
         from hepxai.usecases.muon.smoothgrad_grid import smoothgrad_grid as grid_of
