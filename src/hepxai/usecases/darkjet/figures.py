@@ -137,7 +137,7 @@ const norm = G.xyz.map(p => p.map((v, k) =>
   hi[k] > lo[k] ? 2 * (v - lo[k]) / (hi[k] - lo[k]) - 1 : 0));
 const vmin = Math.min(...G.value), vmax = Math.max(...G.value);
 function colour(v) {{
-  const t = vmax > vmin ? (v - vmin) / (vmax - vmin) : 0.5;
+  const t = vmax > vmin ? Math.max(0, Math.min(1, (v - vmin) / (vmax - vmin))) : 0.5;
   const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
   const s = Math.min(3.999, t * 4), i = Math.floor(s), f = s - i;
   const c = stops[i].map((a, k) => Math.round(a + f * (stops[i + 1][k] - a)));
@@ -148,11 +148,38 @@ function project(p) {{
   const cp = Math.cos(pitch), sp = Math.sin(pitch);
   const x1 = cy * x - sy * y, y1 = sy * x + cy * y;
   const y2 = cp * y1 - sp * z, z2 = sp * y1 + cp * z;
-  const s = 200 * zoom;
+  const s = 170 * zoom;  // room for the axis labels
   return [cv.width / 2 + s * x1, cv.height / 2 - s * z2, y2];
 }}
+const AXES = [["\u0394\u03b7", 0], ["\u0394\u03c6", 1], ["layer", 2]];
+function fmt(v) {{ return Math.abs(v) >= 10 ? v.toFixed(0) : v.toPrecision(2); }}
+function axes() {{
+  // the three axes from the box's corner, each labelled with its quantity and data range
+  const origin = project([-1, -1, -1]);
+  cx.font = "12px sans-serif"; cx.fillStyle = "#333"; cx.strokeStyle = "#333"; cx.lineWidth = 1;
+  for (const [name, k] of AXES) {{
+    const end = [-1, -1, -1]; end[k] = 1;
+    const q = project(end);
+    cx.beginPath(); cx.moveTo(origin[0], origin[1]); cx.lineTo(q[0], q[1]); cx.stroke();
+    cx.fillText(`${{name}} ${{fmt(lo[k])}} \u2192 ${{fmt(hi[k])}}`, q[0] + 4, q[1] - 4);
+  }}
+}}
+function legend() {{
+  // the colour scale, across the top left: value_label from its lowest to its highest value
+  const x = 14, y = 30, w = 200;
+  for (let j = 0; j <= w; j++) {{
+    cx.fillStyle = colour(vmin + (vmax - vmin) * j / w); cx.fillRect(x + j, y, 1.5, 12);
+  }}
+  cx.strokeStyle = "#333"; cx.strokeRect(x, y, w, 12);
+  cx.fillStyle = "#333"; cx.font = "11px sans-serif";
+  cx.fillText(LABEL, x, y - 6);
+  cx.fillText(fmt(vmin), x, y + 26);
+  cx.textAlign = "right"; cx.fillText(fmt(vmax), x + w, y + 26); cx.textAlign = "left";
+}}
+const LABEL = {label_json};
 function draw() {{
   cx.clearRect(0, 0, cv.width, cv.height);
+  axes(); legend();
   const P = norm.map(project);
   cx.strokeStyle = "rgba(120,120,120,0.5)"; cx.lineWidth = 1;
   for (const [a, b] of G.edges) {{
@@ -183,7 +210,8 @@ def graph_html(graphs: GraphSet, i: int, path: str | os.PathLike[str],
                values: np.ndarray | None = None, value_label: str = "relevance",
                title: str = "") -> Path:
     """The 3D graph view as one self-contained HTML file (inline JSON + vanilla JavaScript on a
-    canvas: no library, works offline). Colour: log10 energy or ``values``."""
+    canvas: no library, works offline), with its three axes (labelled with their data range)
+    and a colour scale. Colour: log10 energy or ``values``."""
     xyz, edges, energy, noise = _graph_arrays(graphs, i)
     value = np.log10(energy) if values is None else np.asarray(values, np.float64)
     data = {"xyz": np.round(xyz, 5).tolist(), "edges": edges.T.tolist(),
@@ -191,9 +219,10 @@ def graph_html(graphs: GraphSet, i: int, path: str | os.PathLike[str],
             "size": np.round(3 + 9 * np.sqrt(energy / energy.max()), 2).tolist()}
     kind = "dark-photon" if graphs.y[i] > 0.5 else "QCD"
     title = title or f"{kind} jet, pT = {graphs.pt[i]:.0f} GeV, {len(xyz)} clusters"
+    label = "log10 energy [GeV]" if values is None else value_label
     text = _HTML.format(title=html.escape(title), data=json.dumps(data),
-                        value_label=html.escape("log10 energy [GeV]" if values is None
-                                                else value_label))
+                        value_label=html.escape(label),
+                        label_json=json.dumps(label).replace("</", "<\\/"))
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
