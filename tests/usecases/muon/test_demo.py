@@ -28,7 +28,8 @@ def test_the_report_has_every_section(demo_run):
     out, timings = demo_run
     assert all(t > 0 for t in timings.values())  # a fresh directory runs every step
     html = (out / "report.html").read_text()
-    for anchor in ("data", "models", "metrics", "explanations", "tree", "influence", "convergence",
+    for anchor in ("data", "models", "metrics", "tree-models", "explanations", "tree",
+                   "influence", "convergence",
                    "explain-attribution-cnn", "explain-tracin-cnn", "tree-convsdt",
                    "tree-convsdt-distilled", "sanity", "sanity-attribution-cnn"):
         assert f'id="{anchor}"' in html
@@ -41,7 +42,7 @@ def test_the_report_has_every_section(demo_run):
         header = "muon share (TP)" if all("TP" in s for s in scores.values()) else \
             "muon share (all events: this sample has no true-positive event)"
         assert section.index(header) < section.index("</table>")
-    assert check_page(html) == ["data", "models", "metrics", "explanations",
+    assert check_page(html) == ["data", "models", "metrics", "tree-models", "explanations",
                                 "explain-attribution-cnn", "explain-tracin-cnn", "tree",
                                 "tree-convsdt", "tree-convsdt-distilled", "influence",
                                 "convergence", "sanity", "sanity-attribution-cnn",
@@ -114,6 +115,17 @@ def test_summary_numbers_equal_the_metrics_on_the_saved_predictions(demo_run):
         assert rows["MAE"]["thesis"] == pytest.approx(theirs["mae"])
     judging = summary["judging"]["tracin-cnn"]
     assert set(judging["scores"]) >= {"ram", "ig", "shapley"}
+    # thesis table 7.1: the eight tree models, each row the evaluation of its own run
+    rows = summary["tree_models"]
+    assert [r["name"] for r in rows] == [
+        "DecTree", "Distilled DecTree", "NDT", "SDT", "SDT Ensemble", "Distilled SDT",
+        "Distilled SDT Ensemble", "Big Distilled SDT Ensemble"]
+    trees = json.loads((out / "trees" / "evaluation" / "evaluation.json").read_text())
+    for row in rows:
+        found = next(m for m in trees["models"] if f"/trees/{row['run']}/" in m["checkpoint"])
+        assert row["spread"] == pytest.approx(found["spread"], nan_ok=True)
+        assert row["distilled"] == (
+            found["label"].startswith("distilled"))
     # thesis table 5.1: the labels' mean and standard deviation per split, from the files
     from hepxai.usecases.muon.store import MuonFile
 

@@ -336,6 +336,42 @@ def _sanity(args: argparse.Namespace) -> None:
     print(f"written: {out / 'sanity.json'}, {out / 'sanity.png'}")
 
 
+# -- the tree models of thesis table 7.1 ------------------------------------------------------
+def _add_trees(parser: argparse.ArgumentParser) -> None:
+    options.data(parser, DATA, reads="train.h5 trains, val.h5 validates and evaluates")
+    options.out(parser, "one run per tree model and evaluation/", RUNS / "trees")
+    parser.add_argument("--teacher", type=Path, required=True,
+                        help="checkpoint the distilled trees learn from (the thesis: the "
+                             "Attribution CNN, e.g. its last epoch)")
+    parser.add_argument("--preset", default="fast", choices=names.PRESETS,
+                        help="the soft trees' size (the thesis' depth 5: both presets)")
+    options.max_events(parser, "training events")
+    parser.add_argument("--epochs", type=count, default=None,
+                        help="epochs of every soft tree (default: the preset's)")
+    parser.add_argument("--val-events", type=count, default=None,
+                        help="validation events per epoch (default: all)")
+    parser.add_argument("--eval-events", type=count, default=None,
+                        help="evaluate on the first N validation events (default: all)")
+    options.seed(parser)
+
+
+def _trees(args: argparse.Namespace) -> None:
+    from hepxai.pipeline.steps import run_steps
+    from hepxai.usecases.muon.tree_baselines import format_tree_table, tree_steps, tree_table
+
+    if not args.teacher.is_file():
+        raise HepxaiError(f"--teacher {args.teacher}: no such checkpoint; train the Attribution "
+                          "CNN first ('hepxai train muon --model attribution-cnn')")
+    train = ["--preset", args.preset, "--seed", str(args.seed), "--resume",
+             *(["--max-events", str(args.max_events)] if args.max_events else []),
+             *(["--epochs", str(args.epochs)] if args.epochs else []),
+             *(["--val-events", str(args.val_events)] if args.val_events else [])]
+    run_steps(tree_steps(args.out, args.data, args.teacher, train,
+                         eval_events=args.eval_events), args.out)
+    print("Thesis table 7.1: the tree models (thesis: its data and training)")
+    print(format_tree_table(tree_table(args.out)))
+
+
 # -- demo and report --------------------------------------------------------------------------
 def _add_demo(parser: argparse.ArgumentParser) -> None:
     options.out(parser, "the whole study (data, models, figures, report.html); re-running "
@@ -385,6 +421,8 @@ register("explain", "muon", "explain muon predictions: RAM, saliency, IG, binary
          "SmoothGrad, decision flow; judged and compared", _add_explain, _explain)
 register("sanity", "muon", "sanity checks of the muon explanations: layer and label "
          "randomization, seed stability", _add_sanity, _sanity)
+register("trees", "muon", "train and evaluate the tree models of thesis table 7.1 (decision "
+         "trees, NDT, SDTs, ensembles, distilled)", _add_trees, _trees)
 register("demo", "muon", "the whole muon study: simulate, train, evaluate, explain, report",
          _add_demo, _demo)
 register("report", "muon", "build report.html and summary.json of a muon run directory",

@@ -84,6 +84,13 @@ def muon_steps(out: Path, size: DemoSize, seed: int) -> list[Step]:
         evaluate += ["--checkpoint", str(c)]
     steps.append(Step("evaluate", evaluate, [out / "evaluation" / "evaluation.json"],
                       [*checkpoints, out / "baselines" / "baselines.json"]))
+    # thesis table 7.1: the tree models, distilled from the same teacher as the ConvSDT
+    from hepxai.usecases.muon.tree_baselines import tree_steps
+
+    steps += tree_steps(out / "trees", data, teacher,
+                        ["--max-events", str(size.train_events), "--epochs", str(size.epochs),
+                         "--val-events", str(size.val_events), "--seed", str(seed),
+                         "--resume"], eval_events=size.eval_events)
     # the sanity checks first: the Attribution CNN's study averages as many draws of each
     # stochastic method as their seed stability predicts are needed
     steps += sanity_steps(out, runs["attribution-cnn"], size, seed, train, splits)
@@ -121,7 +128,7 @@ def muon_steps(out: Path, size: DemoSize, seed: int) -> list[Step]:
     steps.append(Step("report", ["report", "muon", str(out)],
                       [out / "report.html", out / "summary.json"],
                       [out / "evaluation", out / "explain", out / "baselines", influence,
-                       out / "sanity"]))
+                       out / "sanity", out / "trees" / "evaluation"]))
     return steps
 
 

@@ -95,6 +95,9 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
                                    "path": _rel(run, tree.parent / e["figure"])}
                                   for e in report["examples"]]})
     influence = _influence_section(run)
+    from hepxai.usecases.muon.tree_baselines import tree_table
+
+    tree_models = tree_table(run / "trees")
     data = _data_section(run)
     sanity = read_sanity(run)
     summary = {"run": str(run), "data": data and data["splits"],
@@ -110,27 +113,32 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
                                              ("confidence", "leaves", "examples")}
                                  for t in trees},
                "influence": influence and influence["summary"],
+               "tree_models": tree_models,
                "sanity": {s["name"]: s["rows"] for s in sanity}}
     write_json_atomic(run / "summary.json", summary)
     figure = {name: _rel(run, run / "evaluation" / f"{name}.png")
               for name in ("turn_on_15", "turn_on_10", "resolution", "confusion_15")}
     return render_report(TEMPLATES, "muon.html.j2", page_context(
-        run, _sections(data, explanations, trees, influence, sanity), run=run.name, data=data,
+        run, _sections(data, explanations, trees, influence, sanity, tree_models),
+        run=run.name, data=data,
         models=models, evaluation=evaluation, summary=summary, figure=figure,
         explanations=explanations, trees=trees, influence=influence, sanity=sanity,
+        tree_models=tree_models,
         differences=thesis_code.DIFFERENCES, conclusion=_conclusion(explanations)),
         run / "report.html")
 
 
 def _sections(data: dict[str, Any] | None, explanations: list[dict[str, Any]],
               trees: list[dict[str, Any]], influence: dict[str, Any] | None,
-              sanity: list[dict[str, Any]]) -> list[Section]:
+              sanity: list[dict[str, Any]],
+              tree_models: list[dict[str, Any]] | None = None) -> list[Section]:
     """The navigation: the chapters' numbers as in the headings, one sub-entry per explained
-    model and per soft decision tree."""
+    model and per soft decision tree, and thesis table 7.1 where the run has it."""
     return present(
         Section("data", "1. Data") if data else None,
         Section("models", "2. Models and training"),
-        Section("metrics", "3. Trigger performance"),
+        Section("metrics", "3. Trigger performance",
+                (Section("tree-models", "Table 7.1: tree models"),) if tree_models else ()),
         Section("explanations", "4. Attributions",
                 tuple(Section(f"explain-{e['name']}", e["name"]) for e in explanations)),
         Section("tree", "5. Decision flow",
