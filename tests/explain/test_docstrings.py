@@ -15,7 +15,7 @@ MODULES = sorted({path.partition(":")[0] for path in registry.EXPLAINERS.values(
                     "hepxai.explain.judging.sanity", "hepxai.report.sanity",
                     "hepxai.usecases.susy.study", "hepxai.explain.judging.study",
                     "hepxai.explain.judging.uncertainty", "hepxai.io.ntuple",
-                    "hepxai.metrics.classification"})
+                    "hepxai.metrics.classification", "hepxai.usecases.muon.evaluation"})
 
 
 @pytest.mark.parametrize("name", registry.names())

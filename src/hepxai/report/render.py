@@ -52,7 +52,8 @@ def page_context(run_dir: str | os.PathLike[str], sections: list[Section],
 
 
 def _page_context(context: Mapping[str, Any]) -> dict[str, Any]:
-    return {"sections": [], "timings": None, "hepxai_version": __version__, **context}
+    return {"sections": [], "timings": None, "hepxai_version": __version__, "warnings": [],
+            **context}
 
 
 def render(template_dir: str | os.PathLike[str], template_name: str,

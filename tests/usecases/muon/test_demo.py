@@ -155,6 +155,50 @@ def test_summary_numbers_equal_the_metrics_on_the_saved_predictions(demo_run):
         assert (np.diff(scores, axis=1) <= 0).all() and (scores[:, 0] > 0).all()
 
 
+def test_a_degenerate_model_gets_the_banner(demo_run, tmp_path):
+    from hepxai.usecases.muon.report import build_muon_report
+
+    out, _ = demo_run
+    html = (out / "report.html").read_text()
+    attribution = next(m for m in json.loads((out / "summary.json").read_text())["models"]
+                       if m["label"].startswith("attribution-cnn"))
+    banner = html[html.index('id="warnings"'):html.index("</div>", html.index('id="warnings"'))] \
+        if 'id="warnings"' in html else ""
+    assert attribution["label"] not in banner  # the quick demo's Attribution CNN has learned
+    # the same run with that model's predictions made constant: the banner names it
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("data"))
+    (copy / "data").symlink_to(out / "data")
+    evaluation = json.loads((copy / "evaluation" / "evaluation.json").read_text())
+    for m in evaluation["models"]:
+        m["predictions"] = m["predictions"].replace(str(out), str(copy))
+    (copy / "evaluation" / "evaluation.json").write_text(json.dumps(evaluation))
+    model = next(m for m in evaluation["models"] if m["label"] == attribution["label"])
+    saved = dict(np.load(model["predictions"]))
+    saved["val"] = np.full_like(saved["val"], 11.9)
+    np.savez(model["predictions"], **saved)
+    page = build_muon_report(copy).read_text()
+    banner = page[page.index('id="warnings"'):page.index("</div>", page.index('id="warnings"'))]
+    assert f"{attribution['label']} predicts almost one value" in banner
+    assert "selects no event at 15 GeV" in banner
+
+
+def test_the_quick_attribution_cnn_learns(demo_run):
+    """Honest at every scale: the quick demo's explained model is no constant."""
+    out, _ = demo_run
+    summary = json.loads((out / "summary.json").read_text())
+    model = next(m for m in summary["models"] if m["label"].startswith("attribution-cnn"))
+    assert 0.3 <= model["efficiency_15"] <= 0.95, model["efficiency_15"]
+    confusion = np.asarray(model["confusion_15"])
+    evaluation = json.loads((out / "evaluation" / "evaluation.json").read_text())
+    saved = np.load(next(m["predictions"] for m in evaluation["models"]
+                         if m["label"] == model["label"]))
+    true, selected = saved["targets"][:, 0] > 15, saved["val"][:, 0] > 15
+    for category in (true & selected, true & ~selected, ~true & selected, ~true & ~selected):
+        assert category.any()  # TP, FN, FP and TN all present
+    assert confusion.shape == (2, 2)
+
+
 def test_report_reads_the_use_case_from_the_run_directory(demo_run, capsys):
     from hepxai.cli.app import main
 

@@ -213,7 +213,8 @@ def _copy(tmp_path: Path) -> Path:
     ("nan", "NaN"), ("columns", "shape"), ("format", "not a hepxai SUSY file"),
     ("garbage", "not a readable hepxai SUSY file"), ("labels", "labels outside"),
     ("missing", "no such file"), ("float labels", "/label must be one integer value"),
-    ("2d ids", "/event_id must be one integer value"), ("no weight", "found nothing"),
+    ("2d ids", "/event_id must be one integer value"),
+    ("no weight", "not a readable hepxai SUSY file"),
     ("names", "'classes' attribute is not a JSON list")])
 def test_bad_files_give_one_line_errors(tmp_path: Path, damage: str, message: str) -> None:
     path = _copy(tmp_path)

@@ -28,6 +28,49 @@ from hepxai.usecases.muon.store import split_path
 from hepxai.usecases.muon.task import predict
 from hepxai.usecases.muon.throughput import measure_throughput, measure_tree_throughput
 
+#: below this share of the truth's spread a model's predicted pT counts as one value
+CONSTANT_SHARE = 0.05
+#: fewer events above the threshold than this and the efficiency is too uncertain to compare
+FEW_EVENTS = 50
+
+
+def degeneracy(label: str, true_pt: np.ndarray, predicted_pt: np.ndarray,
+               threshold: float = 15.0) -> str | None:
+    """One sentence when a model is too weak for its numbers to mean what the report's tables
+    suggest, else ``None``: its pT predictions are nearly one value (their spread under
+    :data:`CONSTANT_SHARE` of the truth's), it selects no event or every event at
+    ``threshold`` GeV, or too few true events lie above it (:data:`FEW_EVENTS`: then the
+    efficiency's 95 % interval is stated).
+
+    >>> import numpy as np
+    >>> pt = np.linspace(3, 30, 400)
+    >>> degeneracy("m", pt, np.full(400, 11.9)).split(";")[0]
+    'm predicts almost one value (pT spread 0.00 GeV against 7.81 GeV of the truth)'
+    >>> degeneracy("m", pt, pt + 0.5) is None
+    True
+    """
+    true_pt, predicted_pt = np.asarray(true_pt, float), np.asarray(predicted_pt, float)
+    reasons = []
+    if np.std(predicted_pt) < CONSTANT_SHARE * np.std(true_pt):
+        reasons.append(f"predicts almost one value (pT spread {np.std(predicted_pt):.2f} GeV "
+                       f"against {np.std(true_pt):.2f} GeV of the truth)")
+    selected = predicted_pt > threshold
+    if not selected.any() or selected.all():
+        reasons.append(f"selects {'no' if not selected.any() else 'every'} event at "
+                       f"{threshold:g} GeV")
+    above = true_pt > threshold
+    if 0 < above.sum() < FEW_EVENTS:
+        lo, hi = trigger.clopper_pearson(int((selected & above).sum()), int(above.sum()), 0.95)
+        reasons.append(f"has only {int(above.sum())} true events above {threshold:g} GeV "
+                       f"(efficiency 95 % interval [{lo:.2f}, {hi:.2f}])")
+    if not reasons:
+        return None
+    return (f"{label} " + "; ".join(reasons) + ": its efficiency, galleries and explanations "
+            "describe a model that has not learned the task (train on more events or epochs)"
+            if len(reasons) > 1 or not reasons[0].startswith("has only") else
+            f"{label} " + reasons[0] + ": differences in efficiency within it are not "
+            "established")
+
 
 def model_label(checkpoint: str | os.PathLike[str]) -> str:
     """A readable name: ``attribution-cnn (fast, epoch 2)``, ``distilled convsdt (fast, ...)``."""

@@ -100,6 +100,14 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
     tree_models = tree_table(run / "trees")
     data = _data_section(run)
     sanity = read_sanity(run)
+    warnings = list(_warnings(evaluation).values())
+    weak_trees = _warnings(_json(run / "trees" / "evaluation" / "evaluation.json",
+                                 "'hepxai trees muon'", ("models",)))
+    if weak_trees:  # one sentence for the table: its rows show each model's numbers
+        warnings.append(f"Table 7.1: {len(weak_trees)} of {len(tree_models or weak_trees)} "
+                        f"tree models have not learned the task on this sample "
+                        f"({', '.join(weak_trees)}): predictions of almost one value or no "
+                        "event selected at 15 GeV; train on more events or epochs")
     summary = {"run": str(run), "data": data and data["splits"],
                "models": [_model_numbers(m) for m in (evaluation or {}).get("models", [])],
                "baselines": {name: {k: b.get(k) for k in ("mae", "spread", "efficiency_15",
@@ -123,7 +131,7 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
         run=run.name, data=data,
         models=models, evaluation=evaluation, summary=summary, figure=figure,
         explanations=explanations, trees=trees, influence=influence, sanity=sanity,
-        tree_models=tree_models,
+        tree_models=tree_models, warnings=warnings,
         differences=thesis_code.DIFFERENCES, conclusion=_conclusion(explanations)),
         run / "report.html")
 
@@ -171,6 +179,23 @@ def _influence_section(run: Path) -> dict[str, Any] | None:
     return {"variant": variant, "summary": summary, "figures": figures,
             "n_train": store and store.n_train, "epochs": store and store.epochs,
             "explained": Path(summary.get("explained_model", "")).parent.name}
+
+
+def _warnings(evaluation: dict[str, Any] | None) -> dict[str, str]:
+    """Label -> the banner's sentence, for every evaluated model too weak for its numbers
+    (:func:`~hepxai.usecases.muon.evaluation.degeneracy`, from its saved predictions)."""
+    from hepxai.usecases.muon.evaluation import degeneracy
+
+    out = {}
+    for m in (evaluation or {}).get("models", []):
+        path = Path(m.get("predictions", ""))
+        if not path.is_file():
+            continue
+        with np.load(path) as saved:
+            found = degeneracy(m["label"], saved["targets"][:, 0], saved["val"][:, 0])
+        if found:
+            out[m["label"]] = found
+    return out
 
 
 def _model_numbers(m: dict[str, Any]) -> dict[str, Any]:

@@ -106,11 +106,10 @@ class SusyFile(H5File):
         self.class_names = self._names("classes")
         for name, kind in (("event_id", "integer"), ("label", "integer"),
                            ("weight", "floating")):
-            dataset = f.get(name)
+            dataset = f[name]  # missing: the reader's own "not a readable file" line
             if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1 or \
                     not np.issubdtype(dataset.dtype, getattr(np, kind)):
-                found = "nothing" if dataset is None else \
-                    f"{getattr(dataset, 'dtype', 'a group')} {getattr(dataset, 'shape', '')}"
+                found = f"{getattr(dataset, 'dtype', 'a group')} {getattr(dataset, 'shape', '')}"
                 raise HepxaiError(f"{self.path}: /{name} must be one {kind} value per event, "
                                   f"found {found}; the file is corrupt, re-create it")
         self.event_id = f["event_id"][()]
@@ -122,9 +121,10 @@ class SusyFile(H5File):
 
     def _names(self, key: str) -> tuple[str, ...]:
         """The JSON list of names in attribute ``key`` (the features, the classes)."""
+        text = self.attrs[key]  # missing: the reader's own "not a readable file" line
         try:
-            names = json.loads(self.attrs[key])
-        except (KeyError, TypeError, ValueError):
+            names = json.loads(text)
+        except (TypeError, ValueError):
             names = None
         if not isinstance(names, list) or not names or \
                 not all(isinstance(n, str) for n in names):
