@@ -141,6 +141,27 @@ def auc_standard_error(auc: float, n_signal: int, n_background: int) -> float:
     return float(np.sqrt(max(variance, 0.0)))
 
 
+def blind_tagger(label: str, auc: float, n_signal: int, n_background: int,
+                 separates: str = "signal from background") -> str | None:
+    """One sentence when a tagger's AUC is within two standard errors
+    (:func:`auc_standard_error`) of 0.5, a blind tagger's, on its ``n_signal`` and
+    ``n_background`` test events, else ``None``: the report's banner for a model too weak for
+    its explanations to mean anything.
+
+    >>> blind_tagger("gnn", 0.51, 200, 200).split(" is within")[0]
+    'gnn: AUC 0.510 +- 0.029 on 200 + 200 test events'
+    >>> blind_tagger("gnn", 0.80, 200, 200) is None
+    True
+    """
+    se = auc_standard_error(auc, n_signal, n_background)
+    if np.isfinite(auc) and np.isfinite(se) and abs(auc - 0.5) >= 2 * se:
+        return None
+    return (f"{label}: AUC {auc:.3f} +- {se:.3f} on {n_signal:,} + {n_background:,} test "
+            f"events is within two standard errors of a blind tagger (0.5): it has not "
+            f"learned to separate {separates}, and its explanations describe no learned "
+            "rule (train on more events or epochs)")
+
+
 def one_vs_rest(labels: ArrayLike, scores: ArrayLike, class_names: Sequence[str],
                 weight: ArrayLike | None = None) -> dict[str, RocCurve]:
     """Per-class ROC of a multi-class classifier: class ``k`` against all others, scored by

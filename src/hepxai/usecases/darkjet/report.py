@@ -393,5 +393,27 @@ def write_report(run_dir: str | os.PathLike[str],
     """Render the standalone page ``run_dir/report.html`` (atomically)."""
     ctx = section_context(run_dir)
     target = Path(path) if path is not None else Path(run_dir) / "report.html"
-    page = page_context(run_dir, sections(ctx), ctx=ctx)
+    page = page_context(run_dir, sections(ctx), ctx=ctx, warnings=warnings(ctx))
     return render_report(TEMPLATES, "darkjet.html.j2", page, target)
+
+
+def warnings(ctx: dict[str, Any]) -> list[str]:
+    """The banner: every evaluated tagger whose AUC a blind one would reach
+    (:func:`hepxai.metrics.classification.blind_tagger`, counts from its saved predictions)."""
+    import numpy as np
+
+    from hepxai.metrics.classification import blind_tagger
+
+    out = []
+    for m in (ctx.get("evaluation") or {}).get("models", []):
+        path = Path(m.get("predictions", ""))
+        if not path.is_file():
+            continue
+        with np.load(path) as saved:
+            signal = int((saved["labels"] > 0.5).sum())
+            found = blind_tagger(m["label"], m["metrics"]["auc"], signal,
+                                 len(saved["labels"]) - signal,
+                                 "dark-photon from QCD jets")
+        if found:
+            out.append(found)
+    return out

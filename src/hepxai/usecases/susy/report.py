@@ -159,7 +159,7 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
             "min_background_events": results["min_background_events"], "best": best,
             "confusion": {label: np.round(np.asarray(r["confusion"]) * 100, 1).tolist()
                           for label, r in results["models"].items()},
-            "classes": results["classes"],
+            "classes": results["classes"], "models": results["models"],
             "roc": data_uri(run / "evaluation" / "roc.png"),
             "efficiency_rejection": data_uri(run / "evaluation" / "efficiency_rejection.png"),
             "significance": data_uri(run / "evaluation" / "significance.png"),
@@ -202,5 +202,24 @@ def write_report(run_dir: str | os.PathLike[str],
     """Render the standalone page ``run_dir/report.html`` (atomically)."""
     ctx = section_context(run_dir)
     target = Path(path) if path is not None else Path(run_dir) / "report.html"
-    page = page_context(run_dir, sections(ctx), ctx=ctx)
+    page = page_context(run_dir, sections(ctx), ctx=ctx, warnings=warnings(ctx))
     return render_report(TEMPLATES, "susy.html.j2", page, target)
+
+
+def warnings(ctx: dict[str, Any]) -> list[str]:
+    """The banner: every evaluated model whose signal-vs-rest AUC a blind classifier would
+    reach (:func:`hepxai.metrics.classification.blind_tagger`)."""
+    from hepxai.metrics.classification import blind_tagger
+
+    evaluation = ctx.get("evaluation") or {}
+    classes = evaluation.get("classes") or []
+    out = []
+    for label, r in (evaluation.get("models") or {}).items():
+        if not classes or "signal" not in r.get("auc", {}):
+            continue
+        n_signal = int(r["n_per_class"][classes.index("signal")])
+        found = blind_tagger(label, r["auc"]["signal"], n_signal, int(r["n_events"]) - n_signal,
+                             "signal from the backgrounds")
+        if found:
+            out.append(found)
+    return out
