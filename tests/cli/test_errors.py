@@ -473,6 +473,23 @@ def test_ctrl_c_inside_a_demo_step_is_one_line_and_exit_130(tmp_path, capsys, mo
     assert not (out / "demo_state.json").exists()
 
 
+def test_ctrl_c_during_training_says_how_to_resume(muon_dir, tmp_path, capsys, monkeypatch):
+    """A training resumes only with --resume: the interruption line says so (and a run that
+    already has it, a demo's step say, is told to run the same command again)."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("hepxai.usecases.muon.task.train", interrupted)
+    argv = ["train", "muon", "--model", "tracin-cnn", "--data", str(muon_dir), "--out",
+            str(tmp_path / "run"), "--epochs", "1", "--max-events", "60", "--val-events", "30"]
+    assert run_cli(argv) == 130
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "hepxai: interrupted; finished files are kept, add --resume to the same command to "
+        "resume"]
+    assert run_cli([*argv, "--resume"]) == 130
+    assert "run the same command again" in capsys.readouterr().err
+
+
 def _running_pids() -> dict[int, int]:
     """pid -> parent pid of every process still running (zombies excluded), from /proc."""
     found = {}

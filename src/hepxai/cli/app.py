@@ -212,7 +212,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return code
     except KeyboardInterrupt as exc:
         if not isinstance(exc, Interrupted):
-            print("hepxai: interrupted; finished files are kept, run the same command again "
-                  "to resume", file=sys.stderr)
+            # a training resumes only when asked: the same command line would start afresh
+            again = "add --resume to the same command" if getattr(args, "verb", None) == \
+                "train" and not getattr(args, "resume", False) else "run the same command again"
+            print(f"hepxai: interrupted; finished files are kept, {again} to resume",
+                  file=sys.stderr)
         return 130
 

@@ -52,8 +52,8 @@ def test_train_evaluate_explain(data_dir, tmp_path, capsys):
                 "--max-jets", "200", "--val-jets", "50"]) == 0
     explained = tmp_path / "explain"
     assert cli(["explain", "darkjet", "--checkpoint", str(run / "best.pt"), "--data",
-                str(data_dir), "--out", str(explained), "--method", "saliency-graph",
-                "--method", "ig-graph", "--steps", "8", "--n-jets", "10", "--views", "1",
+                str(data_dir), "--out", str(explained), "--methods",
+                "saliency-graph,ig-graph", "--steps", "8", "--n-jets", "10", "--views", "1",
                 "--cnn-checkpoint", str(cnn / "best.pt")]) == 0
     node = Attribution.load(explained / "saliency-graph.npz")
     assert node.kind == "node" and node.n_events == 10
@@ -172,6 +172,9 @@ def test_bad_input_is_one_line(data_dir, tmp_path, capsys):
     user_error(capsys, ["train", "darkjet", "--data", tmp_path / "none", "--out",
                          tmp_path / "r"])
     user_error(capsys, ["train", "darkjet", "--radius-factor", "-1", "--data", data_dir])
+    assert "--methods: unknown bogus" in user_error(capsys, [
+        "explain", "darkjet", "--checkpoint", tmp_path / "none.pt", "--data", data_dir,
+        "--methods", "saliency-graph,bogus", "--out", tmp_path / "e"])
     user_error(capsys, ["train", "darkjet", "--model", "cnn3d", "--hidden", "8", "--data",
                          data_dir, "--out", tmp_path / "r"])
     wrong = tmp_path / "wrong"

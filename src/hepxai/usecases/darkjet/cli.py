@@ -193,9 +193,11 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
     options.checkpoint(parser, "the explained graph model (resgnn or gatv2)")
     options.data(parser, DATA, reads="test.h5 jets are explained")
     options.out(parser, "the attributions (.npz), judging and figures", RUNS / "explain")
+    parser.add_argument("--methods", default=None, metavar="LIST",
+                        help="comma-separated methods, as in the other use cases (default: "
+                             f"{','.join(names.METHODS)})")
     parser.add_argument("--method", action="append", choices=names.METHODS, default=None,
-                        help="method to run (repeat; default: all of "
-                             f"{', '.join(names.METHODS)})")
+                        help=argparse.SUPPRESS)  # the older spelling, one method per flag
     parser.add_argument("--n-jets", type=count, default=200,
                         help="jets to explain (half QCD, half dark photon, from test.h5)")
     _method_options(parser)
@@ -223,11 +225,22 @@ def _add_explain(parser: argparse.ArgumentParser) -> None:
     options.threads(parser)
 
 
+def _explain_methods(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--methods a,b`` (or the older ``--method a --method b``), checked; default all."""
+    chosen = [m.strip() for m in (args.methods or "").split(",") if m.strip()] + \
+        list(args.method or [])
+    unknown = sorted(set(chosen) - set(names.METHODS))
+    if unknown:
+        raise HepxaiError(f"--methods: unknown {', '.join(unknown)}; choose from "
+                          f"{','.join(names.METHODS)}")
+    return tuple(dict.fromkeys(chosen)) or tuple(names.METHODS)
+
+
 def _explain(args: argparse.Namespace) -> None:
     from hepxai.usecases.darkjet.study import explain_run, format_explain
 
     summary = explain_run(args.checkpoint, args.data, args.out,
-                          methods=tuple(args.method or names.METHODS), n_jets=args.n_jets,
+                          methods=_explain_methods(args), n_jets=args.n_jets,
                           steps=args.steps, gnnexplainer_epochs=args.gnnexplainer_epochs,
                           gnnexplainer_lr=args.gnnexplainer_lr,
                           gnnexplainer_jets=args.gnnexplainer_jets,

@@ -50,8 +50,9 @@ def _add(parser: argparse.ArgumentParser) -> None:
                        help="query: comma-separated jet numbers in --split")
     query.add_argument("--per-category", type=count, default=20,
                        help="categories: jets per TP / FP / FN / TN set")
-    study.add_argument("--variant", default="gnn-2", choices=("gnn-0", "gnn-1", "gnn-2"),
-                       help="graph pre-processing of the studies' jets")
+    study.add_argument("--variant", default="gnn-1", choices=("gnn-0", "gnn-1", "gnn-2"),
+                       help="graph pre-processing of the studies' jets (the default of "
+                            "'hepxai train darkjet')")
     study.add_argument("--model", default="resgnn", choices=("resgnn", "gatv2"),
                        help="tagger retrained by the studies")
     study.add_argument("--preset", default="quick", choices=("quick", "fast"),
