@@ -250,22 +250,27 @@ def layer_relevance(values: np.ndarray, offsets: np.ndarray, layers: np.ndarray)
 
 def plot_layer_saliency(pt: np.ndarray, ratio: np.ndarray, relevance: np.ndarray,
                         labels: np.ndarray, path: str | os.PathLike[str],
-                        method: str = "saliency", bins: int = 12) -> Path:
+                        method: str = "saliency", bins: int = 12,
+                        groups: dict[str, np.ndarray] | None = None) -> Path:
     """The poster's per-layer saliency maps: for every sampling layer a 2D map of jet pT
     [GeV] (y) against the layer's energy ratio (x), colour the mean node relevance of the layer
-    in the bin; one row for QCD, one for dark-photon jets."""
+    in the bin; one row per group of jets: QCD and dark photon by default, or ``groups``
+    (name -> bool mask over the jets, e.g. the tagging categories TP / FP / FN / TN)."""
     from scipy.stats import binned_statistic_2d
 
     use_style()
     labels = np.asarray(labels) > 0.5
-    fig, axes = plt.subplots(2, N_LAYERS, figsize=(3.1 * N_LAYERS, 6.4), sharey=True,
-                             squeeze=False)
+    groups = groups if groups is not None else {"QCD": ~labels, "dark photon": labels}
+    n_rows = len(groups)
+    fig, axes = plt.subplots(n_rows, N_LAYERS, figsize=(3.1 * N_LAYERS, 3.2 * n_rows),
+                             sharey=True, squeeze=False)
     finite = relevance[np.isfinite(relevance)]
     vmax = float(np.percentile(np.abs(finite), 98)) if finite.size else 1.0
     vmin = -vmax if finite.size and finite.min() < 0 else 0.0
     pt_edges = np.linspace(pt.min(), pt.max(), bins + 1) if pt.max() > pt.min() else bins
     mesh = None
-    for row, (name, mask) in enumerate((("QCD", ~labels), ("dark photon", labels))):
+    for row, (name, mask) in enumerate(groups.items()):
+        mask = np.asarray(mask, bool)
         for layer in range(N_LAYERS):
             ax = axes[row, layer]
             if mask.sum() > 0:
@@ -276,10 +281,10 @@ def plot_layer_saliency(pt: np.ndarray, ratio: np.ndarray, relevance: np.ndarray
                                      vmin=vmin, vmax=vmax or 1.0)
             if row == 0:
                 ax.set_title(LAYER_NAMES[layer], fontsize=11)
-            if row == 1:
+            if row == n_rows - 1:
                 ax.set_xlabel("energy ratio", fontsize=10)
             if layer == 0:
-                ax.set_ylabel(f"{name}\njet pT [GeV]", fontsize=10)
+                ax.set_ylabel(f"{name} ({int(mask.sum())} jets)\njet pT [GeV]", fontsize=10)
             ax.tick_params(labelsize=8)
     if mesh is not None:
         fig.colorbar(mesh, ax=axes, shrink=0.8, label=f"mean {method} of the layer's nodes")

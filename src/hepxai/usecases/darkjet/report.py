@@ -107,7 +107,7 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         for name, info in summary["methods"].items():
             views = []
             for key, fig in info["figures"].items():
-                if key == "layers":
+                if key.startswith("layers"):  # the per-layer maps, shown on their own
                     continue
                 views.append({"name": key, "png": data_uri(fig["png"]),
                               "top_k": data_uri(fig["top_k"]),
@@ -116,7 +116,10 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
                             "restarts": (info.get("params") or {}).get("restarts"),
                             "noise_share": info["top_k_noise_share"],
                             "completeness": info["completeness_error_median"],
-                            "layers": data_uri(info["figures"]["layers"]), "views": views})
+                            "layers": data_uri(info["figures"]["layers"]),
+                            "layers_categories": data_uri(
+                                info["figures"].get("layers_categories")),
+                            "views": views})
         ctx["explain"] = {"methods": methods, "n_jets": summary["n_jets"],
                           "judging": _judging(run / "explain"),
                           "cross_model": _cross_model(run / "explain")}

@@ -283,6 +283,7 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
     summary = {"checkpoint": str(checkpoint), "graphs": settings.to_dict(),
                "n_jets": int(rows.size), "methods": {}}
     by_class = {label: rows[graphs.y[rows] == label][:views] for label in (0.0, 1.0)}
+    categories = _tagging_categories(model, graphs, rows)  # TP / FP / FN / TN per row
     results = {}
     for name in methods:
         chosen = rows
@@ -298,7 +299,14 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
         positions = np.searchsorted(rows, chosen)
         plot_layer_saliency(graphs.pt[chosen], ratio[positions], table, graphs.y[chosen],
                             out / f"{name}-layers.png", method=name)
-        figures = {"layers": str(out / f"{name}-layers.png")}
+        # the slides' split: the same maps per tagging category at score 0.5
+        found = categories[positions]
+        plot_layer_saliency(graphs.pt[chosen], ratio[positions], table, graphs.y[chosen],
+                            out / f"{name}-layers-categories.png", method=name,
+                            groups={c: found == c for c in ("TP", "FP", "FN", "TN")
+                                    if (found == c).any()})
+        figures = {"layers": str(out / f"{name}-layers.png"),
+                   "layers_categories": str(out / f"{name}-layers-categories.png")}
         tops = pick_top_k(values, node.offsets, top_k)
         edge_values = result.edge.items()
         edge_tops = pick_top_k(edge_values, result.edge.offsets, top_k)
@@ -342,6 +350,19 @@ def explain_run(checkpoint: Path, data: Path, out: Path, *, methods=METHODS, n_j
         summary["cross_model"] = str(out / "cross_model.json")
     write_json_atomic(out / "explain.json", summary)
     return summary
+
+
+def _tagging_categories(model, graphs, rows):
+    """TP / FP / FN / TN of the jets ``rows`` (score 0.5), the tagger run once over them."""
+    import torch
+
+    from hepxai.usecases.darkjet.judging import tagging_categories
+
+    batch = graphs.batch(rows)
+    model.eval()
+    with torch.no_grad():
+        logits = model(batch.x, batch.edge_index, batch.edge_weight, batch.batch).numpy()
+    return tagging_categories(graphs.y[rows], logits)
 
 
 def format_explain(summary: dict, top_k: int = 5) -> str:
