@@ -212,6 +212,28 @@ def test_sweep_trains_every_grid_point_and_ranks_them(data_dir, tmp_path, capsys
     capsys.readouterr()
     assert cli(argv) == 0  # finished points are reused, not retrained
     assert "training resgnn" not in capsys.readouterr().out
+    # the report's sweep section: the ranked table with each AUC's error, the figure, and a
+    # sentence that ranks the first two only beyond two standard errors of their difference
+    from hepxai.metrics.classification import auc_standard_error
+    from hepxai.usecases.darkjet.report import render_section, section_context
+    from hepxai.usecases.darkjet.store import DarkJetFile
+
+    found = json.loads((out / "sweep.json").read_text())
+    n_val = min(100, int(DarkJetFile(data_dir / "val.h5", load=False).attrs["n_events"]))
+    assert found["n_val"] == n_val  # --val-jets, or all the file has
+    for p in points:
+        assert p["auc_se"] == pytest.approx(auc_standard_error(p["auc"], n_val // 2,
+                                                               n_val - n_val // 2))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "sweep").symlink_to(out)
+    html = render_section(section_context(run))
+    assert 'id="darkjet-sweep"' in html and "data:image/png" in html
+    first, second = points[0], points[1]
+    beyond = first["auc"] - second["auc"] > 2 * (first["auc_se"] ** 2
+                                                  + second["auc_se"] ** 2) ** 0.5
+    assert ("is beyond two standard errors" in html) == beyond
+    assert ("do not rank them" in html) == (not beyond)
 
 
 def test_report_shows_the_influence_validation_tables(tmp_path):

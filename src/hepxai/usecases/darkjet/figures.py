@@ -487,3 +487,21 @@ def plot_study_bars(values: dict[str, tuple[float, float]], label: str,
     ax.set_xticks(at, names, rotation=30, ha="right", fontsize=10)
     ax.set_ylabel(label)
     return save(fig, path)
+
+
+def plot_sweep(rows: list[dict], path: str | os.PathLike[str]) -> Path:
+    """The grid sweep: validation AUC of every point against its parameter count (log), with
+    the AUC's standard error on the validation jets as error bars, each point named."""
+    use_style()
+    fig, ax = plt.subplots(figsize=(8.5, 5.2))
+    for r in rows:
+        ax.errorbar(r["parameters"], r["auc"], yerr=r.get("auc_se", 0.0), fmt="o", capsize=3,
+                    color="tab:blue", ms=5)
+        ax.annotate(r["name"], (r["parameters"], r["auc"]), textcoords="offset points",
+                    xytext=(5, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("trainable parameters")
+    ax.set_ylabel("validation AUC (best epoch)")
+    ax.set_title("ResGNN grid sweep: width x GraphConv layers x GCN layers", fontsize=11,
+                 loc="left")
+    return save(fig, path)

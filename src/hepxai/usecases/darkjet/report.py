@@ -124,9 +124,10 @@ def section_context(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
                           "judging": _judging(run / "explain"),
                           "cross_model": _cross_model(run / "explain")}
     ctx["influence"] = _influence(run / "influence")
+    ctx["sweep"] = _sweep(run / "sweep")
     ctx["sanity"] = [{**entry, "figure": data_uri(run / entry["figure"]) if entry["figure"]
                       else None} for entry in read_sanity(run)]
-    if not any(ctx[k] for k in ("data", "evaluation", "explain", "influence")):
+    if not any(ctx[k] for k in ("data", "evaluation", "explain", "influence", "sweep")):
         raise HepxaiError(f"{run}: holds no dark-jet results (data/, evaluation/, explain/); "
                           "run 'hepxai demo darkjet --out DIR' first")
     return ctx
@@ -246,6 +247,30 @@ def _cross_model(folder: Path) -> dict[str, Any] | None:
 
 INFLUENCE_SETS = {"TP": "dark photon, tagged", "FP": "QCD, tagged",
                   "FN": "dark photon, missed", "TN": "QCD, not tagged"}
+
+
+def _sweep(folder: Path) -> dict[str, Any] | None:
+    """The grid sweep (``hepxai sweep darkjet --out RUN/sweep``): its ranked points, figure and
+    one sentence on whether the best point's lead over the next is beyond the AUC's error."""
+    path = folder / "sweep.json"
+    if not path.exists():
+        return None
+    found = read_json(path, "'hepxai sweep darkjet'", ("points",))
+    points = found["points"]
+    sentence = None
+    if len(points) > 1 and "auc_se" in points[0]:
+        best, second = points[0], points[1]
+        gap = best["auc"] - second["auc"]
+        error = (best["auc_se"] ** 2 + second["auc_se"] ** 2) ** 0.5
+        sentence = (f"{best['name']} has the highest validation AUC, {best['auc']:.4f} "
+                    f"+- {best['auc_se']:.4f}; " +
+                    (f"its lead over {second['name']} ({gap:.4f}) is beyond two standard "
+                     "errors of the difference" if gap > 2 * error else
+                     f"its lead over {second['name']} ({gap:.4f}) is within two standard "
+                     f"errors of the difference ({2 * error:.4f}): these validation jets do "
+                     "not rank them"))
+    return {"points": points, "n_val": found.get("n_val"), "sentence": sentence,
+            "figure": data_uri(folder / "sweep.png")}
 
 
 def _influence(folder: Path) -> dict[str, Any] | None:
@@ -372,6 +397,7 @@ def sections(ctx: dict[str, Any]) -> list[Section]:
             Section("darkjet-claims", "Poster's claims")
             if evaluation["claims_table"] else None))) if evaluation else None,
         Section("darkjet-training", "Training curves") if ctx["training"] else None,
+        Section("darkjet-sweep", "Grid sweep") if ctx.get("sweep") else None,
         Section("darkjet-explain", "Explanations", tuple(present(
             Section("darkjet-judging", "Judging") if explain["judging"] else None,
             Section("darkjet-cross-model", "GNN vs 3D-CNN") if explain["cross_model"] else None,

@@ -115,7 +115,19 @@ def sweep_run(data: Path, out: Path, preset: str, settings, *, hidden: list[int]
         if on_point is not None:
             on_point(row)
     rows.sort(key=lambda r: -r["auc"])
-    write_json_atomic(out / "sweep.json", {"graphs": settings.to_dict(), "points": rows})
+    from hepxai.metrics.classification import auc_standard_error
+    from hepxai.usecases.darkjet.figures import plot_sweep
+    from hepxai.usecases.darkjet.store import DarkJetFile, split_path
+
+    # each point's AUC is measured on the same validation jets: its standard error on them
+    attrs = DarkJetFile(split_path(data, "val"), load=False).attrs
+    n_val = int(attrs.get("n_events", 0)) if val_jets is None else \
+        min(int(attrs.get("n_events", 0)), val_jets)
+    for row in rows:  # classes balanced by the simulator: half of the jets each
+        row["auc_se"] = auc_standard_error(row["auc"], n_val // 2, n_val - n_val // 2)
+    plot_sweep(rows, out / "sweep.png")
+    write_json_atomic(out / "sweep.json", {"graphs": settings.to_dict(), "n_val": n_val,
+                                           "points": rows})
     (out / "sweep.md").write_text(sweep_table(rows) + "\n")
     return rows
 
