@@ -83,6 +83,18 @@ def probability(text: str) -> float:
     return value
 
 
+def positive_float_list(text: str) -> list[float]:
+    """Comma-separated positive numbers, e.g. ``1e-3,3e-3``."""
+    try:
+        values = [positive_float(v) for v in text.split(",") if v.strip()]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got "
+                                         f"{text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
+    return values
+
+
 def probability_list(text: str) -> list[float]:
     """Comma-separated probabilities, e.g. ``0.01,0.02,0.05``."""
     try:

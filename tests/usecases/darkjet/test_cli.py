@@ -9,6 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from cli_checks import user_error
 from report_checks import CHROMIUM, check_in_browser, check_page
 
@@ -234,6 +235,28 @@ def test_sweep_trains_every_grid_point_and_ranks_them(data_dir, tmp_path, capsys
                                                   + second["auc_se"] ** 2) ** 0.5
     assert ("is beyond two standard errors" in html) == beyond
     assert ("do not rank them" in html) == (not beyond)
+
+
+def test_the_sweep_varies_gatv2_learning_rate_and_radius(data_dir, tmp_path):
+    out = tmp_path / "sweep"
+    assert cli(["sweep", "darkjet", "--model", "gatv2", "--data", str(data_dir), "--out",
+                str(out), "--hidden", "4", "--layers", "1", "--learning-rates", "1e-3,1e-2",
+                "--radius-factors", "0.5,1.5", "--epochs", "1", "--max-jets", "100",
+                "--val-jets", "60"]) == 0
+    points = {p["name"]: p for p in json.loads((out / "sweep.json").read_text())["points"]}
+    assert sorted(points) == [f"gatv2-h4-layers1-lr{lr}-r{r}" for lr in ("0.001", "0.01")
+                              for r in ("0.5", "1.5")]
+    for name, p in points.items():  # each point trained with its own recipe and graphs
+        state = torch.load(out / name / "best.pt", weights_only=True)
+        assert state["model"] == "gatv2"
+        assert state["recipe"]["learning_rate"] == p["learning_rate"]
+        assert state["identity"]["graphs"]["radius_factor"] == p["radius_factor"]
+    # a larger radius connects more clusters: more edges in the cached graphs of one jet set
+    from hepxai.usecases.darkjet.graphs import GraphSettings, load_graphs
+
+    edges = {r: load_graphs(data_dir / "val.h5", GraphSettings(radius_factor=r),
+                            max_jets=60).edge_index.shape[1] for r in (0.5, 1.5)}
+    assert edges[1.5] > edges[0.5]
 
 
 def test_report_shows_the_influence_validation_tables(tmp_path):

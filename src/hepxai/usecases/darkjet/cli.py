@@ -13,7 +13,13 @@ from pathlib import Path
 
 from hepxai.cli import options
 from hepxai.cli.app import register
-from hepxai.cli.arguments import count, int_list, positive_float, whole_number
+from hepxai.cli.arguments import (
+    count,
+    int_list,
+    positive_float,
+    positive_float_list,
+    whole_number,
+)
 from hepxai.core.errors import HepxaiError
 from hepxai.models import onnx_export
 from hepxai.usecases.darkjet import names
@@ -301,7 +307,18 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--graphconv", type=int_list, default=[3, 5],
                         help="numbers of GraphConv layers to try")
     parser.add_argument("--gcn", type=int_list, default=[2],
-                        help="numbers of GCNConv layers to try")
+                        help="numbers of GCNConv layers to try (ResGNN)")
+    parser.add_argument("--model", default="resgnn", choices=("resgnn", "gatv2"),
+                        help="the graph tagger swept")
+    parser.add_argument("--layers", type=int_list, default=[5],
+                        help="numbers of GATv2 attention layers to try (GATv2)")
+    parser.add_argument("--learning-rates", type=positive_float_list, default=None,
+                        metavar="LIST", help="learning rates to try (default: the preset's)")
+    parser.add_argument("--batch-sizes", type=int_list, default=None, metavar="LIST",
+                        help="batch sizes to try (default: the preset's)")
+    parser.add_argument("--radius-factors", type=positive_float_list, default=None,
+                        metavar="LIST",
+                        help="graph radius factors to try (default: --radius-factor)")
     options.epochs(parser)
     options.max_events(parser, "training jets at every point", default=20_000, unit="jets")
     options.val_events(parser, 10_000, unit="jets")
@@ -315,6 +332,8 @@ def _sweep(args: argparse.Namespace) -> None:
     rows = sweep_run(args.data, args.out, args.preset, _settings(args), hidden=args.hidden,
                      graphconv=args.graphconv, gcn=args.gcn, epochs=args.epochs,
                      max_jets=args.max_jets, val_jets=args.val_jets, seed=args.seed,
+                     model=args.model, layers=args.layers, learning_rates=args.learning_rates,
+                     batch_sizes=args.batch_sizes, radius_factors=args.radius_factors,
                      on_point=lambda r: print(f"{r['name']}: validation AUC {r['auc']:.4f}, "
                                               f"TNR@90 {r['tnr_90']:.4f}"))
     print(sweep_table(rows))
@@ -397,7 +416,8 @@ register("explain", "darkjet", "node/edge saliency, integrated gradients, GNNExp
          "judged, and compared with the 3D-CNN", _add_explain, _explain)
 register("sanity", "darkjet", "sanity checks of the dark-jet explanations: layer and label "
          "randomization, GNNExplainer's seed stability", _add_sanity, _sanity)
-register("sweep", "darkjet", "grid sweep of ResGNN widths and depths", _add_sweep, _sweep)
+register("sweep", "darkjet", "grid sweep of a graph tagger (ResGNN or GATv2): width, depth, "
+         "learning rate, batch size, graph radius", _add_sweep, _sweep)
 register("demo", "darkjet", "simulate, train 3 models x 3 variants, evaluate, explain, TracIn, "
          "report", _add_demo, _demo)
 register("report", "darkjet", "the dark-jet HTML report of a run directory", _add_report,

@@ -502,6 +502,6 @@ def plot_sweep(rows: list[dict], path: str | os.PathLike[str]) -> Path:
     ax.set_xscale("log")
     ax.set_xlabel("trainable parameters")
     ax.set_ylabel("validation AUC (best epoch)")
-    ax.set_title("ResGNN grid sweep: width x GraphConv layers x GCN layers", fontsize=11,
-                 loc="left")
+    model = "GATv2" if rows and rows[0].get("model") == "gatv2" else "ResGNN"
+    ax.set_title(f"{model} grid sweep ({len(rows)} points)", fontsize=11, loc="left")
     return save(fig, path)

@@ -18,7 +18,7 @@ from hepxai.usecases.darkjet.names import GNNEXPLAINER_EPOCHS, GNNEXPLAINER_LR, 
 def train_run(data: Path, out: Path, model_name: str, preset: str, settings, *, seed: int = 1,
               epochs: int | None = None, max_jets: int | None = None, val_jets: int = 20_000,
               device: str = "cpu", resume: bool = False, config: dict | None = None,
-              quiet: bool = False, shuffle_labels: bool = False):
+              quiet: bool = False, shuffle_labels: bool = False, recipe=None):
     """Build (or read cached) graphs, train one model; returns the TrainResult.
 
     ``shuffle_labels``: train on the training labels permuted over the jets (the model of
@@ -51,7 +51,7 @@ def train_run(data: Path, out: Path, model_name: str, preset: str, settings, *, 
     identity = {"graphs": settings.to_dict(), "data": str(Path(train_file).resolve())}
     return train(model, train_set, val_set, out, seed=seed, epochs=epochs, device=device,
                  resume=resume, on_epoch=report, data_identity=identity,
-                 shuffle_labels=shuffle_labels)
+                 shuffle_labels=shuffle_labels, recipe=recipe)
 
 
 def evaluate_run(checkpoints: list[Path], data: Path, out: Path, *, split: str = "test",
@@ -82,33 +82,64 @@ def evaluate_run(checkpoints: list[Path], data: Path, out: Path, *, split: str =
 def sweep_run(data: Path, out: Path, preset: str, settings, *, hidden: list[int],
               graphconv: list[int], gcn: list[int], epochs: int | None = None,
               max_jets: int | None = 20_000, val_jets: int = 10_000, seed: int = 1,
+              model: str = "resgnn", layers: list[int] | None = None,
+              learning_rates: list[float] | None = None, batch_sizes: list[int] | None = None,
+              radius_factors: list[float] | None = None,
               on_point: Callable[[dict], object] | None = None) -> list[dict]:
-    """``hepxai sweep darkjet``: train a ResGNN at every point of the grid hidden x graphconv x
-    gcn into ``out/POINT`` (a finished point is reused, not retrained), rank the points by
-    validation AUC; writes ``sweep.json`` and ``sweep.md`` (:func:`sweep_table`). Returns the
-    ranked points; ``on_point`` sees each point when it is done."""
+    """``hepxai sweep darkjet``: train a graph tagger at every point of the grid into
+    ``out/POINT`` (a finished point is reused, not retrained) and rank the points by
+    validation AUC; writes ``sweep.json``, ``sweep.md`` (:func:`sweep_table`) and
+    ``sweep.png``. The grid: width ``hidden`` x depth (ResGNN: ``graphconv`` x ``gcn``
+    layers; GATv2: ``layers`` attention layers) x ``learning_rates`` x ``batch_sizes`` x
+    ``radius_factors`` of the graphs (each ``None``: the preset's, or ``settings``' radius).
+    Returns the ranked points; ``on_point`` sees each point when it is done."""
     import itertools
+    from dataclasses import replace
 
-    grid = list(itertools.product(hidden, graphconv, gcn))
-    if any(h < 1 or g < 1 for h, g, _ in grid):
-        raise HepxaiError("--hidden and --graphconv values must be at least 1")
-    from hepxai.usecases.darkjet.models import create
+    from hepxai.usecases.darkjet.models import RECIPES, create
 
+    if model not in ("resgnn", "gatv2"):
+        raise HepxaiError(f"the sweep trains a graph tagger, resgnn or gatv2, not {model!r}")
+    recipe = RECIPES[preset] if preset in RECIPES else None
+    if recipe is None:
+        raise HepxaiError(f"unknown preset {preset!r}; choose one of {', '.join(RECIPES)}")
+    depths = [{"n_graphconv": g, "n_gcn": c} for g, c in itertools.product(graphconv, gcn)] \
+        if model == "resgnn" else [{"n_layers": n} for n in (layers or [5])]
+    rates = learning_rates or [recipe.learning_rate]
+    batches = batch_sizes or [recipe.batch_size]
+    radii = radius_factors or [settings.radius_factor]
+    grid = list(itertools.product(hidden, depths, rates, batches, radii))
+    if any(h < 1 or any(v < (0 if k == "n_gcn" else 1) for k, v in d.items())
+           for h, d, *_ in grid):
+        raise HepxaiError("--hidden, --graphconv and --layers values must be at least 1 "
+                          "(--gcn at least 0)")
+    if any(r <= 0 for r in rates) or any(b < 1 for b in batches) or any(f <= 0 for f in radii):
+        raise HepxaiError("learning rates and radius factors must be positive, batch sizes "
+                          "at least 1")
     rows = []
-    for n_hidden, n_graph, n_gcn in grid:
-        name = f"h{n_hidden}-graphconv{n_graph}-gcn{n_gcn}"
+    for n_hidden, depth, rate, batch, radius in grid:
+        # the name: width and depth always, the other axes where the grid varies them
+        name = f"h{n_hidden}-" + "-".join(f"{k.removeprefix('n_')}{v}" for k, v in depth.items())
+        name += f"-lr{rate:g}" if len(rates) > 1 else ""
+        name += f"-b{batch}" if len(batches) > 1 else ""
+        name += f"-r{radius:g}" if len(radii) > 1 else ""
+        if model != "resgnn":
+            name = f"{model}-{name}"
         run = out / name
-        config = {"hidden": n_hidden, "n_graphconv": n_graph, "n_gcn": n_gcn}
+        config = {"hidden": n_hidden, **depth}
+        point_settings = replace(settings, radius_factor=radius)
         history = run / "history.json"
         if (run / "best.pt").exists() and history.exists():  # finished point: reuse
             epochs_seen = read_json(history, "'hepxai train darkjet'", ("history",))["history"]
         else:
-            epochs_seen = train_run(data, run, "resgnn", preset, settings, seed=seed,
-                                    epochs=epochs, max_jets=max_jets, val_jets=val_jets,
-                                    config=config, quiet=True).history
+            epochs_seen = train_run(
+                data, run, model, preset, point_settings, seed=seed, epochs=epochs,
+                max_jets=max_jets, val_jets=val_jets, config=config, quiet=True,
+                recipe=replace(recipe, learning_rate=rate, batch_size=batch)).history
         best = max(epochs_seen, key=lambda h: h["auc"])
-        row = {"name": name, **config,
-               "parameters": create("resgnn", preset, **config).n_parameters(),
+        row = {"name": name, "model": model, **config, "learning_rate": rate,
+               "batch_size": batch, "radius_factor": radius,
+               "parameters": create(model, preset, **config).n_parameters(),
                "best_epoch": best["epoch"], "auc": best["auc"], "tnr_90": best["tnr_90"],
                "accuracy": best["accuracy"]}
         rows.append(row)
@@ -126,8 +157,8 @@ def sweep_run(data: Path, out: Path, preset: str, settings, *, hidden: list[int]
     for row in rows:  # classes balanced by the simulator: half of the jets each
         row["auc_se"] = auc_standard_error(row["auc"], n_val // 2, n_val - n_val // 2)
     plot_sweep(rows, out / "sweep.png")
-    write_json_atomic(out / "sweep.json", {"graphs": settings.to_dict(), "n_val": n_val,
-                                           "points": rows})
+    write_json_atomic(out / "sweep.json", {"graphs": settings.to_dict(), "model": model,
+                                           "n_val": n_val, "points": rows})
     (out / "sweep.md").write_text(sweep_table(rows) + "\n")
     return rows
 
