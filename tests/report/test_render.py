@@ -104,6 +104,14 @@ def test_the_page_has_its_navigation_and_the_run_times(templates, tmp_path):
                     ["train cnn", "120.0", "99%"], ["report", "0.0", "0%"],
                     ["total", "121.2", "100%"]]
     assert "2 min 01 s in all" in html and "0 s: the step did not run this time" in html
+    # the step runner's bookkeeping: each step's command line beside its time
+    (run / "demo_state.json").write_text(json.dumps({
+        "simulate": {"fingerprint": "x", "seconds": 1.25, "outputs": "y",
+                     "command": "hepxai simulate muon --out <data>"}, "broken": "old"}))
+    timings = read_timings(run)
+    assert timings.commands == {"simulate": "hepxai simulate muon --out <data>"}
+    html = render(templates, "page.html.j2", context(timings=timings))
+    assert "<code>hepxai simulate muon --out &lt;data&gt;</code>" in html
 
 
 def test_bad_timings_are_one_line_errors(tmp_path):
@@ -118,7 +126,7 @@ def test_text_from_the_run_is_escaped(templates):
     script = "<script>alert('x')</script>"
     html = render(templates, "page.html.j2",
                   context(heading=script, sections=[Section("a", script)]))
-    assert "<script>" not in html
+    assert "<script>alert" not in html  # the page's own script only
     assert html.count("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;") == 2  # heading and nav
 
 
@@ -172,3 +180,23 @@ def test_the_page_opens_in_a_browser(templates, tmp_path):
     path = render_report(templates, "page.html.j2",
                          context(timings=read_timings(tmp_path)), tmp_path / "report.html")
     check_in_browser(path)
+
+
+def test_the_footer_names_the_commit_of_a_checkout(templates):
+    import importlib
+    import subprocess
+
+    # the module (the package re-exports its function ``render`` under the same name)
+    render_module = importlib.import_module("hepxai.report.render")
+
+    render_module.source_commit.cache_clear()
+    try:
+        found = render_module.source_commit()
+        inside = subprocess.run(["git", "-C", str(Path(render_module.__file__).parent),
+                                 "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+        assert (found or "").rstrip("+") == inside  # the checkout's HEAD, or none outside one
+        html = render(templates, "page.html.j2", context())
+        assert (f"(commit <code>{found}</code>)" in html) == bool(found)
+    finally:
+        render_module.source_commit.cache_clear()

@@ -125,7 +125,8 @@ def run_steps(steps: list[Step], run_dir: Path, echo: Callable[[str], object] = 
         ran[step.name] = timings[step.name] = seconds
         # outputs now exist: fingerprint the inputs as they are after the step
         state[step.name] = {"fingerprint": step.fingerprint(), "seconds": seconds,
-                            "outputs": step.outputs_fingerprint()}
+                            "outputs": step.outputs_fingerprint(),
+                            "command": "hepxai " + " ".join(map(str, step.argv))}
         write_json_atomic(state_file, state)
         write_json_atomic(timings_file, timings)
     return ran
@@ -164,4 +165,4 @@ def _record(entry) -> dict:
     if not isinstance(seconds, int | float) or isinstance(seconds, bool):
         return {"fingerprint": None, "seconds": None, "outputs": None}
     return {"fingerprint": entry.get("fingerprint"), "outputs": entry.get("outputs"),
-            "seconds": float(seconds)}
+            "seconds": float(seconds), "command": entry.get("command")}

@@ -52,8 +52,28 @@ def page_context(run_dir: str | os.PathLike[str], sections: list[Section],
 
 
 def _page_context(context: Mapping[str, Any]) -> dict[str, Any]:
-    return {"sections": [], "timings": None, "hepxai_version": __version__, "warnings": [],
-            **context}
+    return {"sections": [], "timings": None, "hepxai_version": __version__,
+            "hepxai_commit": source_commit(), "warnings": [], **context}
+
+
+@functools.cache
+def source_commit() -> str | None:
+    """The git commit of the hepxai source that runs, when it runs from a checkout (its
+    short hash, ``+`` when the checkout has uncommitted changes), else ``None``: a report
+    says which code wrote it."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=5)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--",
+                                str(here.parent)], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):  # no git, or it hangs
+        return None
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
 
 
 def render(template_dir: str | os.PathLike[str], template_name: str,

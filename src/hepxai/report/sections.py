@@ -7,7 +7,7 @@ import base64
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hepxai.core.errors import HepxaiError
@@ -41,6 +41,8 @@ class Timings:
     """Wall time per step of the run that wrote a directory, in step order."""
 
     steps: dict[str, float]
+    #: the command line of each step, where the run's ``demo_state.json`` recorded it
+    commands: dict[str, str] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -62,7 +64,16 @@ def read_timings(run_dir: str | os.PathLike[str]) -> Timings | None:
             for v in steps.values()):
         raise HepxaiError(f"{path}: expected a flat JSON object of step name -> seconds, "
                           f"got {json.dumps(steps)[:80]}")
-    return Timings({str(k): float(v) for k, v in steps.items()})
+    commands = {}
+    state = Path(run_dir) / "demo_state.json"
+    if state.exists():
+        try:
+            found = json.loads(state.read_text())
+        except (OSError, ValueError):  # the bookkeeping is optional: a damaged one shows none
+            found = {}
+        commands = {str(k): v["command"] for k, v in found.items()
+                    if isinstance(v, dict) and isinstance(v.get("command"), str)}
+    return Timings({str(k): float(v) for k, v in steps.items()}, commands)
 
 
 def data_uri(path: str | os.PathLike[str] | None) -> str | None:
