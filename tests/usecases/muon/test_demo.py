@@ -183,6 +183,38 @@ def test_a_degenerate_model_gets_the_banner(demo_run, tmp_path):
     assert "selects no event at 15 GeV" in banner
 
 
+def test_the_report_shows_tracin_checked_by_retraining(demo_run, tmp_path):
+    """lsor.json and datamodels.json (written here in the studies' formats) get their tables,
+    and a TracIn variant's lead over random removal is claimed only beyond two standard
+    errors."""
+    from hepxai.usecases.muon.report import build_muon_report
+
+    out, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("data"))
+    (copy / "data").symlink_to(out / "data")
+    lsor = {"config": {"model": "tracin-cnn-tiny", "n_train": 2000, "n_test": 50, "k": 100,
+                       "seeds": [1, 2]},
+            "random": {"delta_mean": 0.001, "delta_se": 0.0005},
+            "variants": {"last-layer": {"delta_mean": 0.02, "delta_se": 0.003, "ratio": 20.0,
+                                        "ratio_se": 5.0, "difference_mean": 0.019,
+                                        "difference_se": 0.003},
+                         "full": {"delta_mean": 0.002, "delta_se": 0.002, "ratio": 2.0,
+                                  "ratio_se": 1.5, "difference_mean": 0.001,
+                                  "difference_se": 0.002}}}
+    (copy / "influence" / "lsor.json").write_text(json.dumps(lsor))
+    (copy / "influence" / "datamodels.json").write_text(json.dumps(
+        {"lds": {"datamodel": {"mean": 0.31, "se": 0.04}, "last-layer": {"mean": 0.12,
+                                                                         "se": 0.05}}}))
+    html = build_muon_report(copy).read_text()
+    assert 'id="influence-validation"' in html and 'href="#influence-validation"' in html
+    assert ("removing the top last-layer proponents raises the test loss +0.0190 +- 0.0030 "
+            "more than removing random events;") in html
+    assert ("removing the top full proponents raises the test loss +0.0010 +- 0.0020 more "
+            "than removing random events: within two standard errors, not established") in html
+    assert "<td>datamodel</td><td>0.310 &plusmn; 0.040</td>" in html
+
+
 def test_the_quick_attribution_cnn_learns(demo_run):
     """Honest at every scale: the quick demo's explained model is no constant."""
     out, _ = demo_run

@@ -95,6 +95,7 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
                                    "path": _rel(run, tree.parent / e["figure"])}
                                   for e in report["examples"]]})
     influence = _influence_section(run)
+    validation = _validation_section(run / "influence")
     from hepxai.usecases.muon.tree_baselines import tree_table
 
     tree_models = tree_table(run / "trees")
@@ -127,11 +128,11 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
     figure = {name: _rel(run, run / "evaluation" / f"{name}.png")
               for name in ("turn_on_15", "turn_on_10", "resolution", "confusion_15")}
     return render_report(TEMPLATES, "muon.html.j2", page_context(
-        run, _sections(data, explanations, trees, influence, sanity, tree_models),
+        run, _sections(data, explanations, trees, influence, sanity, tree_models, validation),
         run=run.name, data=data,
         models=models, evaluation=evaluation, summary=summary, figure=figure,
         explanations=explanations, trees=trees, influence=influence, sanity=sanity,
-        tree_models=tree_models, warnings=warnings,
+        tree_models=tree_models, warnings=warnings, validation=validation,
         differences=thesis_code.DIFFERENCES, conclusion=_conclusion(explanations)),
         run / "report.html")
 
@@ -139,7 +140,8 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
 def _sections(data: dict[str, Any] | None, explanations: list[dict[str, Any]],
               trees: list[dict[str, Any]], influence: dict[str, Any] | None,
               sanity: list[dict[str, Any]],
-              tree_models: list[dict[str, Any]] | None = None) -> list[Section]:
+              tree_models: list[dict[str, Any]] | None = None,
+              validation: dict[str, Any] | None = None) -> list[Section]:
     """The navigation: the chapters' numbers as in the headings, one sub-entry per explained
     model and per soft decision tree, and thesis table 7.1 where the run has it."""
     return present(
@@ -151,7 +153,9 @@ def _sections(data: dict[str, Any] | None, explanations: list[dict[str, Any]],
                 tuple(Section(f"explain-{e['name']}", e["name"]) for e in explanations)),
         Section("tree", "5. Decision flow",
                 tuple(Section(f"tree-{t['name']}", t["name"]) for t in trees)),
-        Section("influence", "6. Training-data influence") if influence else None,
+        Section("influence", "6. Training-data influence",
+                (Section("influence-validation", "Checked by retraining"),) if validation
+                else ()) if influence else None,
         Section("convergence", f"{7 if influence else 6}. Convergence"),
         Section("sanity", f"{8 if influence else 7}. Sanity checks",
                 tuple(Section(f"sanity-{s['name']}", s["name"]) for s in sanity))
@@ -179,6 +183,26 @@ def _influence_section(run: Path) -> dict[str, Any] | None:
     return {"variant": variant, "summary": summary, "figures": figures,
             "n_train": store and store.n_train, "epochs": store and store.epochs,
             "explained": Path(summary.get("explained_model", "")).parent.name}
+
+
+def _validation_section(folder: Path) -> dict[str, Any] | None:
+    """TracIn validated by retraining, where the run has it (``hepxai influence muon lsor`` /
+    ``datamodels`` with ``--out RUN/influence``): the leave-some-out changes of the test loss
+    and the datamodels' LDS, each mean with its standard error, and per TracIn variant whether
+    its proponents' removal hurts more than random removal beyond two standard errors."""
+    lsor = _json(folder / "lsor.json", "'hepxai influence muon lsor'", ("variants", "random"))
+    datamodels = _json(folder / "datamodels.json", "'hepxai influence muon datamodels'",
+                       ("lds",))
+    if lsor is None and datamodels is None:
+        return None
+    verdicts = []
+    for variant, v in ((lsor or {}).get("variants") or {}).items():
+        beyond = v["difference_mean"] > 2 * v["difference_se"]
+        verdicts.append(f"removing the top {variant} proponents raises the test loss "
+                        f"{v['difference_mean']:+.4f} +- {v['difference_se']:.4f} more than "
+                        "removing random events"
+                        + ("" if beyond else ": within two standard errors, not established"))
+    return {"lsor": lsor, "datamodels": datamodels, "verdicts": verdicts}
 
 
 def _warnings(evaluation: dict[str, Any] | None) -> dict[str, str]:
