@@ -80,3 +80,21 @@ def test_replicas_of_an_unjudged_method_are_refused():
     with pytest.raises(HepxaiError, match="replicas of sg"):
         judge({"ig": IntegratedGradients(net)}, x, truth=truth, categories=categories,
               replicas={"sg": [_smoothgrad(net, 1)]})
+
+
+def test_replicas_pair_seed_with_seed_and_explain_the_same_examples():
+    from hepxai.explain.types import Attribution
+
+    net, x, truth, categories = _setup()
+    common = dict(truth=truth, categories=categories, fractions=(0.0, 0.5, 1.0), model=net)
+    runs = [_smoothgrad(net, s).attribute(x, target=0) for s in range(3)]
+    other = [SmoothGrad(Saliency(net), noise=salt_and_pepper(0.1), n_samples=2,
+                        seed=s).attribute(x, target=0) for s in range(2)]
+    seeded = judge({"a": runs[0], "b": other[0]}, x,
+                   replicas={"a": runs[1:], "b": other[1:]}, **common)
+    # 3 and 2 seeds: two pairs, no run in two of them
+    assert seeded.seed_pairs[("a", "b")]["spearman"].shape == (2, 12)
+    subset = Attribution(values=runs[1].values[:6], targets=runs[1].targets, method="sg",
+                         kind="pixel", event_ids=np.arange(6))
+    with pytest.raises(HepxaiError, match="other examples than its first run"):
+        judge({"a": runs[0]}, x, replicas={"a": [subset]}, **common)

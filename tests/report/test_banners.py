@@ -44,3 +44,16 @@ def test_the_banner_is_above_the_content_of_every_page(tmp_path: Path) -> None:
     assert "m predicts &lt;almost&gt; one value" in page[banner:]  # escaped
     assert banner < page.index("<h1>results</h1>")
     assert 'id="warnings"' not in render(tmp_path, "page.html.j2", {})  # none: no banner
+
+
+def test_an_undefined_auc_and_a_moved_run(tmp_path: Path) -> None:
+    from hepxai.metrics.classification import blind_tagger
+
+    assert "its AUC is undefined" in blind_tagger("m", float("nan"), 0, 40)
+    # predictions recorded at a path that no longer exists: found in RUN/evaluation/predictions
+    folder = tmp_path / "run" / "evaluation" / "predictions"
+    folder.mkdir(parents=True)
+    np.savez(folder / "m.npz", labels=np.r_[np.ones(50), np.zeros(50)], logits=np.zeros(100))
+    ctx = {"run_dir": str(tmp_path / "run"), "evaluation": {"models": [
+        {"label": "m", "metrics": {"auc": 0.5}, "predictions": "elsewhere/predictions/m.npz"}]}}
+    assert darkjet_report.warnings(ctx)[0].startswith("m: AUC 0.500")

@@ -43,12 +43,13 @@ def data(parser: Parser, default: str | os.PathLike[str], *, reads: str | None =
 def out(parser: Parser, holds: str, default: str | os.PathLike[str] | None = None, *,
         default_text: str | None = None, required: bool = False,
         default_from: Callable[[argparse.Namespace], os.PathLike[str]] | None = None,
-        anchor: str | None = None) -> None:
+        anchor: str | Callable[[argparse.Namespace], str | None] | None = None) -> None:
     """``--out DIR``: the directory a command writes; ``holds``: what it writes there;
     ``default_text``: how the default is made when it depends on other options, and
     ``default_from(args)`` makes it (:func:`prepare` sets ``args.out`` from it, so a default
     place is checked and locked like a given one); ``anchor``: the option naming the input the
-    default lies beside (``checkpoint``, ``run``), without which it is not locked (or made)."""
+    default lies beside (``checkpoint``, ``run``), without which it is not locked (or made), or
+    ``anchor(args)`` naming it (``None``: the default lies beside no input)."""
     parser.add_argument("--out", type=Path, default=None if default is None else Path(default),
                         required=required,
                         help=f"directory for {holds}"
@@ -211,7 +212,8 @@ def prepare(args: argparse.Namespace) -> None:
     args.defaulted = {}  # option -> the option of the input its default lies beside
     if getattr(args, "out", None) is None and getattr(args, "out_from", None) is not None:
         args.out = Path(args.out_from(args))
-        args.defaulted["out"] = getattr(args, "out_anchor", None)
+        anchor = getattr(args, "out_anchor", None)
+        args.defaulted["out"] = anchor(args) if callable(anchor) else anchor
     if getattr(args, "store", None) is None and getattr(args, "store_from", None) is not None:
         store = args.store_from(args)
         args.store = None if store is None else Path(store)
@@ -319,7 +321,9 @@ def tracin(parser: argparse.ArgumentParser, *, steps: dict[str, str], use_case: 
     run.add_argument("--store", type=Path, default=None,
                      help=f"precompute directory (default: {store_default})")
     run.set_defaults(store_from=store_from)
-    out(run, "the results", default_text=out_default, default_from=out_from, anchor="run")
+    # a step's default inside RUN lies beside the run; lsor's, kappa's and datamodels' do not
+    out(run, "the results", default_text=out_default, default_from=out_from,
+        anchor=lambda args: "run" if Path(args.out).is_relative_to(args.run) else None)
     device(run)
     threads(run)
     pre = groups["precompute"]

@@ -153,8 +153,11 @@ def blind_tagger(label: str, auc: float, n_signal: int, n_background: int,
     >>> blind_tagger("gnn", 0.80, 200, 200) is None
     True
     """
+    if n_signal < 1 or n_background < 1 or not np.isfinite(auc):
+        return (f"{label}: {n_signal:,} signal and {n_background:,} background test events: "
+                "its AUC is undefined; evaluate on events of both classes")
     se = auc_standard_error(auc, n_signal, n_background)
-    if np.isfinite(auc) and np.isfinite(se) and abs(auc - 0.5) >= 2 * se:
+    if abs(auc - 0.5) >= 2 * se:
         return None
     return (f"{label}: AUC {auc:.3f} +- {se:.3f} on {n_signal:,} + {n_background:,} test "
             f"events is within two standard errors of a blind tagger (0.5): it has not "

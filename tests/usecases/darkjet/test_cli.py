@@ -220,11 +220,15 @@ def test_sweep_trains_every_grid_point_and_ranks_them(data_dir, tmp_path, capsys
     from hepxai.usecases.darkjet.store import DarkJetFile
 
     found = json.loads((out / "sweep.json").read_text())
-    n_val = min(100, int(DarkJetFile(data_dir / "val.h5", load=False).attrs["n_events"]))
-    assert found["n_val"] == n_val  # --val-jets, or all the file has
+    labels = DarkJetFile(data_dir / "val.h5").labels[:100]  # --val-jets, or all the file has
+    assert found["n_val"] == len(labels)
+    signal = int((labels > 0.5).sum())
     for p in points:
-        assert p["auc_se"] == pytest.approx(auc_standard_error(p["auc"], n_val // 2,
-                                                               n_val - n_val // 2))
+        assert p["auc_se"] == pytest.approx(auc_standard_error(p["auc"], signal,
+                                                               len(labels) - signal))
+    # a finished point is not reused for other settings (another graph radius here)
+    assert "holds a sweep point trained with another graphs" in user_error(
+        capsys, [*argv, "--radius-factor", "2.0"])
     run = tmp_path / "run"
     run.mkdir()
     (run / "sweep").symlink_to(out)

@@ -449,6 +449,12 @@ def judge(methods: Mapping[str, Explainer | Attribution], inputs: Any, *, truth:
                                            result.category_order, every_step)
         result.attributions[name] = attribution
         if len(runs[name]) > 1:
+            # every seed on the same examples, or the seed average mixes other example sets
+            first = np.sort(layout.where(attribution))
+            if any(not np.array_equal(np.sort(layout.where(run)), first)
+                   for run in runs[name][1:]):
+                raise HepxaiError(f"replicas of {name} explain other examples than its first "
+                                  "run; give every seed the same examples (ids)")
             others = [scored(run)[0] for run in runs[name][1:]]
             result.seed_scores[name] = {
                 score: np.stack([values] + [o.get(score, np.full(batch.n, np.nan))
@@ -458,11 +464,15 @@ def judge(methods: Mapping[str, Explainer | Attribution], inputs: Any, *, truth:
                                            result.category_order, every_step)
     k_rows = np.full(batch.n, k) if k is not None else np.maximum(truth_rows.sum(1), 1)
     for a, b in itertools.combinations(attributions, 2):
-        # seed s of one method with seed s of the other (the first run of an unseeded one)
-        per_seed = [pair_agreement(runs[a][s % len(runs[a])], runs[b][s % len(runs[b])],
+        # seed s of one method with seed s of the other, as many pairs as the fewer seeds
+        # (no run in two pairs, which the seed bootstrap would take as independent); an
+        # unseeded method's one run pairs with every seed of the other
+        n_a, n_b = len(runs[a]), len(runs[b])
+        n_pairs = max(n_a, n_b) if min(n_a, n_b) == 1 else min(n_a, n_b)
+        per_seed = [pair_agreement(runs[a][min(s, n_a - 1)], runs[b][min(s, n_b - 1)],
                                    ids=ids, real=real_items, offsets=batch.offsets, k=k_rows,
                                    target=target)
-                    for s in range(max(len(runs[a]), len(runs[b])))]
+                    for s in range(n_pairs)]
         result.pairs[(a, b)] = per_seed[0]
         if len(per_seed) > 1:
             result.seed_pairs[(a, b)] = {kind: np.stack([p[kind] for p in per_seed])

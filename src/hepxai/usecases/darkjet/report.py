@@ -434,8 +434,11 @@ def warnings(ctx: dict[str, Any]) -> list[str]:
     from hepxai.metrics.classification import blind_tagger
 
     out = []
+    folder = Path(ctx.get("run_dir", ".")) / "evaluation" / "predictions"
     for m in (ctx.get("evaluation") or {}).get("models", []):
         path = Path(m.get("predictions", ""))
+        if not path.is_file():  # a run moved, or read from another directory
+            path = folder / path.name
         if not path.is_file():
             continue
         with np.load(path) as saved:

@@ -118,11 +118,12 @@ def sweep_run(data: Path, out: Path, preset: str, settings, *, hidden: list[int]
                           "at least 1")
     rows = []
     for n_hidden, depth, rate, batch, radius in grid:
-        # the name: width and depth always, the other axes where the grid varies them
+        # the name: width and depth always, the other axes where they differ from the
+        # preset's (or the grid varies them); a reused point is checked against them all
         name = f"h{n_hidden}-" + "-".join(f"{k.removeprefix('n_')}{v}" for k, v in depth.items())
-        name += f"-lr{rate:g}" if len(rates) > 1 else ""
-        name += f"-b{batch}" if len(batches) > 1 else ""
-        name += f"-r{radius:g}" if len(radii) > 1 else ""
+        name += f"-lr{rate:.6g}" if len(rates) > 1 or rate != recipe.learning_rate else ""
+        name += f"-b{batch}" if len(batches) > 1 or batch != recipe.batch_size else ""
+        name += f"-r{radius:.6g}" if len(radii) > 1 else ""
         if model != "resgnn":
             name = f"{model}-{name}"
         run = out / name
@@ -130,6 +131,7 @@ def sweep_run(data: Path, out: Path, preset: str, settings, *, hidden: list[int]
         point_settings = replace(settings, radius_factor=radius)
         history = run / "history.json"
         if (run / "best.pt").exists() and history.exists():  # finished point: reuse
+            _check_point(run, model, config, rate, batch, point_settings)
             epochs_seen = read_json(history, "'hepxai train darkjet'", ("history",))["history"]
         else:
             epochs_seen = train_run(
@@ -151,16 +153,36 @@ def sweep_run(data: Path, out: Path, preset: str, settings, *, hidden: list[int]
     from hepxai.usecases.darkjet.store import DarkJetFile, split_path
 
     # each point's AUC is measured on the same validation jets: its standard error on them
-    attrs = DarkJetFile(split_path(data, "val"), load=False).attrs
-    n_val = int(attrs.get("n_events", 0)) if val_jets is None else \
-        min(int(attrs.get("n_events", 0)), val_jets)
-    for row in rows:  # classes balanced by the simulator: half of the jets each
-        row["auc_se"] = auc_standard_error(row["auc"], n_val // 2, n_val - n_val // 2)
+    labels = DarkJetFile(split_path(data, "val")).labels
+    labels = labels if val_jets is None else labels[:val_jets]  # the jets validated on
+    n_val, n_signal = len(labels), int((labels > 0.5).sum())
+    for row in rows:
+        row["auc_se"] = auc_standard_error(row["auc"], n_signal, n_val - n_signal)
     plot_sweep(rows, out / "sweep.png")
     write_json_atomic(out / "sweep.json", {"graphs": settings.to_dict(), "model": model,
                                            "n_val": n_val, "points": rows})
     (out / "sweep.md").write_text(sweep_table(rows) + "\n")
     return rows
+
+
+def _check_point(run: Path, model: str, config: dict, rate: float, batch: int,
+                 settings) -> None:
+    """A finished sweep point is reused only if it was trained with the settings asked for:
+    else one line (its directory holds another run: a changed --radius-factor, say)."""
+    from hepxai.io.checkpoint import read_checkpoint
+
+    state = read_checkpoint(run / "best.pt", use_case="darkjet")
+    recipe = state.get("recipe") or {}
+    found = {"model": state.get("model"), "learning rate": recipe.get("learning_rate"),
+             "batch size": recipe.get("batch_size"),
+             "graphs": (state.get("identity") or {}).get("graphs"),
+             **{k: (state.get("config") or {}).get(k) for k in config}}
+    wanted = {"model": model, "learning rate": rate, "batch size": batch,
+              "graphs": settings.to_dict(), **config}
+    differs = sorted(k for k in wanted if found.get(k) != wanted[k])
+    if differs:
+        raise HepxaiError(f"{run} holds a sweep point trained with another {', '.join(differs)}"
+                          "; choose another --out or remove that point to train it again")
 
 
 def sweep_table(rows: list[dict]) -> str:

@@ -368,8 +368,12 @@ def _trees(args: argparse.Namespace) -> None:
              *(["--val-events", str(args.val_events)] if args.val_events else [])]
     run_steps(tree_steps(args.out, args.data, args.teacher, train,
                          eval_events=args.eval_events), args.out)
+    table = tree_table(args.out)
+    if table is None:
+        raise HepxaiError(f"{args.out / 'evaluation' / 'evaluation.json'} was not written; run "
+                          "the same command again")
     print("Thesis table 7.1: the tree models (thesis: its data and training)")
-    print(format_tree_table(tree_table(args.out)))
+    print(format_tree_table(table))
 
 
 # -- demo and report --------------------------------------------------------------------------

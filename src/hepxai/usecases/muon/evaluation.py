@@ -35,12 +35,13 @@ FEW_EVENTS = 50
 
 
 def degeneracy(label: str, true_pt: np.ndarray, predicted_pt: np.ndarray,
-               threshold: float = 15.0) -> str | None:
+               threshold: float = 15.0, learned_only: bool = False) -> str | None:
     """One sentence when a model is too weak for its numbers to mean what the report's tables
     suggest, else ``None``: its pT predictions are nearly one value (their spread under
     :data:`CONSTANT_SHARE` of the truth's), it selects no event or every event at
     ``threshold`` GeV, or too few true events lie above it (:data:`FEW_EVENTS`: then the
-    efficiency's 95 % interval is stated).
+    efficiency's 95 % interval is stated; none at all: the efficiency is undefined).
+    ``learned_only``: only the first two, whether the model learned at all.
 
     >>> import numpy as np
     >>> pt = np.linspace(3, 30, 400)
@@ -59,17 +60,21 @@ def degeneracy(label: str, true_pt: np.ndarray, predicted_pt: np.ndarray,
         reasons.append(f"selects {'no' if not selected.any() else 'every'} event at "
                        f"{threshold:g} GeV")
     above = true_pt > threshold
-    if 0 < above.sum() < FEW_EVENTS:
+    if learned_only:
+        pass
+    elif not above.any():
+        reasons.append(f"has no true event above {threshold:g} GeV (its efficiency is "
+                       "undefined)")
+    elif above.sum() < FEW_EVENTS:
         lo, hi = trigger.clopper_pearson(int((selected & above).sum()), int(above.sum()), 0.95)
         reasons.append(f"has only {int(above.sum())} true events above {threshold:g} GeV "
                        f"(efficiency 95 % interval [{lo:.2f}, {hi:.2f}])")
     if not reasons:
         return None
+    if len(reasons) == 1 and reasons[0].startswith("has "):  # the sample, not the model
+        return f"{label} {reasons[0]}: differences in efficiency within it are not established"
     return (f"{label} " + "; ".join(reasons) + ": its efficiency, galleries and explanations "
-            "describe a model that has not learned the task (train on more events or epochs)"
-            if len(reasons) > 1 or not reasons[0].startswith("has only") else
-            f"{label} " + reasons[0] + ": differences in efficiency within it are not "
-            "established")
+            "describe a model that has not learned the task (train on more events or epochs)")
 
 
 def model_label(checkpoint: str | os.PathLike[str]) -> str:

@@ -101,9 +101,10 @@ def build_muon_report(run_dir: str | os.PathLike[str]) -> Path:
     tree_models = tree_table(run / "trees")
     data = _data_section(run)
     sanity = read_sanity(run)
-    warnings = list(_warnings(evaluation).values())
+    warnings = list(_warnings(evaluation, run / "evaluation").values())
     weak_trees = _warnings(_json(run / "trees" / "evaluation" / "evaluation.json",
-                                 "'hepxai trees muon'", ("models",)))
+                                 "'hepxai trees muon'", ("models",)),
+                           run / "trees" / "evaluation", learned_only=True)
     if weak_trees:  # one sentence for the table: its rows show each model's numbers
         warnings.append(f"Table 7.1: {len(weak_trees)} of {len(tree_models or weak_trees)} "
                         f"tree models have not learned the task on this sample "
@@ -205,18 +206,24 @@ def _validation_section(folder: Path) -> dict[str, Any] | None:
     return {"lsor": lsor, "datamodels": datamodels, "verdicts": verdicts}
 
 
-def _warnings(evaluation: dict[str, Any] | None) -> dict[str, str]:
+def _warnings(evaluation: dict[str, Any] | None, folder: Path,
+              learned_only: bool = False) -> dict[str, str]:
     """Label -> the banner's sentence, for every evaluated model too weak for its numbers
-    (:func:`~hepxai.usecases.muon.evaluation.degeneracy`, from its saved predictions)."""
+    (:func:`~hepxai.usecases.muon.evaluation.degeneracy`, from its saved predictions: the
+    path the evaluation recorded, else ``folder/predictions/`` for a run moved or read from
+    elsewhere); ``learned_only``: only models that did not learn (not a small sample)."""
     from hepxai.usecases.muon.evaluation import degeneracy
 
     out = {}
     for m in (evaluation or {}).get("models", []):
         path = Path(m.get("predictions", ""))
         if not path.is_file():
+            path = folder / "predictions" / path.name
+        if not path.is_file():
             continue
         with np.load(path) as saved:
-            found = degeneracy(m["label"], saved["targets"][:, 0], saved["val"][:, 0])
+            found = degeneracy(m["label"], saved["targets"][:, 0], saved["val"][:, 0],
+                               learned_only=learned_only)
         if found:
             out[m["label"]] = found
     return out

@@ -196,10 +196,12 @@ def convergence(attributions: dict[str, Attribution], target: str = SIGNAL,
             for run in runs_a[1:] + runs_b:
                 _aligned(runs_a[0], run)
             k = runs_a[0].target_index(target)
-            n_seeds = max(len(runs_a), len(runs_b))
-            # (n_seeds, n, K, F): seed s of one with seed s of the other (or its only run)
-            ca = np.stack([centred(runs_a[s % len(runs_a)].values) for s in range(n_seeds)])
-            cb = np.stack([centred(runs_b[s % len(runs_b)].values) for s in range(n_seeds)])
+            # (n_seeds, n, K, F): seed s of one with seed s of the other, as many pairs as the
+            # fewer seeds (no run in two pairs); an unseeded one's run pairs with every seed
+            n_a, n_b = len(runs_a), len(runs_b)
+            n_seeds = max(n_a, n_b) if min(n_a, n_b) == 1 else min(n_a, n_b)
+            ca = np.stack([centred(runs_a[min(s, n_a - 1)].values) for s in range(n_seeds)])
+            cb = np.stack([centred(runs_b[min(s, n_b - 1)].values) for s in range(n_seeds)])
             imp_a, imp_b = np.abs(ca).mean((0, 1)), np.abs(cb).mean((0, 1))  # (K, F)
             rho = stats.spearmanr(imp_a[k], imp_b[k]).statistic
             tau = stats.kendalltau(imp_a[k], imp_b[k]).statistic
