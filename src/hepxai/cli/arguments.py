@@ -83,28 +83,27 @@ def probability(text: str) -> float:
     return value
 
 
-def positive_float_list(text: str) -> list[float]:
-    """Comma-separated positive numbers, e.g. ``1e-3,3e-3``."""
+def _number_list(text: str, parse, what: str) -> list[float]:
+    """Comma-separated numbers, each read by ``parse`` (which refuses a bad one); ``what``
+    names them in the error."""
     try:
-        values = [positive_float(v) for v in text.split(",") if v.strip()]
+        values = [parse(v) for v in text.split(",") if v.strip()]
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got "
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got "
                                          f"{text!r}") from None
     if not values:
         raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
     return values
 
 
+def positive_float_list(text: str) -> list[float]:
+    """Comma-separated positive numbers, e.g. ``1e-3,3e-3``."""
+    return _number_list(text, positive_float, "positive numbers")
+
+
 def probability_list(text: str) -> list[float]:
     """Comma-separated probabilities, e.g. ``0.01,0.02,0.05``."""
-    try:
-        values = [probability(v) for v in text.split(",") if v.strip()]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated probabilities in [0, 1], "
-                                         f"got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected at least one probability, got {text!r}")
-    return values
+    return _number_list(text, probability, "probabilities in [0, 1]")
 
 
 def device_name(text: str) -> str:

@@ -153,12 +153,8 @@ def plot_interpolation_set(image: np.ndarray, path: str | os.PathLike[str],
         ax.set_xticks([])
         ax.set_title(f"{k} of {int(image.sum())} lit pixels ({fraction:.0%} of the path)",
                      fontsize=8, loc="left")
-    axes[-1, 0].set_xticks(np.arange(0, image.shape[1] + 1, 64))
-    axes[-1, 0].set_xlabel("strip (layers 0 to 8 bottom to top)")
-    fig.suptitle(title or "binary interpolation set: the images binary-path IG evaluates",
-                 fontsize=11, x=0.01, ha="left")
-    fig.subplots_adjust(hspace=0.6, left=0.08)
-    return save(fig, path)
+    return _finish_stack(fig, axes[:, 0], image.shape, title or "binary interpolation set: "
+                         "the images binary-path IG evaluates", path, left=0.08)
 
 
 def plot_noise_examples(image: np.ndarray, path: str | os.PathLike[str],
@@ -189,11 +185,18 @@ def plot_noise_examples(image: np.ndarray, path: str | os.PathLike[str],
         ax.set_xticks([])
         ax.set_title(f"{int((noisy & ~image).sum())} pixels added" if name != "event" else
                      f"{int(image.sum())} lit pixels", fontsize=8, loc="left")
-    axes[-1, 0].set_xticks(np.arange(0, image.shape[1] + 1, 64))
-    axes[-1, 0].set_xlabel("strip (layers 0 to 8 bottom to top)")
-    fig.suptitle(title or "salt-and-pepper noise: SmoothGrad's noisy copies of one event",
-                 fontsize=11, x=0.01, ha="left")
-    fig.subplots_adjust(hspace=0.6, left=0.1)
+    return _finish_stack(fig, axes[:, 0], image.shape, title or "salt-and-pepper noise: "
+                         "SmoothGrad's noisy copies of one event", path, left=0.1)
+
+
+def _finish_stack(fig, column, shape: tuple[int, ...], title: str,
+                  path: str | os.PathLike[str], left: float) -> Path:
+    """A column of hit-map panels: strip ticks and the axis label on the bottom one, the
+    title, the spacing; saved to ``path``."""
+    column[-1].set_xticks(np.arange(0, shape[1] + 1, 64))
+    column[-1].set_xlabel("strip (layers 0 to 8 bottom to top)")
+    fig.suptitle(title, fontsize=11, x=0.01, ha="left")
+    fig.subplots_adjust(hspace=0.6, left=left)
     return save(fig, path)
 
 
