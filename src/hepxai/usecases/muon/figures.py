@@ -196,7 +196,8 @@ def _finish_stack(fig, column, shape: tuple[int, ...], title: str,
     column[-1].set_xticks(np.arange(0, shape[1] + 1, 64))
     column[-1].set_xlabel("strip (layers 0 to 8 bottom to top)")
     fig.suptitle(title, fontsize=11, x=0.01, ha="left")
-    fig.subplots_adjust(hspace=0.6, left=left)
+    # room under the title for the first panel's own title
+    fig.subplots_adjust(hspace=0.6, left=left, top=1 - 0.75 / fig.get_figheight())
     return save(fig, path)
 
 
