@@ -490,6 +490,20 @@ def test_ctrl_c_during_training_says_how_to_resume(muon_dir, tmp_path, capsys, m
     assert "run the same command again" in capsys.readouterr().err
 
 
+def test_trees_refuses_missing_data_before_any_training(muon_dir, tmp_path, capsys):
+    from hepxai.io.checkpoint import save_checkpoint
+    from hepxai.usecases.muon.models import create
+
+    teacher = save_checkpoint(tmp_path / "ckpt" / "best.pt", create("attribution-cnn", "fast"))
+    line = assert_user_error(capsys, ["trees", "muon", "--data", tmp_path / "none", "--teacher",
+                                      teacher, "--out", tmp_path / "trees"], [tmp_path])
+    assert "none/train.h5: no such file" in line
+    line = assert_user_error(capsys, ["trees", "muon", "--data", muon_dir, "--teacher",
+                                      tmp_path / "missing.pt", "--out", tmp_path / "trees"],
+                             [tmp_path])
+    assert "--teacher" in line and "no such checkpoint" in line
+
+
 def _running_pids() -> dict[int, int]:
     """pid -> parent pid of every process still running (zombies excluded), from /proc."""
     found = {}

@@ -357,11 +357,14 @@ def _add_trees(parser: argparse.ArgumentParser) -> None:
 
 def _trees(args: argparse.Namespace) -> None:
     from hepxai.pipeline.steps import run_steps
+    from hepxai.usecases.muon.store import MuonFile, split_path
     from hepxai.usecases.muon.tree_baselines import format_tree_table, tree_steps, tree_table
 
     if not args.teacher.is_file():
         raise HepxaiError(f"--teacher {args.teacher}: no such checkpoint; train the Attribution "
                           "CNN first ('hepxai train muon --model attribution-cnn')")
+    for split in ("train", "val"):  # one line before any of the eight trainings starts
+        MuonFile(split_path(args.data, split))
     train = ["--preset", args.preset, "--seed", str(args.seed), "--resume",
              *(["--max-events", str(args.max_events)] if args.max_events else []),
              *(["--epochs", str(args.epochs)] if args.epochs else []),
